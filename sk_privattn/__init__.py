@@ -1,0 +1,9 @@
+"""sk_privattn: scikit-learn estimators that train attention networks with
+differential privacy (DP-SGD by Opacus, wrapped by skorch)."""
+
+from .classifier import DPAttentionClassifier
+from .exceptions import BudgetExceededError, PrivacyLeakWarning
+
+__version__ = "0.1.0"
+
+__all__ = ["DPAttentionClassifier", "PrivacyLeakWarning", "BudgetExceededError", "__version__"]

@@ -1,0 +1,298 @@
+"""The fit path that every differentially private estimator shares.
+
+``fit`` runs, in this order: validate the parameters (nothing reads data
+yet); validate ``X`` and ``y``; prepare the inputs (public bounds and
+categories, or warned); build the torch module; train it with DP-SGD through
+:func:`~sk_privattn._training.train_module`; store the plain module and what
+was spent. A subclass supplies only its target handling, its loss and its
+output head.
+"""
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._training import OPTIMIZERS, TensorBatchDataset, train_module
+from .nn import FTTransformer
+from .preprocessing import TabularEncoder, resolve_categorical_features
+from .privacy import ACCOUNTANTS, default_delta
+
+__all__ = ["BaseDPAttention"]
+
+_PREDICT_BATCH_SIZE = 8192
+
+
+def _check_device(device):
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r}, but torch sees no CUDA device on this machine; use device='cpu'."
+        )
+    return device
+
+
+class BaseDPAttention(BaseEstimator):
+    """Base class of the DP attention estimators on tabular data.
+
+    Not for direct use: see :class:`~sk_privattn.DPAttentionClassifier`.
+    """
+
+    _parameter_constraints = {
+        "epsilon": [Interval(Real, 0, None, closed="neither"), Options(Real, {math.inf})],
+        "delta": [Interval(Real, 0, 1, closed="neither"), None],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither")],
+        "accountant": [StrOptions(set(ACCOUNTANTS))],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "d_token": [Interval(Integral, 1, None, closed="left")],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "categories": [list, dict, StrOptions({"from_dtype"}), None],
+        "bounds": ["array-like", dict, None],
+        "random_state": ["random_state"],
+        "device": [str],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        epsilon=1.0,
+        delta=None,
+        max_grad_norm=1.0,
+        accountant="prv",
+        max_epochs=10,
+        batch_size=512,
+        lr=3e-3,
+        optimizer="adamw",
+        weight_decay=0.0,
+        d_token=32,
+        n_heads=4,
+        n_layers=2,
+        dropout=0.0,
+        categorical_features="from_dtype",
+        categories=None,
+        bounds=None,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+    ):
+        self.epsilon = epsilon
+        self.delta = delta
+        self.max_grad_norm = max_grad_norm
+        self.accountant = accountant
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.d_token = d_token
+        self.n_heads = n_heads
+        self.n_layers = n_layers
+        self.dropout = dropout
+        self.categorical_features = categorical_features
+        self.categories = categories
+        self.bounds = bounds
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # -- what a subclass supplies ------------------------------------------
+
+    def _prepare_target(self, y):
+        """Validate ``y``; return (target tensor, n_outputs, fitted attributes)."""
+        raise NotImplementedError
+
+    def _criterion(self):
+        """The torch loss class, used with ``reduction="mean"``."""
+        raise NotImplementedError
+
+    # -- the shared fit path -----------------------------------------------
+
+    def _check_params(self):
+        """Checks that ``_parameter_constraints`` cannot express."""
+        if self.d_token % self.n_heads:
+            raise ValueError(
+                f"d_token={self.d_token} must be divisible by n_heads={self.n_heads}; "
+                f"for example d_token={self.n_heads * max(1, round(self.d_token / self.n_heads))}."
+            )
+        if isinstance(self.optimizer, type) and not issubclass(self.optimizer, torch.optim.Optimizer):
+            raise ValueError(
+                f"optimizer={self.optimizer!r} is not a torch.optim.Optimizer subclass; "
+                f"use one of {sorted(OPTIMIZERS)} or such a class."
+            )
+        _check_device(self.device)
+
+    def _validate_X(self, X, y=None, *, reset):
+        """``validate_data`` keeping mixed columns (object dtype) for the encoder."""
+        options = dict(reset=reset, dtype=None, ensure_all_finite=False)
+        if y is None:
+            validated = validate_data(self, X, **options)
+        else:
+            validated, y = validate_data(self, X, y, **options)
+        if validated.dtype.kind not in "biufO":
+            validated = validated.astype(object)
+        return validated, y
+
+    def _fit(self, X, y):
+        self._check_params()
+        X_original = X
+        X, y = self._validate_X(X, y, reset=True)
+        target, n_outputs, target_attributes = self._prepare_target(y)
+        n_samples = X.shape[0]
+        delta = self.delta if self.delta is not None else default_delta(n_samples)
+        if self.delta is not None and self.delta >= 1.0 / n_samples:
+            warnings.warn(
+                f"delta={self.delta} is not below 1/n_samples={1.0 / n_samples:.3g}. A mechanism "
+                "that publishes one whole random row meets that δ, so the guarantee is weak. "
+                "Use delta=None (the default, 1/(10·n_samples)) or a smaller value.",
+                UserWarning,
+                stacklevel=3,
+            )
+        is_categorical = resolve_categorical_features(
+            X_original, X.shape[1], self.categorical_features, getattr(self, "feature_names_in_", None)
+        )
+        encoder = TabularEncoder(
+            is_categorical,
+            bounds=self.bounds,
+            categories=self.categories,
+            feature_names=getattr(self, "feature_names_in_", None),
+        )
+        x_num, x_cat = encoder.fit_transform(X, X_original, type(self).__name__)
+        dataset = TensorBatchDataset(
+            {"x_num": torch.from_numpy(x_num), "x_cat": torch.from_numpy(x_cat)}, target
+        )
+        module_seed, train_seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=2)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(module_seed))
+            module = FTTransformer(
+                x_num.shape[1],
+                [len(c) for c in encoder.categories_],
+                n_outputs,
+                d_token=self.d_token,
+                n_heads=self.n_heads,
+                n_layers=self.n_layers,
+                dropout=self.dropout,
+            )
+            result = train_module(
+                module,
+                dataset,
+                criterion=self._criterion(),
+                epsilon=float(self.epsilon),
+                delta=delta,
+                max_grad_norm=self.max_grad_norm,
+                accountant=self.accountant,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                optimizer=self.optimizer,
+                weight_decay=self.weight_decay,
+                device=self.device,
+                seed=train_seed,
+                verbose=self.verbose,
+            )
+        for name, value in target_attributes.items():
+            setattr(self, name, value)
+        self.is_categorical_ = is_categorical
+        self.bounds_ = encoder.bounds_
+        self.categories_ = encoder.categories_
+        self._encoder = encoder
+        self.module_ = result.module.eval()
+        self.net_ = result.net
+        self.delta_ = delta
+        self.epsilon_ = result.epsilon
+        self.noise_multiplier_ = result.noise_multiplier
+        self.sample_rate_ = result.sample_rate
+        self.n_steps_ = result.n_steps
+        self.history_ = [
+            {key: row[key] for key in ("epoch", "train_loss", "epsilon", "dur")} for row in result.net.history
+        ]
+        return self
+
+    def _fit_keeping_state(self, X, y):
+        """Run ``_fit``; on any error leave a previous fit exactly as it was."""
+        state = dict(self.__dict__)
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    # -- the shared predict path -------------------------------------------
+
+    def _encode(self, X):
+        check_is_fitted(self)
+        X, _ = self._validate_X(X, reset=False)
+        x_num, x_cat = self._encoder.transform(X)
+        return torch.from_numpy(x_num), torch.from_numpy(x_cat)
+
+    def _forward(self, X, *, need_weights=False):
+        """Run ``module_`` on ``X`` in eval mode, batched, without gradients."""
+        x_num, x_cat = self._encode(X)
+        device = next(self.module_.parameters()).device
+        outputs, weights = [], []
+        self.module_.eval()
+        with torch.inference_mode():
+            for start in range(0, len(x_num), _PREDICT_BATCH_SIZE):
+                stop = start + _PREDICT_BATCH_SIZE
+                result = self.module_(
+                    x_num[start:stop].to(device), x_cat[start:stop].to(device), need_weights=need_weights
+                )
+                if need_weights:
+                    result, attention = result
+                    weights.append(attention.float().cpu())
+                outputs.append(result.float().cpu())
+        logits = torch.cat(outputs).numpy() if outputs else np.zeros((0, 0))
+        if need_weights:
+            return logits, torch.cat(weights).numpy()
+        return logits
+
+    def attention(self, X):
+        """Attention from ``[CLS]`` to each feature, for the rows ``X``.
+
+        The last transformer block's attention weights from the ``[CLS]``
+        token to each feature token, averaged over heads and renormalised
+        to sum to 1 over the features (``[CLS]``'s attention to itself is
+        dropped).
+
+        .. warning::
+           This reads the rows you pass. Attention computed on private
+           (training) rows is **not** covered by the differential-privacy
+           guarantee of the fit: publishing it can reveal those rows. Compute
+           it on public or fresh data, or treat the result as private.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        attention : ndarray of shape (n_samples, n_features_in_)
+            Columns in the order of the features of ``X``.
+        """
+        _, weights = self._forward(X, need_weights=True)
+        features = weights.mean(axis=1)[:, 1:]
+        features = features / features.sum(axis=1, keepdims=True)
+        n_numeric = self._encoder.numeric_.size
+        attention = np.empty_like(features)
+        attention[:, self._encoder.numeric_] = features[:, :n_numeric]
+        attention[:, self._encoder.categorical_] = features[:, n_numeric:]
+        return attention
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True
+        tags.input_tags.allow_nan = False
+        return tags

@@ -1,0 +1,18 @@
+"""Torch modules used by the sk_privattn estimators.
+
+Every module here is built from layers that Opacus computes per-sample
+gradients for in its default ``"hooks"`` mode (``nn.Linear``,
+``nn.LayerNorm``, ``nn.Embedding``), so that they train under DP-SGD with no
+functorch fallback and pickle cleanly afterwards. Nothing in this sub-package
+imports scikit-learn.
+"""
+
+from .tokenizer import FeatureTokenizer
+from .transformer import FTTransformer, MultiHeadSelfAttention, TransformerBlock
+
+__all__ = [
+    "FeatureTokenizer",
+    "FTTransformer",
+    "MultiHeadSelfAttention",
+    "TransformerBlock",
+]

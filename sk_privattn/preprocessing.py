@@ -1,0 +1,330 @@
+"""Encode tabular input for the attention network, honestly about privacy.
+
+Scaling numeric features and listing categories both read data. When the
+caller passes ``bounds`` and ``categories`` they are public and nothing leaks;
+when they are left out they are derived from the training data and a
+:class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import assert_all_finite
+
+from .exceptions import PrivacyLeakWarning
+
+__all__ = ["TabularEncoder", "resolve_categorical_features"]
+
+_CATEGORICAL_DTYPE_KINDS = ("category", "object", "string", "str")
+
+
+def _is_dataframe(X):
+    return hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc")
+
+
+def resolve_categorical_features(X, n_features, categorical_features, feature_names):
+    """Return the boolean mask of categorical columns of ``X``.
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        The input as the caller passed it (dtypes still visible).
+    n_features : int
+    categorical_features : None, "from_dtype", or array-like of bool, int or str
+        As in :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+        ``"from_dtype"`` also treats object and string DataFrame columns as
+        categorical, since they cannot be numeric.
+    feature_names : ndarray of str or None
+
+    Returns
+    -------
+    is_categorical : ndarray of bool, shape (n_features,)
+    """
+    if categorical_features is None:
+        return np.zeros(n_features, dtype=bool)
+    if isinstance(categorical_features, str):
+        if categorical_features != "from_dtype":
+            raise ValueError(
+                f"categorical_features={categorical_features!r} is not valid; use "
+                "None, 'from_dtype', or an array-like of bool, int or str."
+            )
+        if not _is_dataframe(X):
+            return np.zeros(n_features, dtype=bool)
+        return np.array(
+            [str(dtype).split("[")[0] in _CATEGORICAL_DTYPE_KINDS for dtype in X.dtypes],
+            dtype=bool,
+        )
+    spec = np.asarray(categorical_features)
+    if spec.size == 0:
+        return np.zeros(n_features, dtype=bool)
+    if spec.dtype.kind == "b":
+        if spec.shape != (n_features,):
+            raise ValueError(
+                f"categorical_features as a boolean mask has shape {spec.shape}; "
+                f"expected ({n_features},), one entry per feature of X."
+            )
+        return spec.copy()
+    mask = np.zeros(n_features, dtype=bool)
+    if spec.dtype.kind in "iu":
+        if spec.min() < -n_features or spec.max() >= n_features:
+            raise ValueError(
+                f"categorical_features contains the index {spec.max() if spec.max() >= n_features else spec.min()}, "
+                f"out of range for X with {n_features} features."
+            )
+        mask[spec] = True
+        return mask
+    if spec.dtype.kind in "UO":
+        if feature_names is None:
+            raise ValueError(
+                "categorical_features was given as feature names, but X has no "
+                "feature names; pass a DataFrame, or integer indices or a boolean mask."
+            )
+        names = list(feature_names)
+        for name in spec:
+            if name not in names:
+                raise ValueError(
+                    f"categorical_features names {name!r}, which is not a column of X. "
+                    f"Columns: {names}."
+                )
+            mask[names.index(name)] = True
+        return mask
+    raise ValueError(
+        "categorical_features must be None, 'from_dtype', or an array-like of bool, "
+        f"int or str; got dtype {spec.dtype}."
+    )
+
+
+def _per_feature(value, features, feature_names, what):
+    """Look up a per-feature public value given as a list or a dict."""
+    if isinstance(value, dict):
+        keys = []
+        for j in features:
+            name = feature_names[j] if feature_names is not None else None
+            if name is not None and name in value:
+                keys.append(value[name])
+            elif j in value:
+                keys.append(value[j])
+            else:
+                label = repr(name) if name is not None else f"index {j}"
+                raise ValueError(
+                    f"{what} has no entry for feature {label}; give one for every "
+                    f"{'categorical' if what == 'categories' else 'numeric'} feature, "
+                    "keyed by column name or index."
+                )
+        return keys
+    value = list(value)
+    if len(value) != len(features):
+        raise ValueError(
+            f"{what} has {len(value)} entries but X has {len(features)} "
+            f"{'categorical' if what == 'categories' else 'numeric'} features; give "
+            "one per feature, in column order, or a dict keyed by column name."
+        )
+    return value
+
+
+def _is_missing(values):
+    """Elementwise: None, NaN, or pandas' NA."""
+    missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool)
+    try:
+        import pandas as pd
+
+        missing |= np.asarray(pd.isna(values), dtype=bool)
+    except ImportError:  # pragma: no cover - pandas is optional
+        pass
+    return missing
+
+
+class TabularEncoder:
+    """Map mixed tabular input to numeric features in [-1, 1] and category codes.
+
+    Not a scikit-learn transformer: an internal helper whose fitted state the
+    estimators copy into their ``bounds_`` and ``categories_`` attributes.
+
+    Parameters
+    ----------
+    is_categorical : ndarray of bool, shape (n_features,)
+    bounds : None, tuple (lower, upper), or dict
+        Public bounds of the numeric features. ``lower`` and ``upper`` are
+        scalars or sequences with one entry per numeric feature; a dict maps a
+        column name or index to ``(lower, upper)``.
+    categories : None, "from_dtype", list of array-like, or dict
+        Public category lists of the categorical features.
+    feature_names : ndarray of str or None
+    """
+
+    def __init__(self, is_categorical, *, bounds, categories, feature_names):
+        self.is_categorical = np.asarray(is_categorical, dtype=bool)
+        self.bounds = bounds
+        self.categories = categories
+        self.feature_names = feature_names
+        self.numeric_ = np.flatnonzero(~self.is_categorical)
+        self.categorical_ = np.flatnonzero(self.is_categorical)
+
+    def _label(self, j):
+        return repr(self.feature_names[j]) if self.feature_names is not None else f"x{j}"
+
+    def _numeric(self, X):
+        if not self.numeric_.size:
+            return np.zeros((X.shape[0], 0))
+        columns = X[:, self.numeric_]
+        try:
+            columns = columns.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(
+                f"{exc}. A numeric column holds values that are not numbers: if it "
+                "is categorical, name it in categorical_features (or give the "
+                "DataFrame column a 'category' dtype)."
+            ) from exc
+        assert_all_finite(columns, input_name="X", estimator_name=self._estimator_name)
+        return columns
+
+    def fit_transform(self, X, X_original, estimator_name):
+        """Learn bounds and categories (public or warned) and encode ``X``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Validated input (object dtype when mixed).
+        X_original : array-like or DataFrame
+            The input as passed, to read pandas category dtypes.
+        estimator_name : str
+            For error messages.
+        """
+        self._estimator_name = estimator_name
+        numeric = self._numeric(X)
+        self.bounds_ = self._fit_bounds(numeric)
+        self.categories_ = self._fit_categories(X, X_original)
+        return self.transform(X, numeric=numeric)
+
+    def _fit_bounds(self, numeric):
+        if not self.numeric_.size:
+            return np.zeros((0, 2))
+        if self.bounds is None:
+            names = ", ".join(self._label(j) for j in self.numeric_)
+            warnings.warn(
+                "bounds were not given, so the minimum and maximum of every numeric "
+                f"feature ({names}) were read from the training data to scale it. "
+                "These values are not protected by the differential-privacy "
+                "guarantee: they can reveal the most extreme rows. Pass public "
+                "bounds=(lower, upper), or a dict {feature: (lower, upper)}, to "
+                "prevent this.",
+                PrivacyLeakWarning,
+                stacklevel=4,
+            )
+            return np.column_stack([numeric.min(axis=0), numeric.max(axis=0)])
+        if isinstance(self.bounds, dict):
+            pairs = _per_feature(self.bounds, self.numeric_, self.feature_names, "bounds")
+            bounds = np.asarray(pairs, dtype=np.float64)
+        else:
+            if len(self.bounds) != 2:
+                raise ValueError(
+                    f"bounds must be a pair (lower, upper) or a dict; got {self.bounds!r}."
+                )
+            lower, upper = (np.broadcast_to(np.asarray(b, dtype=np.float64), (self.numeric_.size,)) for b in self.bounds)
+            bounds = np.column_stack([lower, upper])
+        if bounds.shape != (self.numeric_.size, 2) or not np.all(np.isfinite(bounds)):
+            raise ValueError(
+                f"bounds must give a finite (lower, upper) for each of the {self.numeric_.size} "
+                f"numeric features; got {self.bounds!r}."
+            )
+        bad = np.flatnonzero(bounds[:, 0] > bounds[:, 1])
+        if bad.size:
+            j = self.numeric_[bad[0]]
+            raise ValueError(
+                f"bounds for feature {self._label(j)} are {tuple(bounds[bad[0]])}: the "
+                "lower bound exceeds the upper bound; swap them."
+            )
+        return bounds
+
+    def _fit_categories(self, X, X_original):
+        categories = []
+        from_data = []
+        spec = self.categories
+        if spec is not None and not isinstance(spec, str):
+            spec = _per_feature(spec, self.categorical_, self.feature_names, "categories")
+        for position, j in enumerate(self.categorical_):
+            if spec is None:
+                values = X[:, j]
+                present = values[~_is_missing(values)]
+                categories.append(np.asarray(sorted(set(present.tolist()), key=_sort_key), dtype=object))
+                from_data.append(j)
+            elif isinstance(spec, str):
+                if spec != "from_dtype":
+                    raise ValueError(
+                        f"categories={spec!r} is not valid; use None, 'from_dtype', a "
+                        "list with one array-like per categorical feature, or a dict."
+                    )
+                dtype = X_original.dtypes.iloc[j] if _is_dataframe(X_original) else None
+                if dtype is None or not hasattr(dtype, "categories"):
+                    raise ValueError(
+                        f"categories='from_dtype' needs a pandas 'category' dtype, but feature "
+                        f"{self._label(j)} has dtype {dtype}; pass the category lists instead."
+                    )
+                categories.append(np.asarray(list(dtype.categories), dtype=object))
+            else:
+                listed = list(spec[position])
+                if len(set(listed)) != len(listed):
+                    raise ValueError(
+                        f"categories for feature {self._label(j)} contain duplicates: {listed!r}."
+                    )
+                categories.append(np.asarray(listed, dtype=object))
+        if from_data:
+            names = ", ".join(self._label(j) for j in from_data)
+            warnings.warn(
+                "categories were not given, so the set of values of every categorical "
+                f"feature ({names}) was read from the training data. These lists are not "
+                "protected by the differential-privacy guarantee: a rare category "
+                "reveals that some row holds it. Pass public categories (a list per "
+                "feature, a dict {feature: list}, or 'from_dtype' for pandas "
+                "categoricals whose categories are public) to prevent this.",
+                PrivacyLeakWarning,
+                stacklevel=4,
+            )
+        return categories
+
+    def transform(self, X, numeric=None):
+        """Encode ``X`` with the fitted bounds and categories.
+
+        Returns
+        -------
+        x_num : ndarray of float32, shape (n_samples, n_numeric)
+            Clipped to the bounds and scaled to [-1, 1].
+        x_cat : ndarray of int64, shape (n_samples, n_categorical)
+            Code 0 is "unknown or missing"; known categories are 1, 2, ...
+        """
+        if numeric is None:
+            numeric = self._numeric(X)
+        lower, upper = self.bounds_[:, 0], self.bounds_[:, 1]
+        span = np.where(upper > lower, upper - lower, 1.0)
+        x_num = 2.0 * (np.clip(numeric, lower, upper) - lower) / span - 1.0
+        x_cat = np.zeros((X.shape[0], self.categorical_.size), dtype=np.int64)
+        for position, (j, known) in enumerate(zip(self.categorical_, self.categories_)):
+            x_cat[:, position] = _codes(X[:, j], known)
+        return x_num.astype(np.float32), x_cat
+
+
+def _codes(values, known):
+    """Codes 1..len(known) of ``values`` in ``known``; 0 if unknown or missing."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        lookup = {_normalize(value): code for code, value in enumerate(known, start=1)}
+        missing = _is_missing(values)
+        return [0 if gone else lookup.get(_normalize(value), 0) for value, gone in zip(values, missing)]
+    index = pd.Index([_normalize(value) for value in known], dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        values = [_normalize(value) for value in values]
+    return index.get_indexer(pd.Index(values, dtype=object)) + 1
+
+
+def _normalize(value):
+    """Make 3, 3.0 and np.int64(3) the same category."""
+    if isinstance(value, (Integral, Real)) and not isinstance(value, bool):
+        value = float(value)
+        return int(value) if value.is_integer() else value
+    return value
+
+
+def _sort_key(value):
+    return (0, float(value), "") if isinstance(value, (Integral, Real)) else (1, 0.0, str(value))
