@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
 from .nn import FTTransformer
 from .preprocessing import TabularEncoder, resolve_categorical_features
-from .privacy import ACCOUNTANTS, default_delta
+from .privacy import ACCOUNTANTS, GDP_WARNING, default_delta
 
 __all__ = ["BaseDPAttention"]
 
@@ -160,6 +160,8 @@ class BaseDPAttention(BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
+        if self.accountant == "gdp" and math.isfinite(self.epsilon):
+            warnings.warn(GDP_WARNING, UserWarning, stacklevel=3)
         is_categorical = resolve_categorical_features(
             X_original, X.shape[1], self.categorical_features, getattr(self, "feature_names_in_", None)
         )

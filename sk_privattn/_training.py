@@ -235,7 +235,7 @@ def train_module(
     hooks = dp_optimizer = None
     engine = None
     if private:
-        with warnings.catch_warnings():
+        with _quiet_accounting(), warnings.catch_warnings():
             # Opacus' reminder that secure_mode is off; docs/privacy.md states
             # what a seeded, non-cryptographic RNG means for the guarantee.
             warnings.filterwarnings("ignore", message="Secure RNG turned off")

@@ -221,7 +221,16 @@ class TabularEncoder:
                 raise ValueError(
                     f"bounds must be a pair (lower, upper) or a dict; got {self.bounds!r}."
                 )
-            lower, upper = (np.broadcast_to(np.asarray(b, dtype=np.float64), (self.numeric_.size,)) for b in self.bounds)
+            try:
+                lower, upper = (
+                    np.broadcast_to(np.asarray(b, dtype=np.float64), (self.numeric_.size,)) for b in self.bounds
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    f"bounds={self.bounds!r} does not fit the {self.numeric_.size} numeric features "
+                    "of X: give scalars, one value per numeric feature, or a dict "
+                    "{feature: (lower, upper)}."
+                ) from exc
             bounds = np.column_stack([lower, upper])
         if bounds.shape != (self.numeric_.size, 2) or not np.all(np.isfinite(bounds)):
             raise ValueError(

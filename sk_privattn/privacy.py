@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 from opacus.accountants import create_accountant
-from opacus.accountants.utils import get_noise_multiplier
 
 __all__ = ["ACCOUNTANTS", "default_delta", "calibrate_noise_multiplier", "compute_epsilon"]
 
@@ -28,9 +27,18 @@ def _quiet_accounting():
     with an internal RDP bound that warns when its largest order is optimal
     (the domain is then only larger, the ε bound unchanged).
     """
-    with np.errstate(divide="ignore"), warnings.catch_warnings():
+    with np.errstate(divide="ignore", over="ignore"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        # Said once per fit, in our words, by the estimators (see GDP_WARNING).
+        warnings.filterwarnings("ignore", message="GDP accounting is experimental")
         yield
+
+
+GDP_WARNING = (
+    "accountant='gdp' is a central-limit approximation that Opacus marks "
+    "experimental: it can underestimate the ε spent, so epsilon_ is not a "
+    "guarantee. Use accountant='prv' (the default) or 'rdp' for one."
+)
 
 
 def _accountant_options(accountant):
@@ -74,18 +82,34 @@ def compute_epsilon(history, delta, accountant="prv"):
         return 0.0
     if any(noise_multiplier == 0 for noise_multiplier, _, _ in history):
         return math.inf
-    engine = create_accountant(mechanism=accountant)
-    engine.history = list(history)
     with _quiet_accounting():
+        engine = create_accountant(mechanism=accountant)
+        engine.history = list(history)
         return float(engine.get_epsilon(delta=delta, **_accountant_options(accountant)))
 
 
-def calibrate_noise_multiplier(*, epsilon, delta, sample_rate, steps, accountant="prv"):
-    """Smallest noise multiplier (to 1%) whose ε after ``steps`` is ≤ ``epsilon``.
+def _epsilon_or_inf(noise_multiplier, sample_rate, steps, delta, accountant):
+    """ε for one mechanism; ``inf`` where the accountant's numerics give up.
 
-    Opacus' binary search is followed by a check with the same accountant;
-    if rounding left the spent ε above the target, the noise grows by 1%
-    until it is not.
+    At very small noise the GDP accountant's root finder has no bracket, and
+    PRV's domain overflows; for calibration both mean "far too little noise".
+    """
+    if noise_multiplier <= 0:
+        return math.inf
+    try:
+        return compute_epsilon([(noise_multiplier, sample_rate, steps)], delta, accountant)
+    except (ValueError, OverflowError, FloatingPointError):
+        return math.inf
+
+
+def calibrate_noise_multiplier(*, epsilon, delta, sample_rate, steps, accountant="prv", rtol=0.005):
+    """Smallest noise multiplier, to ``rtol``, whose ε after ``steps`` is ≤ ``epsilon``.
+
+    A bisection over Opacus' accountant. Unlike
+    :func:`opacus.accountants.utils.get_noise_multiplier` it survives the
+    accountants' numerical failures at tiny noise, and the value it returns
+    always satisfies the budget, because only noise levels that the
+    accountant certified are ever kept.
 
     Parameters
     ----------
@@ -97,21 +121,35 @@ def calibrate_noise_multiplier(*, epsilon, delta, sample_rate, steps, accountant
     steps : int
         Number of optimizer steps.
     accountant : {"prv", "rdp", "gdp"}, default="prv"
+    rtol : float, default=0.005
+        Relative precision of the noise multiplier.
 
     Returns
     -------
     noise_multiplier : float
+
+    Raises
+    ------
+    ValueError
+        If even a noise multiplier of 1e6 does not meet the budget.
     """
-    with _quiet_accounting():
-        noise_multiplier = get_noise_multiplier(
-            target_epsilon=epsilon,
-            target_delta=delta,
-            sample_rate=sample_rate,
-            steps=steps,
-            accountant=accountant,
-            epsilon_tolerance=0.005 * epsilon,
-            **_accountant_options(accountant),
-        )
-    while compute_epsilon([(noise_multiplier, sample_rate, steps)], delta, accountant) > epsilon:
-        noise_multiplier *= 1.01
-    return float(noise_multiplier)
+
+    def spent(noise):
+        return _epsilon_or_inf(noise, sample_rate, steps, delta, accountant)
+
+    low, high = 0.0, 1.0
+    while spent(high) > epsilon:
+        low, high = high, 2.0 * high
+        if high > 1e6:
+            raise ValueError(
+                f"epsilon={epsilon} with delta={delta} cannot be met by {steps} steps at "
+                f"sample rate {sample_rate:.3g}, even with noise multiplier 1e6; raise "
+                "epsilon or delta, or take fewer steps (max_epochs) or smaller batches."
+            )
+    while high - low > rtol * high:
+        middle = 0.5 * (low + high)
+        if spent(middle) > epsilon:
+            low = middle
+        else:
+            high = middle
+    return float(high)

@@ -1,0 +1,5 @@
+"""Datasets shipped with sk_privattn, with the public metadata that DP training needs."""
+
+from ._adult import load_adult
+
+__all__ = ["load_adult"]

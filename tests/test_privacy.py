@@ -1,0 +1,261 @@
+"""The privacy contract: ε spent ≤ ε asked, calibration, warnings, ε = inf."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
+from sk_privattn._training import TensorBatchDataset, train_module
+from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compute_epsilon, default_delta
+
+from _settings import FAST_PARAMS
+from conftest import PUBLIC
+
+
+def _fit(X, y, **params):
+    settings_ = {**FAST_PARAMS, "random_state": 0, **params}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrivacyLeakWarning)
+        warnings.filterwarnings("ignore", message="accountant='gdp'")
+        return DPAttentionClassifier(**settings_).fit(X, y)
+
+
+@pytest.mark.parametrize("accountant", ACCOUNTANTS)
+@pytest.mark.parametrize(
+    "epsilon, n_samples, batch_size, max_epochs",
+    [(0.5, 120, 16, 3), (1.0, 200, 64, 2), (8.0, 60, 100, 4)],
+)
+def test_epsilon_spent_never_exceeds_epsilon_asked(accountant, epsilon, n_samples, batch_size, max_epochs):
+    rng = np.random.RandomState(n_samples)
+    X = rng.uniform(-1, 1, size=(n_samples, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = _fit(X, y, epsilon=epsilon, batch_size=batch_size, max_epochs=max_epochs, accountant=accountant)
+    assert 0 < clf.epsilon_ <= epsilon
+    # The spent ε is the accountant's composition of the steps actually taken.
+    history = [(clf.noise_multiplier_, clf.sample_rate_, clf.n_steps_)]
+    assert clf.epsilon_ == pytest.approx(compute_epsilon(history, clf.delta_, accountant), rel=1e-6)
+    # Calibration is tight: within a few percent of the budget.
+    assert clf.epsilon_ >= 0.95 * epsilon
+    assert clf.history_[-1]["epsilon"] == clf.epsilon_
+    assert [row["epsilon"] for row in clf.history_] == sorted(row["epsilon"] for row in clf.history_)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    epsilon=st.floats(0.2, 10.0),
+    sample_rate=st.sampled_from([1 / 64, 1 / 8, 1 / 2, 1.0]),
+    steps=st.integers(1, 400),
+    delta=st.sampled_from([1e-6, 1e-5, 1e-3]),
+    accountant=st.sampled_from(["rdp", "gdp"]),
+)
+def test_calibrated_noise_meets_the_budget(epsilon, sample_rate, steps, delta, accountant):
+    noise = calibrate_noise_multiplier(
+        epsilon=epsilon, delta=delta, sample_rate=sample_rate, steps=steps, accountant=accountant
+    )
+    assert compute_epsilon([(noise, sample_rate, steps)], delta, accountant) <= epsilon
+    # And it is the smallest such noise, to the bisection's precision.
+    assert compute_epsilon([(noise * 0.98, sample_rate, steps)], delta, accountant) > epsilon
+
+
+@pytest.mark.parametrize("accountant", ACCOUNTANTS)
+def test_noise_multiplier_grows_as_epsilon_shrinks(accountant):
+    noises = [
+        calibrate_noise_multiplier(epsilon=e, delta=1e-5, sample_rate=0.02, steps=500, accountant=accountant)
+        for e in (8.0, 3.0, 1.0, 0.5)
+    ]
+    assert noises == sorted(noises) and len(set(noises)) == 4
+
+
+def test_estimator_noise_multiplier_grows_as_epsilon_shrinks(numeric_data):
+    X, y = numeric_data
+    noises = [_fit(X, y, epsilon=e, bounds=(-1, 1)).noise_multiplier_ for e in (4.0, 1.0, 0.3)]
+    assert noises[0] < noises[1] < noises[2]
+
+
+def test_n_steps_matches_the_data_loader(numeric_data):
+    X, y = numeric_data
+    clf = _fit(X, y, batch_size=48, max_epochs=3, bounds=(-1, 1))
+    steps_per_epoch = math.ceil(len(X) / 48)
+    assert clf.sample_rate_ == pytest.approx(1 / steps_per_epoch)
+    assert clf.n_steps_ == 3 * steps_per_epoch
+    batches = [len(epoch["batches"]) for epoch in clf.net_.history]
+    assert batches == [steps_per_epoch] * 3
+    # Poisson sampling: batch sizes vary around the expected size.
+    sizes = [batch["train_batch_size"] for epoch in clf.net_.history for batch in epoch["batches"]]
+    assert len(set(sizes)) > 1
+    assert np.mean(sizes) == pytest.approx(len(X) / steps_per_epoch, rel=0.25)
+
+
+def test_gdp_accountant_warns_that_it_is_approximate(numeric_data):
+    X, y = numeric_data
+    with pytest.warns(UserWarning, match="accountant='gdp'.*underestimate"):
+        DPAttentionClassifier(accountant="gdp", bounds=(-1, 1), **FAST_PARAMS).fit(X, y)
+
+
+def test_default_delta_is_below_one_over_n(numeric_data):
+    X, y = numeric_data
+    clf = _fit(X, y, bounds=(-1, 1))
+    assert clf.delta_ == default_delta(len(X)) < 1 / len(X)
+    assert _fit(X, y, bounds=(-1, 1), delta=1e-7).delta_ == 1e-7
+
+
+def _privacy_warnings(X, y, **params):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **params}).fit(X, y)
+    return [str(w.message) for w in caught if issubclass(w.category, PrivacyLeakWarning)]
+
+
+def test_leak_warning_when_bounds_are_read_from_data(mixed_frame):
+    X, y = mixed_frame
+    messages = _privacy_warnings(X, y, categories=PUBLIC["categories"])
+    assert len(messages) == 1
+    assert "bounds" in messages[0] and "'age'" in messages[0] and "'income'" in messages[0]
+    assert "'color'" not in messages[0]
+
+
+def test_leak_warning_when_categories_are_read_from_data(mixed_frame):
+    X, y = mixed_frame
+    messages = _privacy_warnings(X, y, bounds=PUBLIC["bounds"])
+    assert len(messages) == 1
+    assert "categories" in messages[0] and "'color'" in messages[0] and "'size'" in messages[0]
+
+
+def test_both_warnings_without_public_metadata(mixed_frame):
+    X, y = mixed_frame
+    assert len(_privacy_warnings(X, y)) == 2
+
+
+@pytest.mark.parametrize("categories", [PUBLIC["categories"], "from_dtype", [["red", "green", "blue"], ["S", "M", "L", "XL"]]])
+def test_no_leak_warning_with_public_metadata(mixed_frame, categories):
+    X, y = mixed_frame
+    assert _privacy_warnings(X, y, bounds=PUBLIC["bounds"], categories=categories) == []
+
+
+def test_no_leak_warning_for_numeric_data_with_bounds(numeric_data):
+    X, y = numeric_data
+    assert _privacy_warnings(X, y, bounds=(-1, 1)) == []
+    assert len(_privacy_warnings(X, y)) == 1
+
+
+def test_public_bounds_clip_and_are_not_written_back(numeric_data):
+    X, y = numeric_data
+    clf = _fit(X, y, bounds=(-0.5, 0.5))
+    assert clf.bounds == (-0.5, 0.5)
+    np.testing.assert_array_equal(clf.bounds_, [[-0.5, 0.5]] * 4)
+    x_num, _ = clf._encoder.transform(X)
+    assert x_num.min() == -1.0 and x_num.max() == 1.0
+    # Data-derived bounds land in bounds_, never in the bounds parameter.
+    derived = _fit(X, y)
+    assert derived.bounds is None
+    np.testing.assert_allclose(derived.bounds_, np.column_stack([X.min(0), X.max(0)]))
+
+
+def test_epsilon_inf_trains_without_noise(numeric_data):
+    X, y = numeric_data
+    clf = _fit(X, y, epsilon=np.inf, bounds=(-1, 1))
+    assert clf.epsilon_ == math.inf
+    assert clf.noise_multiplier_ == 0.0
+    assert all(row["epsilon"] == math.inf for row in clf.history_)
+
+
+def _one_step(epsilon, max_grad_norm):
+    """One full-batch SGD step (lr=1) of a linear model from zero weights."""
+    torch.manual_seed(0)
+    X = torch.randn(64, 3) * 10
+    y = (X[:, 0] > 0).long()
+    module = torch.nn.Linear(3, 2)
+    torch.nn.init.zeros_(module.weight)
+    torch.nn.init.zeros_(module.bias)
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = module
+
+        def forward(self, x):
+            return self.linear(x)
+
+    wrapped = Wrapped()
+    result = train_module(
+        wrapped,
+        TensorBatchDataset({"x": X}, y),
+        criterion=torch.nn.CrossEntropyLoss,
+        epsilon=epsilon,
+        delta=1e-3,
+        max_grad_norm=max_grad_norm,
+        accountant="rdp",
+        max_epochs=1,
+        batch_size=64,
+        lr=1.0,
+        optimizer="sgd",
+        weight_decay=0.0,
+        device="cpu",
+        seed=0,
+        verbose=0,
+    )
+    reference = torch.nn.Linear(3, 2)
+    torch.nn.init.zeros_(reference.weight)
+    torch.nn.init.zeros_(reference.bias)
+    torch.nn.functional.cross_entropy(reference(X), y).backward()
+    return result, -reference.weight.grad
+
+
+def test_epsilon_inf_step_is_the_exact_unclipped_gradient():
+    # Gradients here have norm far above max_grad_norm: clipping would show.
+    result, expected = _one_step(math.inf, max_grad_norm=1e-3)
+    torch.testing.assert_close(result.module.linear.weight.detach(), expected)
+    assert result.noise_multiplier == 0.0 and result.accountant_history == []
+
+
+def test_private_step_is_clipped_and_noised():
+    result, expected = _one_step(1.0, max_grad_norm=1e-3)
+    step = result.module.linear.weight.detach()
+    assert not torch.allclose(step, expected)
+    assert result.noise_multiplier > 0
+    assert result.accountant_history == [(result.noise_multiplier, 1.0, 1)]
+
+
+def test_empty_poisson_batches_are_noise_only_steps():
+    # Two rows, expected batch size 1: about one step in four has no row.
+    X = torch.randn(2, 3)
+    y = torch.tensor([0, 1])
+    module = torch.nn.Sequential(torch.nn.Linear(3, 2))
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = module
+
+        def forward(self, x):
+            return self.net(x)
+
+    result = train_module(
+        Wrapped(),
+        TensorBatchDataset({"x": X}, y),
+        criterion=torch.nn.CrossEntropyLoss,
+        epsilon=8.0,
+        delta=1e-3,
+        max_grad_norm=1.0,
+        accountant="rdp",
+        max_epochs=20,
+        batch_size=1,
+        lr=0.1,
+        optimizer="sgd",
+        weight_decay=0.0,
+        device="cpu",
+        seed=0,
+        verbose=0,
+    )
+    sizes = [b["train_batch_size"] for epoch in result.net.history for b in epoch["batches"]]
+    assert 0 in sizes
+    assert len(sizes) == result.n_steps == 40
+    # Every step, empty or not, was a DP step that the accountant counted.
+    assert result.accountant_history == [(result.noise_multiplier, 0.5, 40)]
+    assert result.epsilon <= 8.0
+    assert all(torch.isfinite(p).all() for p in result.module.parameters())
