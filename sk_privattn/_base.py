@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
 from .nn import FTTransformer
-from .preprocessing import TabularEncoder, resolve_categorical_features
+from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, resolve_categorical_features
 from .privacy import ACCOUNTANTS, GDP_WARNING, default_delta
 
 __all__ = ["BaseDPAttention"]
@@ -60,6 +60,7 @@ class BaseDPAttention(BaseEstimator):
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "categories": [list, dict, StrOptions({"from_dtype"}), None],
         "bounds": ["array-like", dict, None],
+        "numeric_encoding": [StrOptions(set(NUMERIC_ENCODINGS))],
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
@@ -84,6 +85,7 @@ class BaseDPAttention(BaseEstimator):
         categorical_features="from_dtype",
         categories=None,
         bounds=None,
+        numeric_encoding="linear",
         random_state=None,
         device="cpu",
         verbose=0,
@@ -104,6 +106,7 @@ class BaseDPAttention(BaseEstimator):
         self.categorical_features = categorical_features
         self.categories = categories
         self.bounds = bounds
+        self.numeric_encoding = numeric_encoding
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -170,6 +173,7 @@ class BaseDPAttention(BaseEstimator):
             bounds=self.bounds,
             categories=self.categories,
             feature_names=getattr(self, "feature_names_in_", None),
+            numeric_encoding=self.numeric_encoding,
         )
         x_num, x_cat = encoder.fit_transform(X, X_original, type(self).__name__)
         dataset = TensorBatchDataset(
@@ -179,13 +183,14 @@ class BaseDPAttention(BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(module_seed))
             module = FTTransformer(
-                x_num.shape[1],
+                encoder.numeric_.size,
                 [len(c) for c in encoder.categories_],
                 n_outputs,
                 d_token=self.d_token,
                 n_heads=self.n_heads,
                 n_layers=self.n_layers,
                 dropout=self.dropout,
+                n_views=NUMERIC_ENCODINGS[self.numeric_encoding],
             )
             result = train_module(
                 module,

@@ -135,6 +135,9 @@ def _is_missing(values):
     return missing
 
 
+NUMERIC_ENCODINGS = {"linear": 1, "linear+log": 2}
+
+
 class TabularEncoder:
     """Map mixed tabular input to numeric features in [-1, 1] and category codes.
 
@@ -151,10 +154,15 @@ class TabularEncoder:
     categories : None, "from_dtype", list of array-like, or dict
         Public category lists of the categorical features.
     feature_names : ndarray of str or None
+    numeric_encoding : {"linear", "linear+log"}, default="linear"
+        "linear+log" also gives each numeric feature a logarithmic view,
+        ``log1p(x - lower)`` scaled to [-1, 1], a fixed transform that needs
+        nothing but the bounds and spreads out heavy right tails.
     """
 
-    def __init__(self, is_categorical, *, bounds, categories, feature_names):
+    def __init__(self, is_categorical, *, bounds, categories, feature_names, numeric_encoding="linear"):
         self.is_categorical = np.asarray(is_categorical, dtype=bool)
+        self.numeric_encoding = numeric_encoding
         self.bounds = bounds
         self.categories = categories
         self.feature_names = feature_names
@@ -297,8 +305,9 @@ class TabularEncoder:
 
         Returns
         -------
-        x_num : ndarray of float32, shape (n_samples, n_numeric)
-            Clipped to the bounds and scaled to [-1, 1].
+        x_num : ndarray of float32, shape (n_samples, n_numeric * n_views)
+            Clipped to the bounds and scaled to [-1, 1]; the log view, if
+            any, follows the linear one.
         x_cat : ndarray of int64, shape (n_samples, n_categorical)
             Code 0 is "unknown or missing"; known categories are 1, 2, ...
         """
@@ -306,7 +315,11 @@ class TabularEncoder:
             numeric = self._numeric(X)
         lower, upper = self.bounds_[:, 0], self.bounds_[:, 1]
         span = np.where(upper > lower, upper - lower, 1.0)
-        x_num = 2.0 * (np.clip(numeric, lower, upper) - lower) / span - 1.0
+        shifted = np.clip(numeric, lower, upper) - lower
+        views = [2.0 * shifted / span - 1.0]
+        if self.numeric_encoding == "linear+log":
+            views.append(2.0 * np.log1p(shifted) / np.log1p(span) - 1.0)
+        x_num = np.concatenate(views, axis=1)
         x_cat = np.zeros((X.shape[0], self.categorical_.size), dtype=np.int64)
         for position, (j, known) in enumerate(zip(self.categorical_, self.categories_)):
             x_cat[:, position] = _codes(X[:, j], known)

@@ -40,3 +40,15 @@ def numeric_data():
     X = rng.uniform(-1, 1, size=(200, 4))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     return X, y
+
+
+def pytest_configure(config):
+    # Under pytest-xdist every worker is its own process: one torch thread
+    # each keeps two workers from fighting over the two cores, which costs
+    # small models far more than it saves.
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)

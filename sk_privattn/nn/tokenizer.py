@@ -12,7 +12,9 @@ class FeatureTokenizer(nn.Module):
     """FT-Transformer feature tokenizer with a leading ``[CLS]`` token.
 
     Numeric feature ``j`` becomes the token ``x_j * w_j + b_j`` (its own
-    learned affine map). Categorical feature ``j`` with code ``c`` becomes the
+    learned affine map). With ``n_views > 1`` each numeric feature arrives
+    as several fixed transforms of the same value (for example linear and
+    logarithmic scaling), and its token is ``sum_v x_jv * w_jv + b_j``. Categorical feature ``j`` with code ``c`` becomes the
     embedding row for ``(j, c)``; code 0 of every categorical feature is the
     slot for "unknown or missing". A learned ``[CLS]`` token is prepended, so
     the output has ``1 + n_numeric + n_categorical`` tokens.
@@ -20,7 +22,7 @@ class FeatureTokenizer(nn.Module):
     All parameters live in two ``nn.Embedding`` tables, so Opacus computes
     their per-sample gradients with its embedding grad sampler:
 
-    - ``scale``: one row ``w_j`` per numeric feature;
+    - ``scale``: one row ``w_jv`` per numeric feature and view;
     - ``table``: the ``[CLS]`` row, one bias row ``b_j`` per numeric feature,
       then ``cardinality_j + 1`` rows per categorical feature.
 
@@ -33,9 +35,11 @@ class FeatureTokenizer(nn.Module):
         unknown slot.
     d_token : int
         Size of each token.
+    n_views : int, default=1
+        Number of values per numeric feature.
     """
 
-    def __init__(self, n_numeric, cardinalities, d_token):
+    def __init__(self, n_numeric, cardinalities, d_token, n_views=1):
         super().__init__()
         cardinalities = [int(c) for c in cardinalities]
         if n_numeric + len(cardinalities) == 0:
@@ -44,6 +48,7 @@ class FeatureTokenizer(nn.Module):
         self.n_categorical = len(cardinalities)
         self.cardinalities = cardinalities
         self.d_token = int(d_token)
+        self.n_views = int(n_views)
         # Row layout of ``table``: [CLS], numeric biases, then each categorical
         # feature's unknown slot followed by its categories.
         offsets, start = [], 1 + self.n_numeric
@@ -52,7 +57,7 @@ class FeatureTokenizer(nn.Module):
             start += cardinality + 1
         self._categorical_offsets = offsets
         self.table = nn.Embedding(start, d_token)
-        self.scale = nn.Embedding(max(self.n_numeric, 1), d_token) if self.n_numeric else None
+        self.scale = nn.Embedding(self.n_numeric * self.n_views, d_token) if self.n_numeric else None
         bound = 1.0 / math.sqrt(d_token)
         for embedding in (self.table, self.scale):
             if embedding is not None:
@@ -68,7 +73,8 @@ class FeatureTokenizer(nn.Module):
 
         Parameters
         ----------
-        x_num : Tensor of shape (batch, n_numeric), float
+        x_num : Tensor of shape (batch, n_numeric * n_views), float
+            View ``v`` of feature ``j`` in column ``v * n_numeric + j``.
         x_cat : Tensor of shape (batch, n_categorical), long
             Codes in ``[0, cardinality_j]``; 0 means unknown or missing.
 
@@ -87,8 +93,10 @@ class FeatureTokenizer(nn.Module):
         # Opacus' embedding grad sampler needs contiguous indices.
         tokens = self.table(torch.cat(rows, dim=1).contiguous())
         if self.n_numeric:
-            index = torch.arange(self.n_numeric, device=device).repeat(batch, 1)
+            index = torch.arange(self.n_numeric * self.n_views, device=device).repeat(batch, 1)
             numeric = x_num.unsqueeze(-1) * self.scale(index)
+            if self.n_views > 1:
+                numeric = numeric.reshape(batch, self.n_views, self.n_numeric, -1).sum(dim=1)
             tokens = torch.cat(
                 [tokens[:, :1], tokens[:, 1 : 1 + self.n_numeric] + numeric, tokens[:, 1 + self.n_numeric :]],
                 dim=1,

@@ -132,6 +132,8 @@ class FTTransformer(nn.Module):
     ffn_factor : float, default=2.0
         ``d_ffn = round(ffn_factor * d_token)``.
     dropout : float, default=0.0
+    n_views : int, default=1
+        Values per numeric feature; see :class:`FeatureTokenizer`.
     """
 
     def __init__(
@@ -145,9 +147,10 @@ class FTTransformer(nn.Module):
         n_layers=2,
         ffn_factor=2.0,
         dropout=0.0,
+        n_views=1,
     ):
         super().__init__()
-        self.tokenizer = FeatureTokenizer(n_numeric, cardinalities, d_token)
+        self.tokenizer = FeatureTokenizer(n_numeric, cardinalities, d_token, n_views)
         d_ffn = max(1, round(ffn_factor * d_token))
         self.blocks = nn.ModuleList(
             TransformerBlock(d_token, n_heads, d_ffn, dropout) for _ in range(n_layers)
