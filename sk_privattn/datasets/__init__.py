@@ -1,4 +1,4 @@
-"""Datasets shipped with sk_privattn, with the public metadata that DP training needs."""
+"""Datasets shipped with sk_privattn, with the public metadata DP training needs."""
 
 from ._adult import load_adult
 

@@ -83,7 +83,8 @@ the bounds are expected to clip.
 
 Parsing conventions
 -------------------
-The space after each comma is stripped, ``?`` becomes a missing value, the trailing
+The space after each comma is stripped, ``?`` (and any value outside the public
+category list; the shipped files have none) becomes a missing value, the trailing
 period of the labels in adult.test (``>50K.``) is removed and the target is 1 for
 ``>50K`` and 0 otherwise. The official train/test split is kept.
 """
@@ -105,23 +106,25 @@ def _read_schema():
         names.append(name.strip())
         values = values.strip().rstrip(".")
         if values != "continuous":
-            categories[name.strip()] = tuple(value.strip() for value in values.split(","))
+            categories[name.strip()] = tuple(v.strip() for v in values.split(","))
     if tuple(names) != FEATURE_NAMES:
         raise RuntimeError(
             f"The shipped adult.names lists the features {names}, expected "
-            f"{list(FEATURE_NAMES)}; the package data is damaged, reinstall sk_privattn."
+            f"{list(FEATURE_NAMES)}; the package data is damaged, reinstall "
+            "sk_privattn."
         )
     return text, categories
 
 
 def _read_rows(filename):
     """Return the rows of one gzipped data file as lists of strings."""
-    with _data_path(filename).open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as f:
-        return [
-            row
-            for row in csv.reader(f, skipinitialspace=True)
-            if row and not row[0].startswith("|")
-        ]
+    with _data_path(filename).open("rb") as raw:
+        with gzip.open(raw, "rt", encoding="utf-8") as text:
+            return [
+                row
+                for row in csv.reader(text, skipinitialspace=True)
+                if row and not row[0].startswith("|")
+            ]
 
 
 def _load_columns(subset):
@@ -133,7 +136,7 @@ def _load_columns(subset):
     for index, name in enumerate(FEATURE_NAMES):
         if name in categories:
             known = set(categories[name])
-            features[name] = [value if value in known else None for value in columns[index]]
+            features[name] = [v if v in known else None for v in columns[index]]
         else:
             features[name] = np.asarray(columns[index], dtype=np.float64)
     target = np.fromiter(
@@ -223,7 +226,9 @@ def load_adult(*, subset="train", return_X_y=False, as_frame=False):
 
         data : {ndarray, DataFrame} of shape (n_samples, 14)
             The features. Missing values (``?`` in the files, only in workclass,
-            occupation and native-country) are ``np.nan`` in both forms.
+            occupation and native-country) are ``np.nan`` in both forms; a value
+            outside the public category list would be missing too (the shipped
+            files have none).
         target : {ndarray, Series} of shape (n_samples,)
             1 if the income is ``>50K``, else 0.
         frame : DataFrame or None
