@@ -51,6 +51,7 @@ class BaseDPAttention(BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "d_token": [Interval(Integral, 1, None, closed="left")],
@@ -74,8 +75,9 @@ class BaseDPAttention(BaseEstimator):
         max_grad_norm=1.0,
         accountant="prv",
         max_epochs=10,
-        batch_size=512,
-        lr=3e-3,
+        batch_size=1024,
+        lr=0.02,
+        lr_schedule="cosine",
         optimizer="adamw",
         weight_decay=0.0,
         d_token=32,
@@ -85,7 +87,7 @@ class BaseDPAttention(BaseEstimator):
         categorical_features="from_dtype",
         categories=None,
         bounds=None,
-        numeric_encoding="linear",
+        numeric_encoding="linear+log",
         random_state=None,
         device="cpu",
         verbose=0,
@@ -97,6 +99,7 @@ class BaseDPAttention(BaseEstimator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.d_token = d_token
@@ -208,6 +211,7 @@ class BaseDPAttention(BaseEstimator):
                 device=self.device,
                 seed=train_seed,
                 verbose=self.verbose,
+                lr_schedule=self.lr_schedule,
             )
         for name, value in target_attributes.items():
             setattr(self, name, value)

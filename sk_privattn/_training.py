@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from opacus import PrivacyEngine
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog, ProgressBar
+from skorch.callbacks import Callback, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
 from torch.utils.data import DataLoader, Dataset
 
 from .privacy import _accountant_options, _quiet_accounting, calibrate_noise_multiplier
@@ -157,6 +157,7 @@ def train_module(
     device,
     seed,
     verbose,
+    lr_schedule="constant",
 ):
     """Train ``module`` on ``dataset`` with DP-SGD (or without, if ε is inf).
 
@@ -186,6 +187,8 @@ def train_module(
         Seeds the batch sampler and the DP noise.
     verbose : int
         0 silent; 1 a progress bar per epoch and a log line per epoch.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        "cosine" anneals the learning rate to zero over all steps.
 
     Returns
     -------
@@ -208,6 +211,10 @@ def train_module(
     noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)
 
     callbacks = [_RecordEpsilon(None, delta)]
+    if lr_schedule == "cosine":
+        callbacks.append(
+            LRScheduler(policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=n_steps, step_every="batch")
+        )
     if verbose:
         callbacks.append(ProgressBar(batches_per_epoch=steps_per_epoch, postfix_keys=["train_loss"]))
     net = _PrivateNet(
@@ -270,6 +277,9 @@ def train_module(
             net.optimizer_ = dp_optimizer.original_optimizer
         del net.train_loader_
         callbacks[0].accountant = None
+        for _, callback in net.callbacks_:
+            if isinstance(callback, LRScheduler):
+                callback.lr_scheduler_ = None  # it held the DP optimizer
     history = list(engine.accountant.history) if engine is not None else []
     spent = net.history[-1, "epsilon"] if private else math.inf
     return TrainingResult(

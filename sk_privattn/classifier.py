@@ -43,12 +43,15 @@ class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
         can underestimate ε.
     max_epochs : int, default=10
         Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
-    batch_size : int, default=512
+    batch_size : int, default=1024
         Expected batch size under Poisson sampling: each row joins each
         step's batch with probability ``1 / ceil(n / batch_size)``
         (``sample_rate_``). DP-SGD prefers large batches.
-    lr : float, default=3e-3
-        Learning rate.
+    lr : float, default=0.02
+        Learning rate (peak learning rate under the cosine schedule).
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        "cosine" anneals the learning rate to zero over the ``n_steps_``
+        steps; "constant" keeps it fixed.
     optimizer : {"adamw", "adam", "sgd"} or torch optimizer class, default="adamw"
     weight_decay : float, default=0.0
     d_token : int, default=32
@@ -77,6 +80,13 @@ class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
         ``{feature: (lower, upper)}``. Values are clipped to them and scaled
         to [-1, 1]. ``None`` reads the minimum and maximum from the training
         data and raises a :class:`~sk_privattn.exceptions.PrivacyLeakWarning`.
+    numeric_encoding : {"linear+log", "linear", "piecewise"}, default="linear+log"
+        How a numeric value reaches its token. "linear" scales it to [-1, 1]
+        with the bounds. "linear+log" adds a second, logarithmic view,
+        ``log1p(x - lower)`` scaled to [-1, 1] by the same bounds, so that
+        heavy right tails (incomes, counts) are not squashed against the lower
+        bound. Both are fixed transforms of the public bounds: neither reads
+        the data.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the Poisson sampler and the noise. Not a secure
         random source.

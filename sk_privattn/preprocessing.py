@@ -135,7 +135,19 @@ def _is_missing(values):
     return missing
 
 
-NUMERIC_ENCODINGS = {"linear": 1, "linear+log": 2}
+#: Number of values (views) each numeric feature gets, per encoding.
+N_BINS = 8
+NUMERIC_ENCODINGS = {"linear": 1, "linear+log": 2, "piecewise": 2 + 2 * N_BINS}
+
+
+def _thermometer(u, n_bins):
+    """Piecewise-linear encoding of ``u`` in [0, 1] on ``n_bins`` equal bins.
+
+    Bin ``k`` is 0 below it, 1 above it and linear inside it, so a learned
+    weighted sum of the bins is any continuous piecewise-linear function.
+    """
+    edges = np.arange(n_bins) / n_bins
+    return [np.clip((u - edge) * n_bins, 0.0, 1.0) for edge in edges]
 
 
 class TabularEncoder:
@@ -154,10 +166,12 @@ class TabularEncoder:
     categories : None, "from_dtype", list of array-like, or dict
         Public category lists of the categorical features.
     feature_names : ndarray of str or None
-    numeric_encoding : {"linear", "linear+log"}, default="linear"
+    numeric_encoding : {"linear", "linear+log", "piecewise"}, default="linear"
         "linear+log" also gives each numeric feature a logarithmic view,
         ``log1p(x - lower)`` scaled to [-1, 1], a fixed transform that needs
         nothing but the bounds and spreads out heavy right tails.
+        "piecewise" adds thermometer encodings of both scales (see
+        ``NUMERIC_ENCODINGS``).
     """
 
     def __init__(self, is_categorical, *, bounds, categories, feature_names, numeric_encoding="linear"):
@@ -316,9 +330,13 @@ class TabularEncoder:
         lower, upper = self.bounds_[:, 0], self.bounds_[:, 1]
         span = np.where(upper > lower, upper - lower, 1.0)
         shifted = np.clip(numeric, lower, upper) - lower
-        views = [2.0 * shifted / span - 1.0]
-        if self.numeric_encoding == "linear+log":
-            views.append(2.0 * np.log1p(shifted) / np.log1p(span) - 1.0)
+        linear = shifted / span
+        views = [2.0 * linear - 1.0]
+        if self.numeric_encoding != "linear":
+            logarithmic = np.log1p(shifted) / np.log1p(span)
+            views.append(2.0 * logarithmic - 1.0)
+        if self.numeric_encoding == "piecewise":
+            views += _thermometer(linear, N_BINS) + _thermometer(logarithmic, N_BINS)
         x_num = np.concatenate(views, axis=1)
         x_cat = np.zeros((X.shape[0], self.categorical_.size), dtype=np.int64)
         for position, (j, known) in enumerate(zip(self.categorical_, self.categories_)):
