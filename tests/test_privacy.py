@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
 from sk_privattn._training import TensorBatchDataset, train_module
+from sk_privattn.nn import FTTransformer
 from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compute_epsilon, default_delta
 
 from _settings import FAST_PARAMS
@@ -221,23 +222,30 @@ def test_private_step_is_clipped_and_noised():
     assert result.accountant_history == [(result.noise_multiplier, 1.0, 1)]
 
 
-def test_empty_poisson_batches_are_noise_only_steps():
+class _Linear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2)
+
+    def forward(self, x_num, x_cat):
+        return self.linear(x_num)
+
+
+@pytest.mark.parametrize(
+    "make_module",
+    [_Linear, lambda: FTTransformer(2, [3], 2, d_token=8, n_heads=2, n_layers=2, n_views=2)],
+    ids=["linear", "ft_transformer"],
+)
+def test_empty_poisson_batches_are_noise_only_steps(make_module):
     # Two rows, expected batch size 1: about one step in four has no row.
-    X = torch.randn(2, 3)
-    y = torch.tensor([0, 1])
-    module = torch.nn.Sequential(torch.nn.Linear(3, 2))
-
-    class Wrapped(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = module
-
-        def forward(self, x):
-            return self.net(x)
-
+    torch.manual_seed(0)
+    dataset = TensorBatchDataset(
+        {"x_num": torch.randn(2, 4)[:, : 3 if make_module is _Linear else 4], "x_cat": torch.randint(0, 4, (2, 1))},
+        torch.tensor([0, 1]),
+    )
     result = train_module(
-        Wrapped(),
-        TensorBatchDataset({"x": X}, y),
+        make_module(),
+        dataset,
         criterion=torch.nn.CrossEntropyLoss,
         epsilon=8.0,
         delta=1e-3,

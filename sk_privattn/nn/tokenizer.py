@@ -96,7 +96,7 @@ class FeatureTokenizer(nn.Module):
             index = torch.arange(self.n_numeric * self.n_views, device=device).repeat(batch, 1)
             numeric = x_num.unsqueeze(-1) * self.scale(index)
             if self.n_views > 1:
-                numeric = numeric.reshape(batch, self.n_views, self.n_numeric, -1).sum(dim=1)
+                numeric = numeric.reshape(batch, self.n_views, self.n_numeric, self.d_token).sum(dim=1)
             tokens = torch.cat(
                 [tokens[:, :1], tokens[:, 1 : 1 + self.n_numeric] + numeric, tokens[:, 1 + self.n_numeric :]],
                 dim=1,

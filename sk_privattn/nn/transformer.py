@@ -57,7 +57,7 @@ class MultiHeadSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(d_token, dim=-1)
         if n_queries is not None:
             q = q[:, :n_queries]
-        q, k, v = (t.reshape(batch, -1, self.n_heads, d_head).transpose(1, 2) for t in (q, k, v))
+        q, k, v = (t.reshape(batch, t.shape[1], self.n_heads, d_head).transpose(1, 2) for t in (q, k, v))
         mask = None
         if key_padding_mask is not None:
             mask = ~key_padding_mask[:, None, None, :]
@@ -72,7 +72,7 @@ class MultiHeadSelfAttention(nn.Module):
             context = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
             )
-        context = context.transpose(1, 2).reshape(batch, -1, d_token)
+        context = context.transpose(1, 2).reshape(batch, q.shape[2], d_token)
         return self.out(context), weights
 
 
