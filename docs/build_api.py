@@ -10,17 +10,17 @@ import sys
 from pathlib import Path
 
 import sk_privattn
-from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
+from sk_privattn import BudgetExceededError, DPAttentionClassifier, DPAttentionRegressor, PrivacyLeakWarning
 from sk_privattn.datasets import load_adult
 from sk_privattn.privacy import calibrate_noise_multiplier, compute_epsilon, default_delta
 
 API = Path(__file__).resolve().parent / "api.md"
 
 ENTRIES = [
-    ("Estimators", [DPAttentionClassifier]),
+    ("Estimators", [DPAttentionClassifier, DPAttentionRegressor]),
     ("Datasets", [load_adult]),
     ("Privacy accounting", [default_delta, compute_epsilon, calibrate_noise_multiplier]),
-    ("Warnings", [PrivacyLeakWarning]),
+    ("Warnings and errors", [PrivacyLeakWarning, BudgetExceededError]),
 ]
 METHODS = ["fit", "predict", "predict_proba", "predict_log_proba", "decision_function", "score", "attention"]
 
@@ -64,13 +64,13 @@ def render():
         for obj in objects:
             module = "sk_privattn" if hasattr(sk_privattn, obj.__name__) else obj.__module__.split("._")[0]
             name = f"{module}.{obj.__name__}"
-            if inspect.isclass(obj) and not issubclass(obj, Warning):
+            if inspect.isclass(obj) and not issubclass(obj, (Warning, Exception)):
                 signature = str(inspect.signature(obj)).replace("(*, ", "(*,\n    ").replace(", ", ",\n    ")
                 parts += [f"### `{obj.__name__}`", "", "```python", f"{name}{signature}", "```", ""]
                 parts += [_numpydoc_to_markdown(obj.__doc__, 4), ""]
                 parts += ["#### Methods", ""]
                 for method in METHODS:
-                    doc = getattr(obj, method).__doc__
+                    doc = getattr(getattr(obj, method, None), "__doc__", None)
                     if doc:
                         summary = inspect.cleandoc(doc).split("\n\n")[0].replace("\n", " ")
                         parts.append(f"- `{method}`: {summary}")

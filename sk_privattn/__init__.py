@@ -3,7 +3,14 @@ differential privacy (DP-SGD by Opacus, wrapped by skorch)."""
 
 from .classifier import DPAttentionClassifier
 from .exceptions import BudgetExceededError, PrivacyLeakWarning
+from .regressor import DPAttentionRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["DPAttentionClassifier", "PrivacyLeakWarning", "BudgetExceededError", "__version__"]
+__all__ = [
+    "DPAttentionClassifier",
+    "DPAttentionRegressor",
+    "PrivacyLeakWarning",
+    "BudgetExceededError",
+    "__version__",
+]

@@ -5,9 +5,12 @@ yet); validate ``X`` and ``y``; prepare the inputs (public bounds and
 categories, or warned); build the torch module; train it with DP-SGD through
 :func:`~sk_privattn._training.train_module`; store the plain module and what
 was spent. A subclass supplies only its target handling, its loss and its
-output head.
+output head. With ``warm_start=True`` a fitted estimator skips the input
+preparation and the module building of the first fit, and continues both
+the training and the privacy accounting (see :mod:`._warm_start`).
 """
 
+import copy
 import math
 import warnings
 from numbers import Integral, Real
@@ -20,6 +23,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
+from ._warm_start import check_budget_left, check_same_columns, check_same_delta, check_same_structure, structure
 from .nn import FTTransformer
 from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, resolve_categorical_features
 from .privacy import ACCOUNTANTS, GDP_WARNING, default_delta
@@ -40,7 +44,8 @@ def _check_device(device):
 class BaseDPAttention(BaseEstimator):
     """Base class of the DP attention estimators on tabular data.
 
-    Not for direct use: see :class:`~sk_privattn.DPAttentionClassifier`.
+    Not for direct use: see :class:`~sk_privattn.DPAttentionClassifier` and
+    :class:`~sk_privattn.DPAttentionRegressor`.
     """
 
     _parameter_constraints = {
@@ -65,7 +70,12 @@ class BaseDPAttention(BaseEstimator):
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
     }
+
+    #: Parameters of the subclass that, like ``_warm_start.STRUCTURAL_PARAMS``,
+    #: a warm start must keep.
+    _structural_params = ()
 
     def __init__(
         self,
@@ -91,6 +101,7 @@ class BaseDPAttention(BaseEstimator):
         random_state=None,
         device="cpu",
         verbose=0,
+        warm_start=False,
     ):
         self.epsilon = epsilon
         self.delta = delta
@@ -113,15 +124,20 @@ class BaseDPAttention(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.warm_start = warm_start
 
     # -- what a subclass supplies ------------------------------------------
 
-    def _prepare_target(self, y):
-        """Validate ``y``; return (target tensor, n_outputs, fitted attributes)."""
+    def _prepare_target(self, y, previous):
+        """Validate ``y``; return (target tensor, n_outputs, fitted attributes).
+
+        ``previous`` is ``None``, or the estimator's attributes before a warm
+        start: the target must then be encoded as in that fit.
+        """
         raise NotImplementedError
 
-    def _criterion(self):
-        """The torch loss class, used with ``reduction="mean"``."""
+    def _criterion(self, target_attributes):
+        """The torch loss, a class or an instance, averaging over the rows."""
         raise NotImplementedError
 
     # -- the shared fit path -----------------------------------------------
@@ -153,52 +169,54 @@ class BaseDPAttention(BaseEstimator):
 
     def _fit(self, X, y):
         self._check_params()
+        # What a warm start continues: the attributes of the previous fit.
+        previous = dict(vars(self)) if self.warm_start and hasattr(self, "module_") else None
+        if previous is not None:
+            check_same_structure(previous["_structure"], self)
         X_original = X
         X, y = self._validate_X(X, y, reset=True)
-        target, n_outputs, target_attributes = self._prepare_target(y)
-        n_samples = X.shape[0]
-        delta = self.delta if self.delta is not None else default_delta(n_samples)
-        if self.delta is not None and self.delta >= 1.0 / n_samples:
-            warnings.warn(
-                f"delta={self.delta} is not below 1/n_samples={1.0 / n_samples:.3g}. A mechanism "
-                "that publishes one whole random row meets that δ, so the guarantee is weak. "
-                "Use delta=None (the default, 1/(10·n_samples)) or a smaller value.",
-                UserWarning,
-                stacklevel=3,
+        feature_names = getattr(self, "feature_names_in_", None)
+        is_categorical = resolve_categorical_features(X_original, X.shape[1], self.categorical_features, feature_names)
+        delta = self._resolve_delta(X.shape[0])
+        prior_history = []
+        if previous is not None:
+            check_same_columns(previous, X.shape[1], feature_names, is_categorical)
+            delta = check_same_delta(self.delta, previous["delta_"])
+            prior_history = previous["accountant_history_"]
+            check_budget_left(prior_history, self.epsilon, delta, self.accountant)
+        target, n_outputs, target_attributes = self._prepare_target(y, previous)
+        if previous is None:
+            encoder = TabularEncoder(
+                is_categorical,
+                bounds=self.bounds,
+                categories=self.categories,
+                feature_names=feature_names,
+                numeric_encoding=self.numeric_encoding,
             )
-        if self.accountant == "gdp" and math.isfinite(self.epsilon):
-            warnings.warn(GDP_WARNING, UserWarning, stacklevel=3)
-        is_categorical = resolve_categorical_features(
-            X_original, X.shape[1], self.categorical_features, getattr(self, "feature_names_in_", None)
-        )
-        encoder = TabularEncoder(
-            is_categorical,
-            bounds=self.bounds,
-            categories=self.categories,
-            feature_names=getattr(self, "feature_names_in_", None),
-            numeric_encoding=self.numeric_encoding,
-        )
-        x_num, x_cat = encoder.fit_transform(X, X_original, type(self).__name__)
+            x_num, x_cat = encoder.fit_transform(X, X_original, type(self).__name__)
+        else:
+            encoder = previous["_encoder"]
+            x_num, x_cat = encoder.transform(X)
         dataset = TensorBatchDataset(
             {"x_num": torch.from_numpy(x_num), "x_cat": torch.from_numpy(x_cat)}, target
         )
-        module_seed, train_seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=2)
-        with torch.random.fork_rng(devices=[]):
+        call = 1 if previous is None else previous["history_"][-1]["call"] + 1
+        # Fresh seeds for every call of a warm start: reusing the noise of an
+        # earlier call would break the accountant's independence assumption.
+        seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=(call, 2))
+        module_seed, train_seed = seeds[-1]
+        # Seed torch's global generator (weights, dropout) for this fit only.
+        with torch.random.fork_rng(devices=None if self.device.startswith("cuda") else []):
             torch.manual_seed(int(module_seed))
-            module = FTTransformer(
-                encoder.numeric_.size,
-                [len(c) for c in encoder.categories_],
-                n_outputs,
-                d_token=self.d_token,
-                n_heads=self.n_heads,
-                n_layers=self.n_layers,
-                dropout=self.dropout,
-                n_views=NUMERIC_ENCODINGS[self.numeric_encoding],
-            )
+            if previous is None:
+                module = self._build_module(encoder, n_outputs)
+            else:
+                # A copy, so that a failed call leaves the fitted module as it was.
+                module = copy.deepcopy(previous["module_"])
             result = train_module(
                 module,
                 dataset,
-                criterion=self._criterion(),
+                criterion=self._criterion(target_attributes),
                 epsilon=float(self.epsilon),
                 delta=delta,
                 max_grad_norm=self.max_grad_norm,
@@ -212,6 +230,7 @@ class BaseDPAttention(BaseEstimator):
                 seed=train_seed,
                 verbose=self.verbose,
                 lr_schedule=self.lr_schedule,
+                prior_history=prior_history,
             )
         for name, value in target_attributes.items():
             setattr(self, name, value)
@@ -219,6 +238,7 @@ class BaseDPAttention(BaseEstimator):
         self.bounds_ = encoder.bounds_
         self.categories_ = encoder.categories_
         self._encoder = encoder
+        self._structure = structure(self) if previous is None else previous["_structure"]
         self.module_ = result.module.eval()
         self.net_ = result.net
         self.delta_ = delta
@@ -226,10 +246,42 @@ class BaseDPAttention(BaseEstimator):
         self.noise_multiplier_ = result.noise_multiplier
         self.sample_rate_ = result.sample_rate
         self.n_steps_ = result.n_steps
-        self.history_ = [
-            {key: row[key] for key in ("epoch", "train_loss", "epsilon", "dur")} for row in result.net.history
+        # A non-private call is a mechanism with no noise: it makes ε inf.
+        this_call = result.accountant_history or [(0.0, result.sample_rate, result.n_steps)]
+        self.accountant_history_ = [*prior_history, *this_call]
+        earlier_epochs = previous["history_"] if previous is not None else []
+        self.history_ = earlier_epochs + [
+            {"call": call, **{key: row[key] for key in ("epoch", "train_loss", "epsilon", "dur")}}
+            for row in result.net.history
         ]
         return self
+
+    def _resolve_delta(self, n_samples):
+        """The δ of this fit, with the warnings that the privacy parameters call for."""
+        if self.delta is not None and self.delta >= 1.0 / n_samples:
+            warnings.warn(
+                f"delta={self.delta} is not below 1/n_samples={1.0 / n_samples:.3g}. A mechanism "
+                "that publishes one whole random row meets that δ, so the guarantee is weak. "
+                "Use delta=None (the default, 1/(10·n_samples)) or a smaller value.",
+                UserWarning,
+                stacklevel=6,
+            )
+        if self.accountant == "gdp" and math.isfinite(self.epsilon):
+            warnings.warn(GDP_WARNING, UserWarning, stacklevel=6)
+        return self.delta if self.delta is not None else default_delta(n_samples)
+
+    def _build_module(self, encoder, n_outputs):
+        """The torch module for inputs encoded by ``encoder``."""
+        return FTTransformer(
+            encoder.numeric_.size,
+            [len(categories) for categories in encoder.categories_],
+            n_outputs,
+            d_token=self.d_token,
+            n_heads=self.n_heads,
+            n_layers=self.n_layers,
+            dropout=self.dropout,
+            n_views=NUMERIC_ENCODINGS[self.numeric_encoding],
+        )
 
     def _fit_keeping_state(self, X, y):
         """Run ``_fit``; on any error leave a previous fit exactly as it was."""

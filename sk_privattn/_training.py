@@ -9,14 +9,13 @@ import math
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from opacus import PrivacyEngine
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
 from torch.utils.data import DataLoader, Dataset
 
-from .privacy import _accountant_options, _quiet_accounting, calibrate_noise_multiplier
+from .privacy import _quiet_accounting, calibrate_noise_multiplier, compute_epsilon
 
 __all__ = ["TensorBatchDataset", "TrainingResult", "train_module"]
 
@@ -86,19 +85,23 @@ class _PrivateNet(NeuralNet):
 
 
 class _RecordEpsilon(Callback):
-    """Record the ε spent so far at the end of every epoch."""
+    """Record the ε spent so far, by the accountant of the fit, after every epoch.
 
-    def __init__(self, accountant, delta):
+    ``accountant`` is the Opacus accountant that the DP optimizer steps, or
+    ``None`` when training is not private (ε is then inf). The ε composes
+    ``prior_history``, the mechanisms of earlier fits, with this fit's steps.
+    """
+
+    def __init__(self, accountant, delta, prior_history=()):
         self.accountant = accountant
         self.delta = delta
+        self.prior_history = prior_history
 
     def on_epoch_end(self, net, **kwargs):
-        if self.accountant is None:
-            epsilon = math.inf
-        else:
-            with _quiet_accounting():
-                options = _accountant_options(self.accountant.mechanism())
-                epsilon = float(self.accountant.get_epsilon(delta=self.delta, **options))
+        epsilon = math.inf
+        if self.accountant is not None:
+            history = [*self.prior_history, *self.accountant.history]
+            epsilon = compute_epsilon(history, self.delta, self.accountant.mechanism())
         net.history.record("epsilon", epsilon)
 
 
@@ -127,8 +130,10 @@ class TrainingResult:
     n_steps : int
         Optimizer steps taken.
     epsilon : float
-        ε spent according to the accountant (``inf`` when not private).
+        ε spent according to the accountant (``inf`` when not private),
+        composed with the ``prior_history`` passed to :func:`train_module`.
     accountant_history : list of (noise_multiplier, sample_rate, steps)
+        This call's mechanisms only (empty when not private).
     """
 
     module: torch.nn.Module
@@ -158,18 +163,24 @@ def train_module(
     seed,
     verbose,
     lr_schedule="constant",
+    prior_history=(),
 ):
     """Train ``module`` on ``dataset`` with DP-SGD (or without, if ε is inf).
 
     Parameters
     ----------
     module : torch.nn.Module
-        Its ``forward`` takes the keys of ``dataset.inputs`` as keywords.
+        Its ``forward`` takes the keys of ``dataset.inputs`` as keywords. It
+        may be already trained: training continues from its weights.
     dataset : TensorBatchDataset
-    criterion : type
-        A torch loss class, instantiated with ``reduction="mean"``.
+    criterion : type or torch.nn.Module
+        A torch loss class, instantiated with its defaults, or a loss
+        instance. Either must average over the batch (``reduction="mean"``),
+        and a row's loss must depend on that row only, so that Opacus' per-row
+        gradients are what clipping bounds.
     epsilon : float
-        Target ε; ``math.inf`` trains without clipping or noise.
+        Target ε; ``math.inf`` trains without clipping or noise. With
+        ``prior_history``, the total over the prior mechanisms and this call.
     delta : float
     max_grad_norm : float
         Per-sample gradient clipping bound.
@@ -189,6 +200,10 @@ def train_module(
         0 silent; 1 a progress bar per epoch and a log line per epoch.
     lr_schedule : {"constant", "cosine"}, default="constant"
         "cosine" anneals the learning rate to zero over all steps.
+    prior_history : list of (noise_multiplier, sample_rate, steps), default=()
+        Mechanisms that earlier calls ran on the same data: the noise is
+        calibrated so that their composition with this call's steps meets
+        ``epsilon``, and the recorded ε is that composition.
 
     Returns
     -------
@@ -201,7 +216,12 @@ def train_module(
     private = math.isfinite(epsilon)
     noise_multiplier = (
         calibrate_noise_multiplier(
-            epsilon=epsilon, delta=delta, sample_rate=sample_rate, steps=n_steps, accountant=accountant
+            epsilon=epsilon,
+            delta=delta,
+            sample_rate=sample_rate,
+            steps=n_steps,
+            accountant=accountant,
+            prior_history=prior_history,
         )
         if private
         else 0.0
@@ -210,7 +230,7 @@ def train_module(
     sampler_generator = torch.Generator().manual_seed(int(seed))
     noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)
 
-    callbacks = [_RecordEpsilon(None, delta)]
+    callbacks = [_RecordEpsilon(None, delta, list(prior_history))]
     if lr_schedule == "cosine":
         callbacks.append(
             LRScheduler(policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=n_steps, step_every="batch")
@@ -232,6 +252,7 @@ def train_module(
         verbose=int(verbose),
     )
     net.initialize()
+    net.module_.train()  # Opacus refuses a module in eval mode, as a fitted one is
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

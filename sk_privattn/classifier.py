@@ -1,16 +1,24 @@
 """DPAttentionClassifier: a differentially private FT-Transformer classifier."""
 
+import math
+import warnings
+
 import numpy as np
 import torch
 from scipy.special import log_softmax, softmax
 from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import BaseDPAttention
+from ._docs import shared_docstring
+from .exceptions import PrivacyLeakWarning
+from .nn import RowWeightedCrossEntropy
 
 __all__ = ["DPAttentionClassifier"]
 
 
+@shared_docstring
 class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
     """Attention classifier for tabular data, trained with differential privacy.
 
@@ -27,104 +35,31 @@ class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
 
     Parameters
     ----------
-    epsilon : float, default=1.0
-        Privacy budget ε, > 0. ``np.inf`` trains the same model without
-        clipping or noise (not private), to compare in one grid search.
-    delta : float, default=None
-        Privacy parameter δ in (0, 1). ``None`` uses ``1 / (10 * n_samples)``;
-        the value used is stored in ``delta_``. A value ≥ ``1 / n_samples``
-        warns, since it permits publishing a whole row.
-    max_grad_norm : float, default=1.0
-        Bound on each row's gradient norm (per-sample clipping).
-    accountant : {"prv", "rdp", "gdp"}, default="prv"
-        Opacus accountant that calibrates the noise and reports ``epsilon_``.
-        "prv" is the tightest; "rdp" the classic, slightly looser bound; "gdp"
-        a central-limit approximation that Opacus marks experimental and that
-        can underestimate ε.
-    max_epochs : int, default=10
-        Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
-    batch_size : int, default=1024
-        Expected batch size under Poisson sampling: each row joins each
-        step's batch with probability ``1 / ceil(n / batch_size)``
-        (``sample_rate_``). DP-SGD prefers large batches.
-    lr : float, default=0.02
-        Learning rate (peak learning rate under the cosine schedule).
-    lr_schedule : {"cosine", "constant"}, default="cosine"
-        "cosine" anneals the learning rate to zero over the ``n_steps_``
-        steps; "constant" keeps it fixed.
-    optimizer : {"adamw", "adam", "sgd"} or torch optimizer class, default="adamw"
-    weight_decay : float, default=0.0
-    d_token : int, default=32
-        Token size.
-    n_heads : int, default=4
-        Attention heads; must divide ``d_token``.
-    n_layers : int, default=2
-        Transformer blocks.
-    dropout : float, default=0.0
-        Dropout in the blocks (DP noise already regularises).
-    categorical_features : None, "from_dtype", or array-like, default="from_dtype"
-        Which features are categorical, as in
-        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`: ``None``,
-        a boolean mask, integer indices, or feature names. ``"from_dtype"``
-        takes the DataFrame columns of dtype category, object or string.
-    categories : None, "from_dtype", list, or dict, default=None
-        Public category lists: one array-like per categorical feature, in
-        column order, or a dict ``{feature: categories}``. ``"from_dtype"``
-        takes the categories of each pandas categorical dtype, which you
-        assert are public. ``None`` reads them from the training data and
-        raises a :class:`~sk_privattn.exceptions.PrivacyLeakWarning`. Values
-        outside the lists, and missing values, map to an "unknown" embedding.
-    bounds : None, tuple, or dict, default=None
-        Public ``(lower, upper)`` bounds of the numeric features: scalars, or
-        sequences with one entry per numeric feature, or a dict
-        ``{feature: (lower, upper)}``. Values are clipped to them and scaled
-        to [-1, 1]. ``None`` reads the minimum and maximum from the training
-        data and raises a :class:`~sk_privattn.exceptions.PrivacyLeakWarning`.
-    numeric_encoding : {"linear+log", "linear", "piecewise"}, default="linear+log"
-        How a numeric value reaches its token. "linear" scales it to [-1, 1]
-        with the bounds. "linear+log" adds a second, logarithmic view,
-        ``log1p(x - lower)`` scaled to [-1, 1] by the same bounds, so that
-        heavy right tails (incomes, counts) are not squashed against the lower
-        bound. Both are fixed transforms of the public bounds: neither reads
-        the data.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the Poisson sampler and the noise. Not a secure
-        random source.
-    device : str, default="cpu"
-        Torch device, e.g. ``"cuda"`` when one is available.
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar per epoch and logs the loss and
-        the ε spent so far.
+    {shared parameters}
+    class_weight : None, dict, or "balanced", default=None
+        Weight of each class in the loss. ``None`` weighs every class 1. A
+        dict ``{class: weight}`` is public (classes it leaves out weigh 1).
+        ``"balanced"`` weighs class ``c`` by
+        ``n_samples / (n_classes * count(c))``, as in scikit-learn: the class
+        counts are read from the training data, outside the accounted ε, and
+        a :class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so; pass a
+        dict of public weights (e.g. from published class frequencies) to
+        prevent it. A weight multiplies its row's gradient *before*
+        per-sample clipping, so clipping bounds it: a weight of 5 cannot make
+        a row's gradient longer than ``max_grad_norm``, and the privacy
+        guarantee is unchanged. It also means that a weight above 1 has no
+        effect on a row whose gradient is clipped, and under DP-SGD those
+        are often the misclassified rows that matter most: weights change a
+        private model much less than a non-private one (see the class-weight
+        benchmark in docs/benchmarks.md).
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Only when ``X`` has string column names.
-    epsilon_ : float
-        ε spent, as the accountant reports it; ≤ ``epsilon``.
-    delta_ : float
-        δ used.
-    noise_multiplier_ : float
-        Noise standard deviation over ``max_grad_norm``; 0.0 when ε is inf.
-    sample_rate_ : float
-        Poisson sampling probability of each row per step.
-    n_steps_ : int
-        Optimizer steps taken.
-    is_categorical_ : ndarray of bool, shape (n_features_in_,)
-    bounds_ : ndarray of shape (n_numeric_features, 2)
-        Bounds used for the numeric features, in column order.
-    categories_ : list of ndarray
-        Categories used for each categorical feature, in column order.
-    history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss``, ``epsilon`` (spent so far) and
-        ``dur`` (seconds).
-    module_ : torch.nn.Module
-        The trained :class:`~sk_privattn.nn.FTTransformer`, with no Opacus
-        hooks or wrappers.
-    net_ : skorch.NeuralNet
-        The skorch net that trained ``module_``.
+    class_weight_ : ndarray of shape (n_classes,)
+        Weight of each class of ``classes_`` in the loss (all 1.0 for
+        ``class_weight=None``).
+    {shared attributes}
 
     See Also
     --------
@@ -133,9 +68,9 @@ class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
     Notes
     -----
     The guarantee covers what the fitted estimator learned from ``X, y``
-    through DP-SGD. It does not cover bounds or categories read from the
-    data (warned), nor anything you compute later on private rows, such as
-    :meth:`attention` or scores on them.
+    through DP-SGD. It does not cover bounds, categories or class counts read
+    from the data (warned), nor anything you compute later on private rows,
+    such as :meth:`attention` or scores on them.
 
     Examples
     --------
@@ -151,6 +86,64 @@ class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
     """
+
+    _parameter_constraints = {
+        **BaseDPAttention._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        epsilon=1.0,
+        delta=None,
+        max_grad_norm=1.0,
+        accountant="prv",
+        max_epochs=10,
+        batch_size=1024,
+        lr=0.02,
+        lr_schedule="cosine",
+        optimizer="adamw",
+        weight_decay=0.0,
+        d_token=32,
+        n_heads=4,
+        n_layers=2,
+        dropout=0.0,
+        categorical_features="from_dtype",
+        categories=None,
+        bounds=None,
+        numeric_encoding="linear+log",
+        class_weight=None,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            epsilon=epsilon,
+            delta=delta,
+            max_grad_norm=max_grad_norm,
+            accountant=accountant,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            lr_schedule=lr_schedule,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            d_token=d_token,
+            n_heads=n_heads,
+            n_layers=n_layers,
+            dropout=dropout,
+            categorical_features=categorical_features,
+            categories=categories,
+            bounds=bounds,
+            numeric_encoding=numeric_encoding,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.class_weight = class_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -169,7 +162,7 @@ class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
         """
         return self._fit_keeping_state(X, y)
 
-    def _prepare_target(self, y):
+    def _prepare_target(self, y, previous):
         check_classification_targets(y)
         classes, encoded = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -177,10 +170,50 @@ class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
                 f"y contains only one class ({classes[0]!r}); a classifier needs at least "
                 "two classes in the training data."
             )
-        return torch.as_tensor(encoded, dtype=torch.long), len(classes), {"classes_": classes}
+        if previous is not None and not np.array_equal(classes, previous["classes_"]):
+            raise ValueError(
+                f"y has the classes {classes.tolist()}, but warm_start=True continues a model "
+                f"fitted on the classes {previous['classes_'].tolist()}. Pass y with the same "
+                "classes, or set warm_start=False to train a new model."
+            )
+        attributes = {"classes_": classes, "class_weight_": self._class_weights(classes, encoded)}
+        return torch.as_tensor(encoded, dtype=torch.long), len(classes), attributes
 
-    def _criterion(self):
-        return torch.nn.CrossEntropyLoss
+    def _class_weights(self, classes, encoded):
+        """The weight of each class: public (None, dict) or from the counts (warned)."""
+        if self.class_weight is None:
+            return np.ones(len(classes))
+        if isinstance(self.class_weight, str):  # "balanced"
+            warnings.warn(
+                "class_weight='balanced' read the number of training rows of each class "
+                f"({', '.join(repr(c) for c in classes.tolist())}) from the training data to "
+                "weight the loss. These counts are not protected by the differential-privacy "
+                "guarantee. Pass class_weight as a dict {class: weight} of public weights (e.g. "
+                "from published class frequencies) to prevent this.",
+                PrivacyLeakWarning,
+                stacklevel=7,
+            )
+            return len(encoded) / (len(classes) * np.bincount(encoded, minlength=len(classes)))
+        known = set(classes.tolist())
+        unknown = [label for label in self.class_weight if label not in known]
+        if unknown:
+            raise ValueError(
+                f"class_weight={self.class_weight!r} gives a weight to {unknown!r}, which is not "
+                f"a class of y (classes: {classes.tolist()}). Key the dict by the labels of y."
+            )
+        weights = np.array([self.class_weight.get(label, 1.0) for label in classes.tolist()], dtype=float)
+        if not all(math.isfinite(w) and w >= 0 for w in weights):
+            raise ValueError(
+                f"class_weight={self.class_weight!r} holds a weight that is negative or not "
+                "finite; every weight must be a finite number >= 0."
+            )
+        return weights
+
+    def _criterion(self, target_attributes):
+        weights = target_attributes["class_weight_"]
+        if np.all(weights == 1.0):
+            return torch.nn.CrossEntropyLoss
+        return RowWeightedCrossEntropy(weights)
 
     def decision_function(self, X):
         """Confidence scores: the logits.

@@ -15,7 +15,12 @@ class PrivacyLeakWarning(RuntimeWarning):
 
 
 class BudgetExceededError(ValueError):
-    """A differentially private fit would exceed the privacy budget."""
+    """A differentially private fit would exceed the privacy budget.
+
+    Raised by ``fit`` with ``warm_start=True`` when the earlier calls have
+    spent (almost) all of ``epsilon``, the budget of the model over all its
+    calls. The message says what was spent and how to continue.
+    """
 
 
 warnings.simplefilter("always", PrivacyLeakWarning)

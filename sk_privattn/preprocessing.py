@@ -232,7 +232,7 @@ class TabularEncoder:
                 "bounds=(lower, upper), or a dict {feature: (lower, upper)}, to "
                 "prevent this.",
                 PrivacyLeakWarning,
-                stacklevel=4,
+                stacklevel=7,
             )
             return np.column_stack([numeric.min(axis=0), numeric.max(axis=0)])
         if isinstance(self.bounds, dict):
@@ -310,7 +310,7 @@ class TabularEncoder:
                 "feature, a dict {feature: list}, or 'from_dtype' for pandas "
                 "categoricals whose categories are public) to prevent this.",
                 PrivacyLeakWarning,
-                stacklevel=4,
+                stacklevel=7,
             )
         return categories
 

@@ -68,7 +68,9 @@ def compute_epsilon(history, delta, accountant="prv"):
     Parameters
     ----------
     history : list of (noise_multiplier, sample_rate, steps)
-        Opacus' accountant history format. Mechanisms with a zero noise
+        Opacus' accountant history format. Entries may differ in noise and
+        sample rate (the fits of a warm start, for example); the "prv" and
+        "rdp" accountants compose them. Mechanisms with a zero noise
         multiplier are not private, and give ``inf``.
     delta : float
     accountant : {"prv", "rdp", "gdp"}, default="prv"
@@ -76,20 +78,53 @@ def compute_epsilon(history, delta, accountant="prv"):
     Returns
     -------
     epsilon : float
+
+    Raises
+    ------
+    ValueError
+        If ``accountant="gdp"`` and the entries differ in noise multiplier or
+        sample rate: Opacus' GDP accountant reads only one mechanism.
+
+    Examples
+    --------
+    >>> from sk_privattn.privacy import compute_epsilon
+    >>> one = compute_epsilon([(1.0, 0.01, 1000)], delta=1e-5)
+    >>> two = compute_epsilon([(1.0, 0.01, 1000), (2.0, 0.01, 500)], delta=1e-5)
+    >>> 0 < one < two
+    True
     """
     history = [entry for entry in history if entry[2] > 0]
     if not history:
         return 0.0
     if any(noise_multiplier == 0 for noise_multiplier, _, _ in history):
         return math.inf
+    if accountant == "gdp":
+        history = _single_mechanism(history)
     with _quiet_accounting():
         engine = create_accountant(mechanism=accountant)
         engine.history = list(history)
         return float(engine.get_epsilon(delta=delta, **_accountant_options(accountant)))
 
 
-def _epsilon_or_inf(noise_multiplier, sample_rate, steps, delta, accountant):
-    """ε for one mechanism; ``inf`` where the accountant's numerics give up.
+def _single_mechanism(history):
+    """Merge ``history`` into one entry for the GDP accountant, or raise.
+
+    Opacus' GDP accountant reads only the last entry of its history, so a
+    history of several different mechanisms would silently lose all but one.
+    """
+    mechanisms = {(noise_multiplier, sample_rate) for noise_multiplier, sample_rate, _ in history}
+    if len(mechanisms) > 1:
+        raise ValueError(
+            f"accountant='gdp' cannot compose mechanisms with different noise multipliers or "
+            f"sample rates (got {sorted(mechanisms)}), such as the fits of a warm start; use "
+            "accountant='prv' or 'rdp'."
+        )
+    (noise_multiplier, sample_rate), = mechanisms
+    return [(noise_multiplier, sample_rate, sum(steps for _, _, steps in history))]
+
+
+def _epsilon_or_inf(noise_multiplier, sample_rate, steps, delta, accountant, prior_history=()):
+    """ε of one mechanism after ``prior_history``; ``inf`` where the accountant's numerics give up.
 
     At very small noise the GDP accountant's root finder has no bracket, and
     PRV's domain overflows; for calibration both mean "far too little noise".
@@ -97,19 +132,23 @@ def _epsilon_or_inf(noise_multiplier, sample_rate, steps, delta, accountant):
     if noise_multiplier <= 0:
         return math.inf
     try:
-        return compute_epsilon([(noise_multiplier, sample_rate, steps)], delta, accountant)
+        return compute_epsilon([*prior_history, (noise_multiplier, sample_rate, steps)], delta, accountant)
     except (ValueError, OverflowError, FloatingPointError):
         return math.inf
 
 
-def calibrate_noise_multiplier(*, epsilon, delta, sample_rate, steps, accountant="prv", rtol=0.005):
+def calibrate_noise_multiplier(
+    *, epsilon, delta, sample_rate, steps, accountant="prv", rtol=0.005, prior_history=()
+):
     """Smallest noise multiplier, to ``rtol``, whose ε after ``steps`` is ≤ ``epsilon``.
 
     A bisection over Opacus' accountant. Unlike
     :func:`opacus.accountants.utils.get_noise_multiplier` it survives the
     accountants' numerical failures at tiny noise, and the value it returns
     always satisfies the budget, because only noise levels that the
-    accountant certified are ever kept.
+    accountant certified are ever kept. With ``prior_history``, ε is that of
+    the prior mechanisms composed with the new one, so the new steps spend
+    what is left of ``epsilon``.
 
     Parameters
     ----------
@@ -123,6 +162,8 @@ def calibrate_noise_multiplier(*, epsilon, delta, sample_rate, steps, accountant
     accountant : {"prv", "rdp", "gdp"}, default="prv"
     rtol : float, default=0.005
         Relative precision of the noise multiplier.
+    prior_history : list of (noise_multiplier, sample_rate, steps), default=()
+        Mechanisms already run on the same data, which the budget includes.
 
     Returns
     -------
@@ -133,17 +174,23 @@ def calibrate_noise_multiplier(*, epsilon, delta, sample_rate, steps, accountant
     ValueError
         If even a noise multiplier of 1e6 does not meet the budget.
     """
+    prior_history = list(prior_history)
 
     def spent(noise):
-        return _epsilon_or_inf(noise, sample_rate, steps, delta, accountant)
+        return _epsilon_or_inf(noise, sample_rate, steps, delta, accountant, prior_history)
 
     low, high = 0.0, 1.0
     while spent(high) > epsilon:
         low, high = high, 2.0 * high
         if high > 1e6:
+            prior = (
+                f" on top of the ε={compute_epsilon(prior_history, delta, accountant):.4g} already spent"
+                if prior_history
+                else ""
+            )
             raise ValueError(
                 f"epsilon={epsilon} with delta={delta} cannot be met by {steps} steps at "
-                f"sample rate {sample_rate:.3g}, even with noise multiplier 1e6; raise "
+                f"sample rate {sample_rate:.3g}{prior}, even with noise multiplier 1e6; raise "
                 "epsilon or delta, or take fewer steps (max_epochs) or smaller batches."
             )
     while high - low > rtol * high:

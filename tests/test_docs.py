@@ -1,12 +1,15 @@
 """The documentation matches the code, and the main command runs."""
 
 import importlib.util
+import inspect
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 
-from sk_privattn import DPAttentionClassifier
+from sk_privattn import DPAttentionClassifier, DPAttentionRegressor, PrivacyLeakWarning
+from sk_privattn._base import BaseDPAttention
 from sk_privattn.__main__ import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,13 +27,54 @@ def test_api_reference_is_generated_from_the_current_docstrings():
     assert (ROOT / "docs" / "api.md").read_text() == expected, "run: python docs/build_api.py"
 
 
-def test_every_parameter_and_fitted_attribute_is_documented():
-    doc = DPAttentionClassifier.__doc__
-    for name in DPAttentionClassifier().get_params():
+SHARED_ATTRIBUTES = ["n_features_in_", "feature_names_in_", "epsilon_", "delta_", "noise_multiplier_", "sample_rate_",
+                     "n_steps_", "accountant_history_", "is_categorical_", "bounds_", "categories_", "history_",
+                     "module_", "net_"]
+
+
+@pytest.mark.parametrize(
+    "estimator, own_attributes",
+    [(DPAttentionClassifier, ["classes_", "class_weight_"]), (DPAttentionRegressor, ["target_bounds_"])],
+)
+def test_every_parameter_and_fitted_attribute_is_documented(estimator, own_attributes):
+    doc = estimator.__doc__
+    for name in estimator().get_params():
         assert re.search(rf"^    {name} : ", doc, re.M), name
-    for name in ["classes_", "n_features_in_", "feature_names_in_", "epsilon_", "delta_", "noise_multiplier_",
-                 "sample_rate_", "n_steps_", "bounds_", "categories_", "history_", "module_", "net_"]:
+    for name in own_attributes + SHARED_ATTRIBUTES:
         assert re.search(rf"^    {name} : ", doc, re.M), name
+
+
+@pytest.mark.parametrize("estimator", [DPAttentionClassifier, DPAttentionRegressor])
+def test_defaults_agree_with_the_base_and_the_docstring(estimator):
+    # The public estimators write out their whole signature, as scikit-learn's
+    # do; a default changed in one place must be changed in all of them.
+    base = inspect.signature(BaseDPAttention).parameters
+    own = inspect.signature(estimator).parameters
+    for name, parameter in own.items():
+        if name in base:
+            assert parameter.default == base[name].default or (parameter.default is base[name].default), (
+                f"{estimator.__name__}({name}={parameter.default!r}) but BaseDPAttention has "
+                f"{name}={base[name].default!r}: change it in _base.py, classifier.py and regressor.py"
+            )
+        documented = re.search(rf"^    {name} : .*default=(.+)$", estimator.__doc__, re.M)
+        assert documented, f"{name} has no 'default=' in the docstring of {estimator.__name__}"
+        assert documented.group(1).replace('"', "'") == repr(parameter.default), (
+            f"the docstring of {estimator.__name__} says {name} default={documented.group(1)}, "
+            f"the signature {parameter.default!r}"
+        )
+    assert set(base) <= set(own)
+
+
+def test_usage_examples_run_as_written(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "usage.md").read_text(), re.S)
+    assert len(blocks) == 3
+    for block in blocks:
+        with warnings.catch_warnings():
+            # Every example passes public metadata: none may leak.
+            warnings.simplefilter("error", PrivacyLeakWarning)
+            exec(compile(block, str(ROOT / "docs" / "usage.md"), "exec"), {})
+    out = capsys.readouterr().out
+    assert "True" in out and "is the privacy budget of the model" in out
 
 
 def test_readme_has_install_and_test_commands():

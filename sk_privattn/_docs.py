@@ -1,0 +1,145 @@
+"""The parameters and fitted attributes that every estimator shares, documented once.
+
+A public estimator's docstring holds the lines ``{shared parameters}`` and
+``{shared attributes}`` where these entries belong, and the class is
+decorated with :func:`shared_docstring`. The defaults written here are checked
+against the signatures by ``tests/test_docs.py``.
+"""
+
+__all__ = ["shared_docstring"]
+
+PARAMETERS = """\
+    epsilon : float, default=1.0
+        Privacy budget ε, > 0: the accountant's ε of the fitted model is at
+        most this. ``np.inf`` trains the same model without clipping or noise
+        (not private), to compare in one grid search. With ``warm_start``, it
+        is the budget over all calls to ``fit``, not per call.
+    delta : float, default=None
+        Privacy parameter δ in (0, 1). ``None`` uses ``1 / (10 * n_samples)``;
+        the value used is stored in ``delta_``. A value ≥ ``1 / n_samples``
+        warns, since it permits publishing a whole row.
+    max_grad_norm : float, default=1.0
+        Bound on each row's gradient norm (per-sample clipping).
+    accountant : {"prv", "rdp", "gdp"}, default="prv"
+        Opacus accountant that calibrates the noise and reports ``epsilon_``.
+        "prv" is the tightest; "rdp" the classic, slightly looser bound; "gdp"
+        a central-limit approximation that Opacus marks experimental, that
+        can underestimate ε, and that cannot compose warm starts.
+    max_epochs : int, default=10
+        Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
+    batch_size : int, default=1024
+        Expected batch size under Poisson sampling: each row joins each
+        step's batch with probability ``1 / ceil(n / batch_size)``
+        (``sample_rate_``). DP-SGD prefers large batches.
+    lr : float, default=0.02
+        Learning rate (peak learning rate under the cosine schedule).
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        "cosine" anneals the learning rate to zero over the ``n_steps_``
+        steps of each call to ``fit``; "constant" keeps it fixed.
+    optimizer : {"adamw", "adam", "sgd"} or torch optimizer class, default="adamw"
+    weight_decay : float, default=0.0
+    d_token : int, default=32
+        Token size.
+    n_heads : int, default=4
+        Attention heads; must divide ``d_token``.
+    n_layers : int, default=2
+        Transformer blocks.
+    dropout : float, default=0.0
+        Dropout in the blocks (DP noise already regularises).
+    categorical_features : None, "from_dtype", or array-like, default="from_dtype"
+        Which features are categorical, as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`: ``None``,
+        a boolean mask, integer indices, or feature names. ``"from_dtype"``
+        takes the DataFrame columns of dtype category, object or string.
+    categories : None, "from_dtype", list, or dict, default=None
+        Public category lists: one array-like per categorical feature, in
+        column order, or a dict ``{feature: categories}``. ``"from_dtype"``
+        takes the categories of each pandas categorical dtype, which you
+        assert are public. ``None`` reads them from the training data and
+        raises a :class:`~sk_privattn.exceptions.PrivacyLeakWarning`. Values
+        outside the lists, and missing values, map to an "unknown" embedding.
+    bounds : None, tuple, or dict, default=None
+        Public ``(lower, upper)`` bounds of the numeric features: scalars, or
+        sequences with one entry per numeric feature, or a dict
+        ``{feature: (lower, upper)}``. Values are clipped to them and scaled
+        to [-1, 1]. ``None`` reads the minimum and maximum from the training
+        data and raises a :class:`~sk_privattn.exceptions.PrivacyLeakWarning`.
+    numeric_encoding : {"linear+log", "linear", "piecewise"}, default="linear+log"
+        How a numeric value reaches its token. "linear" scales it to [-1, 1]
+        with the bounds. "linear+log" adds a second, logarithmic view,
+        ``log1p(x - lower)`` scaled to [-1, 1] by the same bounds, so that
+        heavy right tails (incomes, counts) are not squashed against the lower
+        bound. Both are fixed transforms of the public bounds: neither reads
+        the data.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the Poisson sampler and the noise. Not a secure
+        random source. Each call of a warm start draws fresh seeds from it.
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"`` when one is available.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar per epoch and logs the loss and
+        the ε spent so far.
+    warm_start : bool, default=False
+        False: every call to ``fit`` trains a new model. True: a call to
+        ``fit`` on a fitted estimator continues training ``module_`` for
+        ``max_epochs`` more epochs, and spends only what the earlier calls
+        left of ``epsilon``; raise ``epsilon`` before the call to give it
+        more. A call with less than 5 % of ``epsilon`` left raises
+        :class:`~sk_privattn.exceptions.BudgetExceededError`. The data must
+        have the same columns as in the first fit; the architecture, the
+        input encoding (``bounds_``, ``categories_``) and ``delta_`` stay
+        those of the first fit, and changing a parameter that sets them
+        raises. The optimizer state and learning-rate schedule start afresh
+        in each call. See docs/privacy.md, "Warm starts".
+"""
+
+ATTRIBUTES = """\
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` has string column names.
+    epsilon_ : float
+        ε spent, as the accountant reports it, over every call to ``fit``
+        since the model was built (one call unless ``warm_start``); always
+        ≤ ``epsilon``.
+    delta_ : float
+        δ used.
+    noise_multiplier_ : float
+        Noise standard deviation over ``max_grad_norm`` in the last call to
+        ``fit``; 0.0 when ε is inf.
+    sample_rate_ : float
+        Poisson sampling probability of each row per step, in the last call.
+    n_steps_ : int
+        Optimizer steps taken by the last call.
+    accountant_history_ : list of (noise_multiplier, sample_rate, steps)
+        One entry per call to ``fit`` since the model was built (noise
+        multiplier 0.0 for a call with ε = inf). ``epsilon_`` is
+        ``compute_epsilon(accountant_history_, delta_, accountant)``.
+    is_categorical_ : ndarray of bool, shape (n_features_in_,)
+    bounds_ : ndarray of shape (n_numeric_features, 2)
+        Bounds used for the numeric features, in column order.
+    categories_ : list of ndarray
+        Categories used for each categorical feature, in column order.
+    history_ : list of dict
+        Per epoch: ``call`` (1 for the fit that built the model, 2 for the
+        first warm start, ...), ``epoch`` (counted within its call),
+        ``train_loss``, ``epsilon`` (spent so far, over all calls) and
+        ``dur`` (seconds).
+    module_ : torch.nn.Module
+        The trained :class:`~sk_privattn.nn.FTTransformer`, with no Opacus
+        hooks or wrappers.
+    net_ : skorch.NeuralNet
+        The skorch net of the last call to ``fit``.
+"""
+
+_MARKERS = {"    {shared parameters}\n": PARAMETERS, "    {shared attributes}\n": ATTRIBUTES}
+
+
+def shared_docstring(cls):
+    """Class decorator: put the shared entries in place of their marker lines."""
+    doc = cls.__doc__
+    for marker, entries in _MARKERS.items():
+        if marker not in doc:
+            raise ValueError(f"the docstring of {cls.__name__} lacks the line {marker.strip()!r}.")
+        doc = doc.replace(marker, entries)
+    cls.__doc__ = doc
+    return cls

@@ -1,0 +1,133 @@
+"""DPAttentionRegressor: target scaling without leaks, losses, and the shared privacy contract."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.model_selection import cross_val_score
+
+from sk_privattn import DPAttentionRegressor, PrivacyLeakWarning
+from sk_privattn.privacy import compute_epsilon
+from sk_privattn.regressor import HUBER_DELTA, _scale_target, _unscale_target
+
+from _settings import FAST_PARAMS
+
+
+def _reg(**params):
+    return DPAttentionRegressor(**{**FAST_PARAMS, "random_state": 0, "bounds": (-1, 1), **params})
+
+
+@pytest.fixture(scope="module")
+def linear_data():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(300, 3))
+    y = 100.0 + 40.0 * X[:, 0] - 20.0 * X[:, 1] + rng.normal(0, 2, size=300)
+    return X, y
+
+
+def _leak_messages(estimator, X, y):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.fit(X, y)
+    return [w for w in caught if issubclass(w.category, PrivacyLeakWarning)]
+
+
+def test_predictions_come_back_in_the_original_units(linear_data):
+    X, y = linear_data
+    reg = _reg(epsilon=np.inf, max_epochs=30, target_bounds=(0, 200)).fit(X, y)
+    predictions = reg.predict(X)
+    assert predictions.shape == (len(X),) and predictions.dtype == np.float64
+    assert reg.score(X, y) > 0.8
+    assert abs(predictions.mean() - y.mean()) < 10
+
+
+def test_private_fit_keeps_the_privacy_contract(linear_data):
+    X, y = linear_data
+    reg = _reg(epsilon=1.0, target_bounds=(0, 200)).fit(X, y)
+    assert 0 < reg.epsilon_ <= 1.0
+    assert reg.epsilon_ == pytest.approx(compute_epsilon(reg.accountant_history_, reg.delta_, "prv"), rel=1e-6)
+    assert reg.accountant_history_ == [(reg.noise_multiplier_, reg.sample_rate_, reg.n_steps_)]
+    assert np.all(np.isfinite(reg.predict(X)))
+
+
+def test_public_target_bounds_clip_and_do_not_warn(linear_data):
+    X, y = linear_data
+    reg = _reg(target_bounds=(90, 110))
+    assert _leak_messages(reg, X, y) == []
+    np.testing.assert_array_equal(reg.target_bounds_, [90.0, 110.0])
+    assert reg.target_bounds == (90, 110)
+    predictions = reg.predict(X)
+    assert predictions.min() >= 90 and predictions.max() <= 110
+
+
+def test_target_bounds_from_the_data_warn_and_are_not_written_back(linear_data):
+    X, y = linear_data
+    reg = _reg()
+    caught = _leak_messages(reg, X, y)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "minimum and maximum of y" in message and "target_bounds=(low, high)" in message
+    assert caught[0].filename == __file__  # the warning points at the caller's fit
+    np.testing.assert_array_equal(reg.target_bounds_, [y.min(), y.max()])
+    assert reg.target_bounds is None
+
+
+@pytest.mark.parametrize(
+    "target_bounds", [(1, 0), (0, 0), (0, np.inf), (np.nan, 1), (1, 2, 3), ("low", "high")]
+)
+def test_bad_target_bounds_raise_clearly(linear_data, target_bounds):
+    X, y = linear_data
+    with pytest.raises(ValueError, match=r"target_bounds=.* must be a pair \(low, high\) of finite numbers"):
+        _reg(target_bounds=target_bounds).fit(X, y)
+
+
+def test_non_numeric_target_raises(linear_data):
+    X, _ = linear_data
+    y = np.array(["low", "high"] * (len(X) // 2), dtype=object)
+    with pytest.raises(ValueError, match="y must hold numbers for a regressor"):
+        _reg(target_bounds=(0, 1)).fit(X, y)
+
+
+def test_unknown_loss_raises(linear_data):
+    X, y = linear_data
+    with pytest.raises(ValueError, match="'loss' parameter .* Got 'poisson'"):
+        _reg(loss="poisson", target_bounds=(0, 200)).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "loss, criterion", [("squared_error", torch.nn.MSELoss), ("huber", torch.nn.HuberLoss), ("absolute_error", torch.nn.L1Loss)]
+)
+def test_each_loss_trains(linear_data, loss, criterion):
+    X, y = linear_data
+    reg = _reg(loss=loss, epsilon=np.inf, max_epochs=30, target_bounds=(0, 200)).fit(X, y)
+    assert type(reg.net_.criterion_) is criterion
+    if loss == "huber":
+        assert reg.net_.criterion_.delta == HUBER_DELTA
+    assert reg.score(X, y) > 0.5
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    y=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=20),
+    low=st.floats(-1e3, 1e3),
+    width=st.floats(1e-3, 1e4),
+)
+def test_scaling_maps_the_bounds_to_plus_minus_one_and_inverts(y, low, width):
+    y, bounds = np.array(y), (low, low + width)
+    scaled = _scale_target(y, bounds)
+    assert np.all((scaled >= -1 - 1e-12) & (scaled <= 1 + 1e-12))
+    np.testing.assert_allclose(_scale_target(np.array(bounds), bounds), [-1.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(_unscale_target(scaled, bounds), np.clip(y, *bounds), rtol=1e-9, atol=1e-9 * width)
+
+
+def test_cross_validation_and_pickle(linear_data):
+    X, y = linear_data
+    reg = _reg(target_bounds=(0, 200))
+    scores = cross_val_score(reg, X, y, cv=2, error_score="raise")
+    assert scores.shape == (2,) and np.all(np.isfinite(scores))
+    reg.fit(X, y)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(reg)).predict(X), reg.predict(X))
