@@ -69,8 +69,10 @@ PARAMETERS = """\
         with the bounds. "linear+log" adds a second, logarithmic view,
         ``log1p(x - lower)`` scaled to [-1, 1] by the same bounds, so that
         heavy right tails (incomes, counts) are not squashed against the lower
-        bound. Both are fixed transforms of the public bounds: neither reads
-        the data.
+        bound. "piecewise" adds to these a piecewise-linear (thermometer)
+        encoding on 8 equal bins of each scale, so each token is a learned
+        piecewise-linear function of the value. All are fixed transforms of
+        the public bounds: none reads the data.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the Poisson sampler and the noise. Not a secure
         random source. Each call of a warm start draws fresh seeds from it.
