@@ -37,6 +37,13 @@ def machine_description():
     )
 
 
+def command_line(script, *arguments):
+    """The command that ran this benchmark, with the thread limit it ran under, if any."""
+    threads = os.environ.get("OMP_NUM_THREADS")
+    prefix = f"OMP_NUM_THREADS={threads} " if threads else ""
+    return " ".join([f"{prefix}python benchmarks/{script}", *arguments])
+
+
 def write_section(name, text, path=DOCS):
     """Replace (or append) the section ``name`` of docs/benchmarks.md with ``text``."""
     path = Path(path)

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _baselines import fit_dp_mlp, non_private_baselines  # noqa: E402
-from _report import machine_description, markdown_table, write_section  # noqa: E402
+from _report import command_line, machine_description, markdown_table, write_section  # noqa: E402
 
 from sk_privattn import DPAttentionClassifier  # noqa: E402
 from sk_privattn.datasets import load_adult  # noqa: E402
@@ -161,8 +161,9 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1 seed, ε ∈ {1, inf}, 5,000 rows; does not write docs")
     args = parser.parse_args(argv)
-    command = "python benchmarks/adult.py" + (" --quick" if args.quick else "") + (
-        f" --seeds {args.seeds}" if args.seeds != 3 else "")
+    command = command_line(
+        "adult.py", *(["--quick"] if args.quick else []), *([f"--seeds {args.seeds}"] if args.seeds != 3 else [])
+    )
     if args.quick:
         results = run([1.0, math.inf], [0], n_rows=5000)
     else:

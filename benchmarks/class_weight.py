@@ -18,8 +18,8 @@ gradient exceeds ``max_grad_norm`` in the fitted model (DP-SGD clips those, whic
 weight above 1 on them). Prints a table and writes it to docs/benchmarks.md (section
 "class_weight"). It reports; it never asserts. Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/class_weight.py    # 2 seeds, about 8 minutes on 2 cores
-    OMP_NUM_THREADS=1 python benchmarks/class_weight.py --seeds 1
+    python benchmarks/class_weight.py    # 2 seeds, about 8 minutes on 2 cores
+    python benchmarks/class_weight.py --seeds 1
 """
 
 import argparse
@@ -36,7 +36,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, recall_scor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_description, markdown_table, write_section  # noqa: E402
+from _report import command_line, machine_description, markdown_table, write_section  # noqa: E402
 
 from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning  # noqa: E402
 from sk_privattn.datasets import load_adult  # noqa: E402
@@ -147,9 +147,6 @@ gradient is clipped contributes `max_grad_norm` whatever its weight, so a weight
 erased on it; a weight below 1 still shrinks rows that are not clipped. The ε = inf rows show
 what the weights do when nothing is clipped. The published-frequency dict gives
 "balanced"-like weights without reading the training labels.
-
-Fit seconds were measured with `OMP_NUM_THREADS=1` while other jobs ran on the machine: they
-are not comparable with the timings of other sections.
 """
 
 
@@ -157,8 +154,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=2)
     args = parser.parse_args(argv)
-    command = "OMP_NUM_THREADS=1 python benchmarks/class_weight.py" + (
-        f" --seeds {args.seeds}" if args.seeds != 2 else "")
+    command = command_line("class_weight.py", *([f"--seeds {args.seeds}"] if args.seeds != 2 else []))
     rows, n_train, n_test = run(list(range(args.seeds)))
     text = report(rows, n_train, n_test, args.seeds, command)
     print("\n" + text)

@@ -38,7 +38,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_description, markdown_table, write_section  # noqa: E402
+from _report import command_line, machine_description, markdown_table, write_section  # noqa: E402
 
 from sk_privattn import DPAttentionRegressor, PrivacyLeakWarning  # noqa: E402
 from sk_privattn.privacy import default_delta  # noqa: E402
@@ -182,9 +182,6 @@ the row with `lr=0.005` shows the network without privacy better. The non-privat
 privacy; their preprocessing reads the data freely.
 
 {table}
-
-Fit seconds were measured with `OMP_NUM_THREADS=1` while other jobs ran on the machine: they
-are not comparable with the timings of other sections.
 """
 
 
@@ -196,7 +193,7 @@ def main(argv=None):
         help="folder that holds cps1988/ (default: $SK_PRIVATTN_DATA, else ../shared/data)",
     )
     args = parser.parse_args(argv)
-    command = "OMP_NUM_THREADS=1 python benchmarks/cps1988.py"
+    command = command_line("cps1988.py")
     results = run(args.data_dir, [1.0, 3.0, 8.0, math.inf])
     text = report(*results, command=command)
     print("\n" + text)

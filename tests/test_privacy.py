@@ -165,6 +165,21 @@ def test_epsilon_inf_trains_without_noise(numeric_data):
     assert all(row["epsilon"] == math.inf for row in clf.history_)
 
 
+def _train(module, dataset, **settings):
+    """train_module with plain SGD on CPU; ``settings`` override the defaults."""
+    options = dict(
+        criterion=torch.nn.CrossEntropyLoss,
+        delta=1e-3,
+        accountant="rdp",
+        optimizer="sgd",
+        weight_decay=0.0,
+        device="cpu",
+        seed=0,
+        verbose=0,
+    )
+    return train_module(module, dataset, **{**options, **settings})
+
+
 def _one_step(epsilon, max_grad_norm):
     """One full-batch SGD step (lr=1) of a linear model from zero weights."""
     torch.manual_seed(0)
@@ -183,22 +198,14 @@ def _one_step(epsilon, max_grad_norm):
             return self.linear(x)
 
     wrapped = Wrapped()
-    result = train_module(
+    result = _train(
         wrapped,
         TensorBatchDataset({"x": X}, y),
-        criterion=torch.nn.CrossEntropyLoss,
         epsilon=epsilon,
-        delta=1e-3,
         max_grad_norm=max_grad_norm,
-        accountant="rdp",
         max_epochs=1,
         batch_size=64,
         lr=1.0,
-        optimizer="sgd",
-        weight_decay=0.0,
-        device="cpu",
-        seed=0,
-        verbose=0,
     )
     reference = torch.nn.Linear(3, 2)
     torch.nn.init.zeros_(reference.weight)
@@ -243,23 +250,7 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
         {"x_num": torch.randn(2, 4)[:, : 3 if make_module is _Linear else 4], "x_cat": torch.randint(0, 4, (2, 1))},
         torch.tensor([0, 1]),
     )
-    result = train_module(
-        make_module(),
-        dataset,
-        criterion=torch.nn.CrossEntropyLoss,
-        epsilon=8.0,
-        delta=1e-3,
-        max_grad_norm=1.0,
-        accountant="rdp",
-        max_epochs=20,
-        batch_size=1,
-        lr=0.1,
-        optimizer="sgd",
-        weight_decay=0.0,
-        device="cpu",
-        seed=0,
-        verbose=0,
-    )
+    result = _train(make_module(), dataset, epsilon=8.0, max_grad_norm=1.0, max_epochs=20, batch_size=1, lr=0.1)
     sizes = [b["train_batch_size"] for epoch in result.net.history for b in epoch["batches"]]
     assert 0 in sizes
     assert len(sizes) == result.n_steps == 40
