@@ -1,6 +1,18 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+
+from sk_privattn import PrivacyLeakWarning
+
+
+def fit_recording_leaks(estimator, X, y):
+    """Fit ``estimator``; return the PrivacyLeakWarnings that the fit raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.fit(X, y)
+    return [w for w in caught if issubclass(w.category, PrivacyLeakWarning)]
 
 
 def make_mixed_frame(n_samples=300, seed=0):

@@ -12,6 +12,8 @@ from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
 from sk_privattn.nn import RowWeightedCrossEntropy
 
 from _settings import FAST_PARAMS
+import conftest
+from conftest import fit_recording_leaks
 
 
 def _clf(**params):
@@ -27,17 +29,10 @@ def imbalanced():
     return X, y
 
 
-def _fit_recording_leaks(clf, X, y):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        clf.fit(X, y)
-    return [w for w in caught if issubclass(w.category, PrivacyLeakWarning)]
-
-
 def test_no_class_weight_is_plain_cross_entropy(imbalanced):
     X, y = imbalanced
     clf = _clf()
-    assert _fit_recording_leaks(clf, X, y) == []
+    assert fit_recording_leaks(clf, X, y) == []
     np.testing.assert_array_equal(clf.class_weight_, [1.0, 1.0])
     assert type(clf.net_.criterion_) is torch.nn.CrossEntropyLoss
 
@@ -46,7 +41,7 @@ def test_dict_weights_are_public_and_reach_the_loss(imbalanced):
     X, y = imbalanced
     labels = np.array(["no", "yes"])[y]
     clf = _clf(class_weight={"yes": 4.0})
-    assert _fit_recording_leaks(clf, X, labels) == []
+    assert fit_recording_leaks(clf, X, labels) == []
     np.testing.assert_array_equal(clf.class_weight_, [1.0, 4.0])  # "no" left out: weight 1
     assert isinstance(clf.net_.criterion_, RowWeightedCrossEntropy)
     np.testing.assert_array_equal(clf.net_.criterion_.weight.numpy(), [1.0, 4.0])
@@ -56,12 +51,13 @@ def test_dict_weights_are_public_and_reach_the_loss(imbalanced):
 def test_balanced_weights_warn_that_class_counts_leaked(imbalanced):
     X, y = imbalanced
     clf = _clf(class_weight="balanced")
-    caught = _fit_recording_leaks(clf, X, y)
+    caught = fit_recording_leaks(clf, X, y)
     assert len(caught) == 1
     message = str(caught[0].message)
     assert "class_weight='balanced'" in message and "number of training rows of each class" in message
     assert "dict {class: weight}" in message
-    assert caught[0].filename == __file__  # the warning points at the caller's fit
+    # The warning points at the line that called fit (the helper, in conftest.py).
+    assert caught[0].filename == conftest.__file__
     np.testing.assert_allclose(clf.class_weight_, compute_class_weight("balanced", classes=np.array([0, 1]), y=y))
     assert clf.class_weight == "balanced"
 

@@ -15,7 +15,7 @@ from sk_privattn.nn import FTTransformer
 from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compute_epsilon, default_delta
 
 from _settings import FAST_PARAMS
-from conftest import PUBLIC
+from conftest import PUBLIC, fit_recording_leaks
 
 
 def _fit(X, y, **params):
@@ -106,10 +106,8 @@ def test_default_delta_is_below_one_over_n(numeric_data):
 
 
 def _privacy_warnings(X, y, **params):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **params}).fit(X, y)
-    return [str(w.message) for w in caught if issubclass(w.category, PrivacyLeakWarning)]
+    clf = DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **params})
+    return [str(w.message) for w in fit_recording_leaks(clf, X, y)]
 
 
 def test_leak_warning_when_bounds_are_read_from_data(mixed_frame):

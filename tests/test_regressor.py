@@ -1,7 +1,6 @@
 """DPAttentionRegressor: target scaling without leaks, losses, and the shared privacy contract."""
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
@@ -10,11 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import cross_val_score
 
-from sk_privattn import DPAttentionRegressor, PrivacyLeakWarning
+from sk_privattn import DPAttentionRegressor
 from sk_privattn.privacy import compute_epsilon
 from sk_privattn.regressor import HUBER_DELTA, _scale_target, _unscale_target
 
 from _settings import FAST_PARAMS
+import conftest
+from conftest import fit_recording_leaks
 
 
 def _reg(**params):
@@ -27,13 +28,6 @@ def linear_data():
     X = rng.uniform(-1, 1, size=(300, 3))
     y = 100.0 + 40.0 * X[:, 0] - 20.0 * X[:, 1] + rng.normal(0, 2, size=300)
     return X, y
-
-
-def _leak_messages(estimator, X, y):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        estimator.fit(X, y)
-    return [w for w in caught if issubclass(w.category, PrivacyLeakWarning)]
 
 
 def test_predictions_come_back_in_the_original_units(linear_data):
@@ -57,7 +51,7 @@ def test_private_fit_keeps_the_privacy_contract(linear_data):
 def test_public_target_bounds_clip_and_do_not_warn(linear_data):
     X, y = linear_data
     reg = _reg(target_bounds=(90, 110))
-    assert _leak_messages(reg, X, y) == []
+    assert fit_recording_leaks(reg, X, y) == []
     np.testing.assert_array_equal(reg.target_bounds_, [90.0, 110.0])
     assert reg.target_bounds == (90, 110)
     predictions = reg.predict(X)
@@ -67,11 +61,12 @@ def test_public_target_bounds_clip_and_do_not_warn(linear_data):
 def test_target_bounds_from_the_data_warn_and_are_not_written_back(linear_data):
     X, y = linear_data
     reg = _reg()
-    caught = _leak_messages(reg, X, y)
+    caught = fit_recording_leaks(reg, X, y)
     assert len(caught) == 1
     message = str(caught[0].message)
     assert "minimum and maximum of y" in message and "target_bounds=(low, high)" in message
-    assert caught[0].filename == __file__  # the warning points at the caller's fit
+    # The warning points at the line that called fit (the helper, in conftest.py).
+    assert caught[0].filename == conftest.__file__
     np.testing.assert_array_equal(reg.target_bounds_, [y.min(), y.max()])
     assert reg.target_bounds is None
 
