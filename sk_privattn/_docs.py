@@ -27,10 +27,13 @@ PARAMETERS = """\
         can underestimate ε, and that cannot compose warm starts.
     max_epochs : int, default=10
         Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
-    batch_size : int, default=1024
+    batch_size : int or "auto", default="auto"
         Expected batch size under Poisson sampling: each row joins each
         step's batch with probability ``1 / ceil(n / batch_size)``
-        (``sample_rate_``). DP-SGD prefers large batches.
+        (``sample_rate_``). DP-SGD prefers large batches, but small data
+        need enough steps: "auto" uses ``round(sqrt(32 * n))``, capped at
+        1024 (1024 on 32,000 rows, 400 on 5,000), stored in ``batch_size_``.
+        Only the number of rows, treated as public, enters it.
     lr : float, default=0.02
         Learning rate (peak learning rate under the cosine schedule).
     lr_schedule : {"cosine", "constant"}, default="cosine"
@@ -108,6 +111,9 @@ ATTRIBUTES = """\
     noise_multiplier_ : float
         Noise standard deviation over ``max_grad_norm`` in the last call to
         ``fit``; 0.0 when ε is inf.
+    batch_size_ : int
+        Expected batch size used by the last call (``batch_size``, or its
+        "auto" value).
     sample_rate_ : float
         Poisson sampling probability of each row per step, in the last call.
     n_steps_ : int

@@ -130,7 +130,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         max_grad_norm=1.0,
         accountant="prv",
         max_epochs=10,
-        batch_size=1024,
+        batch_size="auto",
         lr=0.02,
         lr_schedule="cosine",
         optimizer="adamw",

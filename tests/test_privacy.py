@@ -256,3 +256,20 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
     assert result.accountant_history == [(result.noise_multiplier, 0.5, 40)]
     assert result.epsilon <= 8.0
     assert all(torch.isfinite(p).all() for p in result.module.parameters())
+
+
+@pytest.mark.parametrize("n_samples, expected", [(50, 40), (200, 80)])
+def test_auto_batch_size_grows_with_the_square_root_of_n(n_samples, expected):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(n_samples, 2))
+    y = (X[:, 0] > 0).astype(int)
+    clf = _fit(X, y, batch_size="auto", bounds=(-1, 1), max_epochs=1)
+    assert clf.batch_size == "auto" and clf.batch_size_ == expected == round(math.sqrt(32 * n_samples))
+    assert clf.sample_rate_ == pytest.approx(1 / math.ceil(n_samples / expected))
+    assert clf.n_steps_ == math.ceil(n_samples / expected)
+
+
+def test_auto_batch_size_is_capped_at_1024():
+    clf = DPAttentionClassifier()
+    assert clf._resolve_batch_size(32561) == 1021 and clf._resolve_batch_size(10**6) == 1024
+    assert DPAttentionClassifier(batch_size=64)._resolve_batch_size(10**6) == 64
