@@ -168,7 +168,7 @@ Data: `cps1988/cps1988.csv.gz` (Bierens & Ginther 2001, via the R package AER),
 {n_train + n_test:,} men; a fixed 80/20 split (`train_test_split(..., test_size=0.2, random_state={SEED})`):
 {n_train:,} training and {n_test:,} test rows. Target: the natural log of the weekly wage, so
 the MAE is in log units (an MAE of m is a typical error of a factor e^m on the wage). One seed ({SEED}) per row, and the variation between seeds was not measured: small
-differences between rows (ε = 3 below ε = 1, for instance) are not significant.
+differences between rows may not be significant.
 
 The DP regressor has its defaults, δ = {delta:.3g} (1/(10·n)), and public metadata taken from
 the documentation of the data, not from its rows (`PUBLIC` in the script): feature bounds
