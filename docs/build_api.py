@@ -10,14 +10,20 @@ import sys
 from pathlib import Path
 
 import sk_privattn
-from sk_privattn import BudgetExceededError, DPAttentionClassifier, DPAttentionRegressor, PrivacyLeakWarning
+from sk_privattn import (
+    BudgetExceededError,
+    DPAttentionClassifier,
+    DPAttentionRegressor,
+    DPSequenceClassifier,
+    PrivacyLeakWarning,
+)
 from sk_privattn.datasets import load_adult
 from sk_privattn.privacy import calibrate_noise_multiplier, compute_epsilon, default_delta
 
 API = Path(__file__).resolve().parent / "api.md"
 
 ENTRIES = [
-    ("Estimators", [DPAttentionClassifier, DPAttentionRegressor]),
+    ("Estimators", [DPAttentionClassifier, DPAttentionRegressor, DPSequenceClassifier]),
     ("Datasets", [load_adult]),
     ("Privacy accounting", [default_delta, compute_epsilon, calibrate_noise_multiplier]),
     ("Warnings and errors", [PrivacyLeakWarning, BudgetExceededError]),
