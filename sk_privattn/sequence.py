@@ -234,7 +234,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
 
     def _series(self, X, *, reset):
         """``X`` as a NaN-padded 3-D array and lengths; 2-D input validated as scikit-learn does."""
-        if not is_ragged(X) and np.ndim(X) == 2:
+        if not is_ragged(X) and _ndim(X) <= 2:
             X = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64)
         elif reset:
             for name in ("n_features_in_", "feature_names_in_"):
@@ -337,7 +337,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
             series of a list), padding included.
         """
         _, weights = self._forward(X, need_weights=True)
-        n_steps = max(len(series) for series in X) if is_ragged(X) else np.shape(X)[1]
+        n_steps = max(len(series) for series in X) if is_ragged(X) else np.asarray(X).shape[1]
         attention = np.zeros((weights.shape[0], n_steps), dtype=weights.dtype)
         attention[:, : weights.shape[1]] = weights
         return attention
@@ -347,3 +347,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         tags.input_tags.allow_nan = True
         return tags
 
+
+def _ndim(X):
+    """Dimensions of an array-like, without NumPy's array-function protocol."""
+    ndim = getattr(X, "ndim", None)
+    return ndim if isinstance(ndim, int) else np.asarray(X).ndim
