@@ -1,6 +1,7 @@
 """DPSequenceClassifier: differentially private attention over time series."""
 
 import math
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -13,6 +14,7 @@ from ._base import BaseDPEstimator
 from ._classification import DPClassifierMixin
 from ._docs import shared_docstring
 from ._series import SCALINGS, as_padded_series, is_ragged, scale_series
+from .exceptions import PrivacyLeakWarning
 from .nn import LSTMAttention, PatchTransformer
 
 __all__ = ["DPSequenceClassifier"]
@@ -46,8 +48,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         linear map plus a positional embedding) and pre-norm transformer
         blocks read them through a ``[CLS]`` token, as in
         :class:`~sk_privattn.DPAttentionClassifier`. It can predict series
-        up to the longest training length (``n_timesteps_``), rounded up to
-        whole patches. "lstm_attention": an LSTM (Opacus'
+        up to ``n_timesteps_`` steps, rounded up to whole patches. "lstm_attention": an LSTM (Opacus'
         :class:`~opacus.layers.DPLSTM`) whose states are pooled by learned
         additive attention over time, then a linear head. It accepts series
         of any length, but is several times slower to train.
@@ -73,6 +74,14 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     bounds : tuple of (lower, upper), default=None
         Public bounds of the values for ``scaling="bounds"``: two scalars,
         or two sequences with one entry per channel.
+    max_timesteps : int, default=None
+        Public maximum length of a series, for the transformer's positional
+        embeddings. ``None`` takes the length of the longest training
+        series. When the training series differ in length, that reveals the
+        length of one row, outside the accounted ε, and a
+        :class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so; series
+        that all have the length of the array hold no such secret. Unused by
+        "lstm_attention", which accepts any length.
     class_weight : None, dict, or "balanced", default=None
         Weight of each class in the loss, as in
         :class:`~sk_privattn.DPAttentionClassifier`. "balanced" reads the
@@ -86,10 +95,9 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     class_weight_ : ndarray of shape (n_classes,)
     n_channels_ : int
         Channels of each series.
-    n_timesteps_ : int
-        Length of the longest training series. It is read from the data
-        (the lengths of the series are treated as public, as the number of
-        rows is).
+    n_timesteps_ : int or None
+        Longest series the transformer accepts (``max_timesteps``, or the
+        longest training series); ``None`` for "lstm_attention".
     n_features_in_ : int
         Columns of ``X`` when it was a 2-D array (one univariate series per
         row), as in scikit-learn; a 2-D ``X`` at predict time must have as
@@ -133,10 +141,12 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         "patch_size": [Interval(Integral, 1, None, closed="left")],
         "scaling": [StrOptions(set(SCALINGS))],
         "bounds": [tuple, list, None],
+        "max_timesteps": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     _structural_params = (
         "architecture", "d_model", "n_heads", "n_layers", "patch_size", "dropout", "scaling", "bounds",
+        "max_timesteps",
     )
 
     def __init__(
@@ -160,6 +170,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         dropout=0.0,
         scaling="per_series",
         bounds=None,
+        max_timesteps=None,
         class_weight=None,
         random_state=None,
         device="cpu",
@@ -184,6 +195,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         self.dropout = dropout
         self.scaling = scaling
         self.bounds = bounds
+        self.max_timesteps = max_timesteps
         self.class_weight = class_weight
         self.random_state = random_state
         self.device = device
@@ -271,23 +283,44 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                 f"{previous['n_channels_']}. Pass series with the same channels, or set "
                 "warm_start=False to train a new model."
             )
-        n_timesteps = int(lengths.max()) if previous is None else previous["n_timesteps_"]
-        if previous is not None and self.architecture == "transformer" and lengths.max() > self._max_steps(n_timesteps):
+        if previous is not None:
+            n_timesteps = previous["n_timesteps_"]
+        else:
+            n_timesteps = self._resolve_max_timesteps(lengths)
+        if n_timesteps is not None and lengths.max() > self._max_steps(n_timesteps):
             raise ValueError(
-                f"X has a series of {lengths.max()} steps, but warm_start=True continues a transformer "
-                f"with positions for {self._max_steps(n_timesteps)} steps."
+                f"X has a series of {lengths.max()} steps, but the transformer has positions for "
+                f"{self._max_steps(n_timesteps)} (max_timesteps={n_timesteps}). Raise max_timesteps, "
+                "or cut the series."
             )
         attributes = {"n_channels_": series.shape[2], "n_timesteps_": n_timesteps}
         return self._inputs(series, lengths), y, attributes
+
+    def _resolve_max_timesteps(self, lengths):
+        """The transformer's longest series: public, the common length, or read (warned)."""
+        if self.architecture != "transformer":
+            return None
+        if self.max_timesteps is not None:
+            return self.max_timesteps
+        if np.any(lengths != lengths[0]):
+            warnings.warn(
+                f"DPSequenceClassifier read the length of the longest training series ({lengths.max()} "
+                "steps) from the data to size the transformer's positional embeddings; it is the "
+                "length of one row, and it is not protected by the differential-privacy guarantee. "
+                "Pass max_timesteps (a public maximum length) to prevent this.",
+                PrivacyLeakWarning,
+                stacklevel=7,
+            )
+        return int(lengths.max())
 
     def _max_steps(self, n_timesteps):
         return math.ceil(n_timesteps / self.patch_size) * self.patch_size
 
     def _transform_inputs(self, X):
         series, lengths = self._series(X, reset=False)
-        if self.architecture == "transformer" and series.shape[1] > self._max_steps(self.n_timesteps_):
+        if self.n_timesteps_ is not None and series.shape[1] > self._max_steps(self.n_timesteps_):
             raise ValueError(
-                f"X has a series of {series.shape[1]} steps, but architecture='transformer' was fitted on "
+                f"X has a series of {series.shape[1]} steps, but architecture='transformer' was fitted for "
                 f"series of at most n_timesteps_={self.n_timesteps_} steps and has positions for "
                 f"{self._max_steps(self.n_timesteps_)}. Cut the series, or use "
                 "architecture='lstm_attention', which accepts any length."

@@ -16,7 +16,7 @@ from sk_privattn._training import TensorBatchDataset, train_module
 from sk_privattn.nn import LSTMAttention, PatchTransformer
 
 from _settings import FAST_SEQUENCE_PARAMS
-from conftest import make_series
+from conftest import fit_recording_leaks, make_series
 
 ARCHITECTURES = ["transformer", "lstm_attention"]
 
@@ -87,10 +87,26 @@ def test_multivariate_lists_of_different_lengths_fit():
     X, y = make_series(n_channels=3)
     lengths = np.random.RandomState(0).randint(4, X.shape[1] + 1, size=len(X))
     series = _ragged(X, lengths)
-    clf = _clf().fit(series, y)
-    assert clf.n_channels_ == 3 and clf.n_timesteps_ == lengths.max()
+    clf = _clf(max_timesteps=X.shape[1]).fit(series, y)
+    assert clf.n_channels_ == 3 and clf.n_timesteps_ == X.shape[1]
     assert not hasattr(clf, "n_features_in_")
     assert clf.predict(series).shape == (len(X),)
+
+
+def test_longest_length_read_from_ragged_data_is_warned():
+    X, y = make_series()
+    lengths = np.random.RandomState(0).randint(4, X.shape[1], size=len(X))
+    series = _ragged(X, lengths)
+    leaks = fit_recording_leaks(_clf(), series, y)
+    assert len(leaks) == 1 and "Pass max_timesteps" in str(leaks[0].message)
+    assert f"({lengths.max()} steps)" in str(leaks[0].message)
+    # A public maximum, the common length of an array, or an LSTM: nothing read.
+    assert fit_recording_leaks(_clf(max_timesteps=40), series, y) == []
+    assert fit_recording_leaks(_clf(), X, y) == []
+    lstm = _clf(architecture="lstm_attention")
+    assert fit_recording_leaks(lstm, series, y) == [] and lstm.n_timesteps_ is None
+    with pytest.raises(ValueError, match="max_timesteps=8"):
+        _clf(max_timesteps=8).fit(series, y)
 
 
 def test_missing_values_inside_a_series_are_allowed(fitted):
