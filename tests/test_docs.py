@@ -85,6 +85,17 @@ def test_usage_examples_run_as_written(capsys):
     assert "True" in out and "is the privacy budget of the model" in out
 
 
+def test_sequence_examples_run_as_written(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "sequences.md").read_text(), re.S)
+    assert len(blocks) == 2
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, str(ROOT / "docs" / "sequences.md"), "exec"), namespace)
+    out = capsys.readouterr().out
+    assert out.startswith("True ")
+    assert "(3, " in out and "'epsilon'" in out
+
+
 def test_readme_has_install_and_test_commands():
     readme = (ROOT / "README.md").read_text()
     assert '## Install\n\n```bash\npython -m pip install "torch==2.13.0"' in readme
