@@ -237,3 +237,11 @@ def test_per_sample_gradients_match_row_by_row_gradients(make_module):
         torch.nn.functional.cross_entropy(module(x[row : row + 1], mask[row : row + 1]), y[row : row + 1]).backward()
         for p in module.parameters():
             torch.testing.assert_close(per_sample[id(p)][row], p.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_class_weights_as_in_the_tabular_classifier():
+    X, y = make_series()
+    leaks = fit_recording_leaks(_clf(class_weight="balanced"), X, y)
+    assert len(leaks) == 1 and "class_weight='balanced'" in str(leaks[0].message)
+    clf = _clf(class_weight={1: 3.0}).fit(X, y)
+    np.testing.assert_array_equal(clf.class_weight_, [1.0, 3.0])
