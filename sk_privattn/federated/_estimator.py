@@ -271,7 +271,7 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
             )
         sites = [
             SiteData(name, x_num[site_of_row == k], x_cat[site_of_row == k], target[site_of_row == k])
-            for k, name in enumerate(site_names)
+            for k, name in enumerate(site_names.tolist())
         ]
         mechanisms = [site_mechanism(settings, site.name, len(site)) for site in sites]
         n_sites = len(sites)
