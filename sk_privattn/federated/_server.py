@@ -33,6 +33,10 @@ class FederationStrategy(Strategy):
     max_failed_fraction : float
         A round in which more than this fraction of the sampled sites fail
         stops the federation with :class:`FederationError`.
+    on_round : callable or None, default=None
+        ``on_round(server_round, arrays)`` after each aggregated round, with
+        the new global model (e.g. to follow the test accuracy in a
+        benchmark; each round's model is itself DP, by post-processing).
 
     Attributes
     ----------
@@ -46,10 +50,11 @@ class FederationStrategy(Strategy):
         What stopped the federation, if anything.
     """
 
-    def __init__(self, strategy, max_failed_fraction):
+    def __init__(self, strategy, max_failed_fraction, on_round=None):
         super().__init__()
         self.strategy = strategy
         self.max_failed_fraction = max_failed_fraction
+        self.on_round = on_round
         self.arrays = None
         self.rounds = []
         self.site_metrics = {}
@@ -82,6 +87,8 @@ class FederationStrategy(Strategy):
         parameters, metrics = self.strategy.aggregate_fit(server_round, results, failures)
         if parameters is not None:
             self.arrays = parameters_to_ndarrays(parameters)
+            if self.on_round is not None:
+                self.on_round(server_round, self.arrays)
         self.rounds.append(
             {
                 "round": server_round,
