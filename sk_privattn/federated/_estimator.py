@@ -135,8 +135,10 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
         Per round: ``round``, ``n_results`` (sites that returned an update),
         ``n_failures`` and ``aggregated`` (whether the global model changed).
     module_ : torch.nn.Module
+        The global model after the last round.
     n_features_in_, feature_names_in_, is_categorical_, bounds_, categories_
-        As in :class:`~sk_privattn.DPAttentionClassifier`.
+        As in :class:`~sk_privattn.DPAttentionClassifier`. There is no
+        ``net_``: each site trains its own skorch net, every round.
 
     Examples
     --------
@@ -148,7 +150,8 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
     >>> site = np.repeat(["north", "south", "west"], 100)
     >>> clf = FederatedDPAttentionClassifier(epsilon=1.0, n_rounds=2, bounds=(-1, 1),
     ...                                      d_token=8, n_heads=2, n_layers=1,
-    ...                                      random_state=0).fit(X, y, groups=site)
+    ...                                      backend="in-process", random_state=0)
+    >>> clf = clf.fit(X, y, groups=site)
     >>> clf.epsilon_ <= 1.0
     True
     >>> clf.predict_proba(X[:2]).shape
