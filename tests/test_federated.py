@@ -100,9 +100,10 @@ def test_secure_aggregation_gives_the_plain_average():
     assert secure.epsilon_ == plain.epsilon_
 
 
-def test_infinite_epsilon_trains_without_noise():
+@pytest.mark.parametrize("dp_level", ["record", "client"])
+def test_infinite_epsilon_trains_without_noise(dp_level):
     X, y, site = make_sites()
-    clf = FederatedDPAttentionClassifier(epsilon=np.inf, **FAST).fit(X, y, groups=site)
+    clf = FederatedDPAttentionClassifier(epsilon=np.inf, dp_level=dp_level, **FAST).fit(X, y, groups=site)
     assert clf.epsilon_ == np.inf
     assert clf.noise_multiplier_ == 0.0
 

@@ -1,6 +1,7 @@
 """The Flower client of a site: receive the global model, train it locally, send it back."""
 
 import copy
+import math
 
 import torch
 from flwr.client import ClientApp, NumPyClient
@@ -63,13 +64,13 @@ def build_client_app(estimator, make_client):
     """A Flower ClientApp whose ``client_fn`` is ``make_client(context)``.
 
     The mods follow the settings: ``secaggplus_mod`` for secure aggregation,
-    ``fixedclipping_mod`` for client-level DP (innermost, so that the update
-    is clipped before it is masked).
+    ``fixedclipping_mod`` for client-level DP with a finite ε (innermost, so
+    that the update is clipped before it is masked).
     """
     mods = []
     if estimator.secure_aggregation:
         mods.append(secaggplus_mod)
-    if estimator.dp_level == "client":
+    if estimator.dp_level == "client" and math.isfinite(estimator.epsilon):
         mods.append(fixedclipping_mod)
 
     def client_fn(context):

@@ -17,7 +17,7 @@ from .._base import BaseDPAttention
 from ..classifier import DPAttentionClassifier
 from ..exceptions import PrivacyLeakWarning
 from ..preprocessing import TabularEncoder, resolve_categorical_features
-from ..privacy import calibrate_noise_multiplier, compute_epsilon, default_delta
+from ..privacy import GDP_WARNING, calibrate_noise_multiplier, compute_epsilon, default_delta
 from ._client import build_client_app, simulation_client
 from ._server import build_server_app, make_strategy, n_sampled_sites
 from ._simulation import simulate
@@ -48,8 +48,8 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
     ----------
     epsilon : float, default=1.0
         Privacy budget ε over all rounds; ``np.inf`` trains the same
-        federation without clipping or noise. What it protects depends on
-        ``dp_level``.
+        federation without any clipping or noise (per-row or per-site). What
+        it protects depends on ``dp_level``.
     delta : float, default=None
         δ. ``None`` uses ``1 / (10 * n)``, where ``n`` is the site's number of
         rows under record-level DP (each site its own), and the number of
@@ -309,6 +309,8 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
 
     def _check_params(self):
         BaseDPAttention._check_params(self)
+        if self.accountant == "gdp" and math.isfinite(self.epsilon):
+            warnings.warn(GDP_WARNING, UserWarning, stacklevel=3)
 
     def _prepare_inputs(self, X, *, deployment):
         """Validate ``X`` and build the encoder (public bounds/categories, or warned)."""
@@ -389,6 +391,14 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
         if self.dp_level != "client":
             return 0.0, None
         delta = self.delta if self.delta is not None else default_delta(n_sites)
+        if delta >= 1.0 / n_sites:
+            warnings.warn(
+                f"delta={delta} is not below 1/n_sites={1.0 / n_sites:.3g}: under client-level DP, a "
+                "mechanism that publishes one whole random site meets that δ. Use delta=None "
+                "(1/(10 n_sites)) or a smaller value.",
+                UserWarning,
+                stacklevel=3,
+            )
         if not math.isfinite(self.epsilon):
             return 0.0, delta
         noise = calibrate_noise_multiplier(

@@ -129,7 +129,7 @@ def make_strategy(estimator, n_sites, initial_arrays, noise_multiplier):
         initial_parameters=ndarrays_to_parameters(initial_arrays),
         on_fit_config_fn=_fit_config,
     )
-    if estimator.dp_level == "client":
+    if estimator.dp_level == "client" and math.isfinite(estimator.epsilon):
         strategy = DifferentialPrivacyClientSideFixedClipping(
             strategy,
             noise_multiplier=noise_multiplier,

@@ -7,6 +7,7 @@ run the same training and the same accounting.
 
 import functools
 import math
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -78,6 +79,14 @@ def site_mechanism(estimator, name, n_rows):
         )
     steps_per_epoch = math.ceil(n_rows / batch_size)
     delta = estimator.delta if estimator.delta is not None else default_delta(n_rows)
+    if estimator.dp_level == "record" and delta >= 1.0 / n_rows:
+        warnings.warn(
+            f"delta={delta} is not below 1/n={1.0 / n_rows:.3g} for site {name!r} ({n_rows} rows): a "
+            "mechanism that publishes one whole random row of that site meets that δ. Use "
+            "delta=None (1/(10 n) per site) or a smaller value.",
+            UserWarning,
+            stacklevel=2,
+        )
     noise_multiplier = 0.0
     if estimator.dp_level == "record" and math.isfinite(estimator.epsilon):
         noise_multiplier = _calibrate(
