@@ -118,7 +118,8 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
     classes_ : ndarray of shape (n_classes,)
     epsilon_ : float
         Record level: the largest ε spent by a site, over all rounds, at its
-        own δ. Client level: ε of the whole federation with respect to one
+        own δ; every round counts, whether or not the site was sampled or
+        failed (an upper bound when ``fraction_fit < 1``). Client level: ε of the whole federation with respect to one
         site, from Opacus' accountant over ``n_rounds`` Gaussian mechanisms
         sampling ``fraction_fit`` of the sites.
     delta_ : float
