@@ -218,7 +218,15 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
     assert all(torch.isfinite(p).all() for p in result.module.parameters())
 
 
-@pytest.mark.parametrize("make_module", [lambda: LSTMAttention(3, 2, d_hidden=8), lambda: PatchTransformer(3, 2, 3, patch_size=2, d_token=8, n_heads=2, n_layers=2)], ids=ARCHITECTURES[::-1])
+@pytest.mark.parametrize(
+    "make_module",
+    [
+        lambda: LSTMAttention(3, 2, d_hidden=8),
+        lambda: LSTMAttention(3, 2, d_hidden=8, patch_size=4),
+        lambda: PatchTransformer(3, 2, 3, patch_size=2, d_token=8, n_heads=2, n_layers=2),
+    ],
+    ids=["lstm_attention", "lstm_attention_patches", "transformer"],
+)
 def test_per_sample_gradients_match_row_by_row_gradients(make_module):
     from opacus import GradSampleModule
 
