@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .ledger import RecordsFits, begin_fit
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
 from ._warm_start import check_budget_left, check_same_columns, check_same_delta, check_same_structure, structure
 from .nn import FTTransformer
@@ -41,7 +42,7 @@ def _check_device(device):
     return device
 
 
-class BaseDPAttention(BaseEstimator):
+class BaseDPAttention(RecordsFits, BaseEstimator):
     """Base class of the DP attention estimators on tabular data.
 
     Not for direct use: see :class:`~sk_privattn.DPAttentionClassifier` and
@@ -173,6 +174,8 @@ class BaseDPAttention(BaseEstimator):
         previous = dict(vars(self)) if self.warm_start and hasattr(self, "module_") else None
         if previous is not None:
             check_same_structure(previous["_structure"], self)
+        # Ledgers and budgets (sk_privattn.ledger): a budget refuses the fit here, before any data is read.
+        recorder = begin_fit(self, X, previous)
         X_original = X
         X, y = self._validate_X(X, y, reset=True)
         feature_names = getattr(self, "feature_names_in_", None)
@@ -232,6 +235,7 @@ class BaseDPAttention(BaseEstimator):
                 verbose=self.verbose,
                 lr_schedule=self.lr_schedule,
                 prior_history=prior_history,
+                recorder=recorder.for_rows(X, y),
             )
         for name, value in target_attributes.items():
             setattr(self, name, value)

@@ -114,6 +114,14 @@ class _MeanLoss(PassthroughScoring):
         return super().get_avg_score(history)
 
 
+def _spent_history(engine, net, sample_rate):
+    """The mechanisms run so far: the accountant's history, or the steps taken without noise."""
+    if engine is not None:
+        return list(engine.accountant.history)
+    steps = sum(len(epoch["batches"]) for epoch in net.history)
+    return [(0.0, sample_rate, steps)]
+
+
 @dataclass
 class TrainingResult:
     """What :func:`train_module` returns.
@@ -164,6 +172,7 @@ def train_module(
     verbose,
     lr_schedule="constant",
     prior_history=(),
+    recorder=None,
 ):
     """Train ``module`` on ``dataset`` with DP-SGD (or without, if ε is inf).
 
@@ -204,6 +213,11 @@ def train_module(
         Mechanisms that earlier calls ran on the same data: the noise is
         calibrated so that their composition with this call's steps meets
         ``epsilon``, and the recorded ε is that composition.
+    recorder : object, default=None
+        The fit's record in the active privacy ledgers (see
+        :func:`sk_privattn.ledger.begin_fit`): ``recorder.start(planned)``
+        before the first step, and ``recorder.spent(history)`` once training
+        stops, completed or not, with the mechanisms actually run.
 
     Returns
     -------
@@ -226,6 +240,8 @@ def train_module(
         if private
         else 0.0
     )
+    if recorder is not None:
+        recorder.start([(noise_multiplier, sample_rate, n_steps)])
     optimizer_class = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
     sampler_generator = torch.Generator().manual_seed(int(seed))
     noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)
@@ -301,6 +317,8 @@ def train_module(
         for _, callback in net.callbacks_:
             if isinstance(callback, LRScheduler):
                 callback.lr_scheduler_ = None  # it held the DP optimizer
+        if recorder is not None:
+            recorder.spent(_spent_history(engine, net, sample_rate))
     history = list(engine.accountant.history) if engine is not None else []
     spent = net.history[-1, "epsilon"] if private else math.inf
     return TrainingResult(
