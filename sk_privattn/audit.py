@@ -26,7 +26,7 @@ than it claims (a bound above the claimed ε is a bug), not a proof of privacy.
 import math
 
 import numpy as np
-from scipy.stats import binomtest, norm
+from scipy.stats import beta, norm
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.utils import check_random_state
@@ -70,31 +70,40 @@ class MembershipInferenceResult:
         )
 
 
+def _clopper_pearson(successes, trials, level):
+    """Two-sided exact (Clopper-Pearson) interval at ``level``, vectorised.
+
+    The same interval as ``scipy.stats.binomtest(k, n).proportion_ci(level, method="exact")``.
+    """
+    successes = np.asarray(successes, dtype=float)
+    alpha = 1 - level
+    with np.errstate(invalid="ignore"):
+        low = np.where(successes > 0, beta.ppf(alpha / 2, successes, trials - successes + 1), 0.0)
+        high = np.where(successes < trials, beta.ppf(1 - alpha / 2, successes + 1, trials - successes), 1.0)
+    return low, high
+
+
 def _bound_at(true_pos, n_members, false_pos, n_nonmembers, delta, confidence):
-    """ε lower bound from counts at one threshold, with Clopper-Pearson intervals."""
+    """ε lower bound from counts at one or more thresholds, with Clopper-Pearson intervals."""
     # Both intervals hold together with probability >= confidence (Bonferroni).
     level = 1 - (1 - confidence) / 2
-    tpr_low, tpr_high = binomtest(true_pos, n_members).proportion_ci(level, method="exact")
-    fpr_low, fpr_high = binomtest(false_pos, n_nonmembers).proportion_ci(level, method="exact")
-    bounds = [0.0]
-    if tpr_low - delta > 0 and fpr_high > 0:
-        bounds.append(math.log((tpr_low - delta) / fpr_high))
-    if (1 - fpr_high) - delta > 0 and (1 - tpr_low) > 0:
-        bounds.append(math.log(((1 - fpr_high) - delta) / (1 - tpr_low)))
-    return max(bounds)
+    tpr_low, _ = _clopper_pearson(true_pos, n_members, level)
+    _, fpr_high = _clopper_pearson(false_pos, n_nonmembers, level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        positive = np.log(np.maximum(tpr_low - delta, 0) / fpr_high)
+        negative = np.log(np.maximum(1 - fpr_high - delta, 0) / (1 - tpr_low))
+    bound = np.maximum(np.nan_to_num(positive, nan=0.0, neginf=0.0), np.nan_to_num(negative, nan=0.0, neginf=0.0))
+    return np.maximum(bound, 0.0) if np.ndim(bound) else max(float(bound), 0.0)
 
 
 def _bound_over_thresholds(member_scores, nonmember_scores, thresholds, delta, confidence):
     """(ε bound, threshold) maximising the bound over ``thresholds`` (predict member if score >= t)."""
-    best = (0.0, math.inf)
     members, nonmembers = np.sort(member_scores), np.sort(nonmember_scores)
-    for threshold in thresholds:
-        true_pos = int(len(members) - np.searchsorted(members, threshold, side="left"))
-        false_pos = int(len(nonmembers) - np.searchsorted(nonmembers, threshold, side="left"))
-        bound = _bound_at(true_pos, len(members), false_pos, len(nonmembers), delta, confidence)
-        if bound > best[0]:
-            best = (bound, threshold)
-    return best
+    true_pos = len(members) - np.searchsorted(members, thresholds, side="left")
+    false_pos = len(nonmembers) - np.searchsorted(nonmembers, thresholds, side="left")
+    bounds = _bound_at(true_pos, len(members), false_pos, len(nonmembers), delta, confidence)
+    best = int(np.argmax(bounds))
+    return (float(bounds[best]), thresholds[best]) if bounds[best] > 0 else (0.0, math.inf)
 
 
 def empirical_epsilon(member_scores, nonmember_scores, *, delta=1e-5, confidence=0.95, random_state=0):
@@ -130,8 +139,6 @@ def empirical_epsilon(member_scores, nonmember_scores, *, delta=1e-5, confidence
     m_pick = rng.permutation(len(member_scores)) < len(member_scores) // 2
     n_pick = rng.permutation(len(nonmember_scores)) < len(nonmember_scores) // 2
     candidates = np.unique(np.concatenate([member_scores[m_pick], nonmember_scores[n_pick]]))
-    if len(candidates) > 400:  # quantiles are enough to find a good threshold
-        candidates = np.unique(np.quantile(candidates, np.linspace(0, 1, 401)))
     _, threshold = _bound_over_thresholds(
         member_scores[m_pick], nonmember_scores[n_pick], candidates, delta, confidence
     )
@@ -181,8 +188,9 @@ def _lira_offline_scores(estimator, X_target, y_target, reference, target_in_ref
     n_ref = len(y_ref)
     observed = _logit_confidence(estimator, X_target, y_target)
     shadow_conf, shadow_out = [], []
-    for _ in range(n_shadow):
-        half = rng.permutation(n_ref) < n_ref // 2
+    for index in range(n_shadow):
+        # Pairs of complementary halves: every reference row is OUT for half the shadows.
+        half = rng.permutation(n_ref) < n_ref // 2 if index % 2 == 0 else ~half
         shadow = clone(estimator).fit(_take(X_ref, np.flatnonzero(half)), _take(y_ref, np.flatnonzero(half)))
         shadow_conf.append(_logit_confidence(shadow, X_target, y_target))
         # A target that is a reference row is OUT for the shadows that did not train on it.
@@ -192,8 +200,6 @@ def _lira_offline_scores(estimator, X_target, y_target, reference, target_in_ref
         shadow_out.append(out)
     conf, out = np.array(shadow_conf), np.array(shadow_out)
     n_out = out.sum(axis=0)
-    if np.any(n_out == 0):
-        raise ValueError(f"n_shadow={n_shadow} leaves some rows without a shadow model that excluded them; raise n_shadow.")
     mean_out = np.where(out, conf, 0).sum(axis=0) / n_out
     residuals = np.where(out, conf - mean_out, np.nan)
     std = max(float(np.nanstd(residuals)), 1e-6)
@@ -245,7 +251,9 @@ def membership_inference(
         non-member rows (each non-member then counts only the shadows that
         did not train on it as OUT). Never pass member rows.
     n_shadow : int, default=8
-        For ``attack="lira"``: the number of shadow models.
+        For ``attack="lira"``: the number of shadow models, even: they are
+        trained in pairs on complementary halves, so each reference row is
+        OUT for half of them.
     random_state : int, RandomState instance or None, default=None
         The shadows' halves, and the split that picks the threshold.
 
@@ -268,6 +276,8 @@ def membership_inference(
     """
     if attack not in ("loss", "lira"):
         raise ValueError(f"attack={attack!r}; use 'loss' or 'lira'.")
+    if attack == "lira" and (n_shadow < 2 or n_shadow % 2):
+        raise ValueError(f"n_shadow={n_shadow}; LiRA trains shadows in complementary pairs: use an even number >= 2.")
     if not hasattr(estimator, "predict_proba"):
         raise ValueError(f"{type(estimator).__name__} has no predict_proba; the attacks read class probabilities.")
     rng = check_random_state(random_state)

