@@ -158,7 +158,7 @@ class PrivacyLedger:
     # -- the with block ----------------------------------------------------
 
     def __enter__(self):
-        if self.path is None or self._closed_records is not None and self._temporary:
+        if self.path is None or (self._temporary and self._closed_records is not None):
             self.path = Path(tempfile.mkdtemp(prefix="sk_privattn_ledger_"))
             self._temporary = True
         self.path.mkdir(parents=True, exist_ok=True)
@@ -208,6 +208,8 @@ class PrivacyLedger:
 
     def _write(self, record, rows=None):
         """Write ``record`` (and its rows) atomically; readers never see half a file."""
+        if not self.path.exists():  # a temporary ledger whose block has ended
+            return
         target = self.path / f"fit-{record['id']}.json"
         if rows is not None:
             rows_tmp = self.path / f".fit-{record['id']}.{os.getpid()}.npy"
