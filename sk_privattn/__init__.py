@@ -1,6 +1,7 @@
 """sk_privattn: scikit-learn estimators that train attention networks with
 differential privacy (DP-SGD by Opacus, wrapped by skorch)."""
 
+from . import audit, model_selection
 from .budget import PrivacyBudget
 from .classifier import DPAttentionClassifier
 from .exceptions import BudgetExceededError, PrivacyLeakWarning
