@@ -325,7 +325,7 @@ class _FitRecorder:
             "warm_start_call": previous is not None,
             "status": "running",
             "history": [],
-            "epsilon": 0.0,
+            "epsilon": math.nan,
             "pid": os.getpid(),
             "started": time.time(),
         }
@@ -354,8 +354,10 @@ class _FitRecorder:
 
     def _with_history(self, history, status):
         history = [[float(noise), float(rate), int(steps)] for noise, rate, steps in history]
-        accountant = "prv" if self.record["accountant"] == "gdp" else self.record["accountant"]
-        epsilon = compute_epsilon(history, self.record["delta"], accountant)
+        epsilon = math.nan  # of a running fit: not computed, to keep the start cheap
+        if status != "running":
+            accountant = "prv" if self.record["accountant"] == "gdp" else self.record["accountant"]
+            epsilon = compute_epsilon(history, self.record["delta"], accountant)
         return dict(self.record, status=status, history=history, epsilon=epsilon)
 
 
