@@ -22,9 +22,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .ledger import RecordsFits, begin_fit
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
 from ._warm_start import check_budget_left, check_same_columns, check_same_delta, check_same_structure, structure
+from .ledger import RecordsFits, begin_fit
 from .nn import FTTransformer
 from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, resolve_categorical_features
 from .privacy import ACCOUNTANTS, GDP_WARNING, default_delta
