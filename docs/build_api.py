@@ -15,8 +15,14 @@ from sk_privattn import (
     DPAttentionClassifier,
     DPAttentionRegressor,
     DPSequenceClassifier,
+    PrivacyBudget,
     PrivacyLeakWarning,
+    PrivacyLedger,
+    PrivacyReport,
+    privacy_report,
 )
+from sk_privattn.audit import MembershipInferenceResult, empirical_epsilon, membership_inference
+from sk_privattn.model_selection import PrivateRandomSearch, selection_rdp
 from sk_privattn.datasets import load_adult
 from sk_privattn.privacy import calibrate_noise_multiplier, compute_epsilon, default_delta
 
@@ -26,9 +32,13 @@ ENTRIES = [
     ("Estimators", [DPAttentionClassifier, DPAttentionRegressor, DPSequenceClassifier]),
     ("Datasets", [load_adult]),
     ("Privacy accounting", [default_delta, compute_epsilon, calibrate_noise_multiplier]),
+    ("Reporting, budgets and private selection", [privacy_report, PrivacyReport, PrivacyLedger, PrivacyBudget,
+                                                  PrivateRandomSearch, selection_rdp]),
+    ("Auditing", [membership_inference, MembershipInferenceResult, empirical_epsilon]),
     ("Warnings and errors", [PrivacyLeakWarning, BudgetExceededError]),
 ]
-METHODS = ["fit", "predict", "predict_proba", "predict_log_proba", "decision_function", "score", "attention"]
+METHODS = ["fit", "predict", "predict_proba", "predict_log_proba", "decision_function", "score", "attention",
+           "report", "to_frame"]
 
 
 def _numpydoc_to_markdown(doc, level):

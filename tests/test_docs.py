@@ -96,6 +96,20 @@ def test_sequence_examples_run_as_written(capsys):
     assert "(3, " in out and "'epsilon'" in out
 
 
+def test_reporting_examples_run_as_written(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "reporting.md").read_text(), re.S)
+    assert len(blocks) == 4
+    namespace = {}
+    for block in blocks:  # each block continues the previous one, as a reader would run them
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PrivacyLeakWarning)
+            exec(compile(block, str(ROOT / "docs" / "reporting.md"), "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "total per training row" in out and "over the budget of ε=2" in out
+    assert "MembershipInferenceResult(attack='lira'" in out
+    assert namespace["report"].total_epsilon > namespace["report"].selected_epsilon
+
+
 def test_readme_has_install_and_test_commands():
     readme = (ROOT / "README.md").read_text()
     assert '## Install\n\n```bash\npython -m pip install "torch==2.13.0"' in readme
