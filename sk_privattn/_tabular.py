@@ -120,6 +120,8 @@ class BaseDPAttention(BaseDPEstimator):
         return validated, y
 
     def _fit_inputs(self, X, y, previous):
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X_original = X
         X, y = self._validate_X(X, y, reset=True)
         feature_names = getattr(self, "feature_names_in_", None)

@@ -277,7 +277,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
 
     def _fit_inputs(self, X, y, previous):
         if y is None:
-            raise ValueError("requires y to be passed, but the target y is None.")
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         series, lengths = self._series(X, reset=True)
         y = column_or_1d(y, warn=True)
         check_consistent_length(series, y)
