@@ -53,7 +53,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         additive attention over time, then a linear head. It accepts series
         of any length, but trains several times slower than the transformer
         under DP.
-    d_model : int, default=64
+    d_model : int, default=32
         Token size of the transformer, state size of the LSTM.
     n_heads : int, default=4
         Attention heads of the transformer; must divide ``d_model``.
@@ -162,12 +162,12 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         accountant="prv",
         max_epochs=20,
         batch_size="auto",
-        lr=0.005,
+        lr=0.02,
         lr_schedule="cosine",
         optimizer="adamw",
         weight_decay=0.0,
         architecture="transformer",
-        d_model=64,
+        d_model=32,
         n_heads=4,
         n_layers=2,
         patch_size=4,
