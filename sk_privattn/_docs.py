@@ -100,7 +100,7 @@ PARAMETERS = """\
 
 ATTRIBUTES = """\
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when ``X`` has string column names.
     epsilon_ : float
         ε spent, as the accountant reports it, over every call to ``fit``
@@ -122,7 +122,7 @@ ATTRIBUTES = """\
         One entry per call to ``fit`` since the model was built (noise
         multiplier 0.0 for a call with ε = inf). ``epsilon_`` is
         ``compute_epsilon(accountant_history_, delta_, accountant)``.
-    is_categorical_ : ndarray of bool, shape (n_features_in_,)
+    is_categorical_ : ndarray of bool, shape (`n_features_in_`,)
     bounds_ : ndarray of shape (n_numeric_features, 2)
         Bounds used for the numeric features, in column order.
     categories_ : list of ndarray

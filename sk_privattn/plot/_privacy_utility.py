@@ -144,6 +144,7 @@ class PrivacyUtilityDisplay:
         """
         check_matplotlib(f"{type(self).__name__}.plot")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullLocator
 
         epsilons = np.asarray(self.epsilons, dtype=float)
         scores = np.asarray(self.scores, dtype=float).reshape(len(epsilons), -1)
@@ -174,8 +175,10 @@ class PrivacyUtilityDisplay:
                 )
 
         ax.set_xscale("log")
+        ax.set_xticks(epsilons, [f"{epsilon:g}" for epsilon in epsilons])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set(xlabel="ε (privacy budget, log scale)", ylabel=self.score_name)
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
         return self
 
     @classmethod
