@@ -15,8 +15,9 @@ mean attention per feature as bars.
    them. Here it is computed on the public test split of Adult, not on the training rows.
 
 .. note::
-   Under CI (``SK_PRIVATTN_DOC_QUICK`` or ``CI`` set) the model trains on 4,000 rows for
-   2 epochs; otherwise on all 32,561 rows for 10 epochs.
+   Under CI (``SK_PRIVATTN_DOC_QUICK`` or ``CI`` set) the model trains on 6,000 rows for
+   5 epochs in batches of 128; otherwise on all 32,561 rows for 10 epochs with the default
+   batch size.
 """
 
 # %%
@@ -31,7 +32,7 @@ from sk_privattn.datasets import load_adult
 from sk_privattn.plot import AttentionDisplay
 
 QUICK = bool(os.environ.get("SK_PRIVATTN_DOC_QUICK") or os.environ.get("CI"))
-n_rows, max_epochs = (4000, 2) if QUICK else (None, 10)
+n_rows, max_epochs, batch_size = (6000, 5, 128) if QUICK else (None, 10, "auto")
 
 train = load_adult(subset="train", as_frame=True)
 test = load_adult(subset="test", as_frame=True)
@@ -40,6 +41,7 @@ clf = DPAttentionClassifier(
     bounds=train.bounds,
     categories=train.categories,
     max_epochs=max_epochs,
+    batch_size=batch_size,
     random_state=0,
 )
 clf.fit(train.data.iloc[:n_rows], train.target.iloc[:n_rows])
