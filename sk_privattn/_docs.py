@@ -1,14 +1,18 @@
 """The parameters and fitted attributes that every estimator shares, documented once.
 
-A public estimator's docstring holds the lines ``{shared parameters}`` and
-``{shared attributes}`` where these entries belong, and the class is
-decorated with :func:`shared_docstring`. The defaults written here are checked
+A public estimator's docstring holds marker lines (``{shared parameters}``
+and ``{shared attributes}`` for the tabular estimators; ``{privacy
+parameters}``, ``{run parameters}`` and ``{privacy attributes}`` for the
+others) where these entries belong, and the class is decorated with
+:func:`shared_docstring`. The defaults written here are checked
 against the signatures by ``tests/test_docs.py``.
 """
 
+import inspect
+
 __all__ = ["shared_docstring"]
 
-PARAMETERS = """\
+PRIVACY_PARAMETERS = """\
     epsilon : float, default=1.0
         Privacy budget ε, > 0: the accountant's ε of the fitted model is at
         most this. ``np.inf`` trains the same model without clipping or noise
@@ -25,7 +29,7 @@ PARAMETERS = """\
         "prv" is the tightest; "rdp" the classic, slightly looser bound; "gdp"
         a central-limit approximation that Opacus marks experimental, that
         can underestimate ε, and that cannot compose warm starts.
-    max_epochs : int, default=10
+    max_epochs : int, default={default:max_epochs}
         Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
     batch_size : int or "auto", default="auto"
         Expected batch size under Poisson sampling: each row joins each
@@ -34,13 +38,16 @@ PARAMETERS = """\
         need enough steps: "auto" uses ``round(sqrt(32 * n))``, capped at
         1024 (1024 on 32,000 rows, 400 on 5,000), stored in ``batch_size_``.
         Only the number of rows, treated as public, enters it.
-    lr : float, default=0.02
+    lr : float, default={default:lr}
         Learning rate (peak learning rate under the cosine schedule).
     lr_schedule : {"cosine", "constant"}, default="cosine"
         "cosine" anneals the learning rate to zero over the ``n_steps_``
         steps of each call to ``fit``; "constant" keeps it fixed.
     optimizer : {"adamw", "adam", "sgd"} or torch optimizer class, default="adamw"
     weight_decay : float, default=0.0
+"""
+
+TABULAR_PARAMETERS = """\
     d_token : int, default=32
         Token size.
     n_heads : int, default=4
@@ -76,6 +83,9 @@ PARAMETERS = """\
         encoding on 8 equal bins of each scale, so each token is a learned
         piecewise-linear function of the value. All are fixed transforms of
         the public bounds: none reads the data.
+"""
+
+RUN_PARAMETERS = """\
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the Poisson sampler and the noise. Not a secure
         random source. Each call of a warm start draws fresh seeds from it.
@@ -91,17 +101,19 @@ PARAMETERS = """\
         left of ``epsilon``; raise ``epsilon`` before the call to give it
         more. A call with less than 5 % of ``epsilon`` left raises
         :class:`~sk_privattn.exceptions.BudgetExceededError`. The data must
-        have the same columns as in the first fit; the architecture, the
-        input encoding (``bounds_``, ``categories_``) and ``delta_`` stay
-        those of the first fit, and changing a parameter that sets them
-        raises. The optimizer state and learning-rate schedule start afresh
+        have the same columns (or channels) as in the first fit; the
+        architecture, the input encoding and ``delta_`` stay those of the
+        first fit, and changing a parameter that sets them raises. The optimizer state and learning-rate schedule start afresh
         in each call. See docs/privacy.md, "Warm starts".
 """
 
-ATTRIBUTES = """\
+FEATURE_ATTRIBUTES = """\
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when ``X`` has string column names.
+"""
+
+PRIVACY_ATTRIBUTES = """\
     epsilon_ : float
         ε spent, as the accountant reports it, over every call to ``fit``
         since the model was built (one call unless ``warm_start``); always
@@ -122,32 +134,50 @@ ATTRIBUTES = """\
         One entry per call to ``fit`` since the model was built (noise
         multiplier 0.0 for a call with ε = inf). ``epsilon_`` is
         ``compute_epsilon(accountant_history_, delta_, accountant)``.
+"""
+
+TABULAR_ATTRIBUTES = """\
     is_categorical_ : ndarray of bool, shape (`n_features_in_`,)
     bounds_ : ndarray of shape (n_numeric_features, 2)
         Bounds used for the numeric features, in column order.
     categories_ : list of ndarray
         Categories used for each categorical feature, in column order.
+"""
+
+TRAINING_ATTRIBUTES = """\
     history_ : list of dict
         Per epoch: ``call`` (1 for the fit that built the model, 2 for the
         first warm start, ...), ``epoch`` (counted within its call),
         ``train_loss``, ``epsilon`` (spent so far, over all calls) and
         ``dur`` (seconds).
     module_ : torch.nn.Module
-        The trained :class:`~sk_privattn.nn.FTTransformer`, with no Opacus
-        hooks or wrappers.
+        The trained network (a module of :mod:`sk_privattn.nn`), with no
+        Opacus hooks or wrappers.
     net_ : skorch.NeuralNet
         The skorch net of the last call to ``fit``.
 """
 
-_MARKERS = {"    {shared parameters}\n": PARAMETERS, "    {shared attributes}\n": ATTRIBUTES}
+_MARKERS = {
+    # The tabular estimators.
+    "    {shared parameters}\n": PRIVACY_PARAMETERS + TABULAR_PARAMETERS + RUN_PARAMETERS,
+    "    {shared attributes}\n": FEATURE_ATTRIBUTES + PRIVACY_ATTRIBUTES + TABULAR_ATTRIBUTES + TRAINING_ATTRIBUTES,
+    # Any estimator: the privacy and training parameters, the run parameters.
+    "    {privacy parameters}\n": PRIVACY_PARAMETERS,
+    "    {run parameters}\n": RUN_PARAMETERS,
+    "    {privacy attributes}\n": PRIVACY_ATTRIBUTES + TRAINING_ATTRIBUTES,
+}
 
 
 def shared_docstring(cls):
     """Class decorator: put the shared entries in place of their marker lines."""
     doc = cls.__doc__
-    for marker, entries in _MARKERS.items():
-        if marker not in doc:
-            raise ValueError(f"the docstring of {cls.__name__} lacks the line {marker.strip()!r}.")
-        doc = doc.replace(marker, entries)
+    found = [marker for marker in _MARKERS if marker in doc]
+    if not found:
+        raise ValueError(f"the docstring of {cls.__name__} has none of the lines {[m.strip() for m in _MARKERS]}.")
+    for marker in found:
+        doc = doc.replace(marker, _MARKERS[marker])
+    # Defaults that differ between estimators are read from the signature.
+    for name, parameter in inspect.signature(cls).parameters.items():
+        doc = doc.replace("{default:%s}" % name, repr(parameter.default))
     cls.__doc__ = doc
     return cls

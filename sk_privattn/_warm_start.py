@@ -18,26 +18,12 @@ from .privacy import compute_epsilon
 
 __all__ = [
     "MIN_SHARE_LEFT",
-    "STRUCTURAL_PARAMS",
     "check_budget_left",
     "check_same_columns",
     "check_same_delta",
     "check_same_structure",
     "structure",
 ]
-
-#: Parameters that set the architecture of ``module_`` or the encoding of its
-#: inputs; a warm start keeps the values of the fit that built the model.
-STRUCTURAL_PARAMS = (
-    "categorical_features",
-    "categories",
-    "bounds",
-    "numeric_encoding",
-    "d_token",
-    "n_heads",
-    "n_layers",
-    "dropout",
-)
 
 _NEW_MODEL = "or set warm_start=False to train a new model"
 
@@ -48,10 +34,14 @@ MIN_SHARE_LEFT = 0.05
 
 
 def structure(estimator):
-    """A copy of the structural parameters of ``estimator``, by name."""
+    """A copy of the structural parameters of ``estimator``, by name.
+
+    They are the parameters that set the architecture of ``module_`` or the
+    encoding of its inputs, which each estimator lists in
+    ``_structural_params``.
+    """
     params = estimator.get_params(deep=False)
-    names = STRUCTURAL_PARAMS + tuple(estimator._structural_params)
-    return {name: copy.deepcopy(params[name]) for name in names}
+    return {name: copy.deepcopy(params[name]) for name in estimator._structural_params}
 
 
 def check_same_structure(built_with, estimator):

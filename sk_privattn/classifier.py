@@ -1,25 +1,16 @@
 """DPAttentionClassifier: a differentially private FT-Transformer classifier."""
 
-import math
-import warnings
+from sklearn.base import _fit_context
 
-import numpy as np
-import torch
-from scipy.special import log_softmax, softmax
-from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-
-from ._base import BaseDPAttention
+from ._classification import DPClassifierMixin
 from ._docs import shared_docstring
-from .exceptions import PrivacyLeakWarning
-from .nn import RowWeightedCrossEntropy
+from ._tabular import BaseDPAttention
 
 __all__ = ["DPAttentionClassifier"]
 
 
 @shared_docstring
-class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
+class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     """Attention classifier for tabular data, trained with differential privacy.
 
     An FT-Transformer (each feature becomes a token, a ``[CLS]`` token reads
@@ -89,7 +80,7 @@ class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
 
     _parameter_constraints = {
         **BaseDPAttention._parameter_constraints,
-        "class_weight": [dict, StrOptions({"balanced"}), None],
+        **DPClassifierMixin._classifier_constraints,
     }
 
     def __init__(
@@ -161,114 +152,3 @@ class DPAttentionClassifier(ClassifierMixin, BaseDPAttention):
         self : object
         """
         return self._fit_keeping_state(X, y)
-
-    def _prepare_target(self, y, previous):
-        check_classification_targets(y)
-        classes, encoded = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                f"y contains only one class ({classes[0]!r}); a classifier needs at least "
-                "two classes in the training data."
-            )
-        if previous is not None and not np.array_equal(classes, previous["classes_"]):
-            raise ValueError(
-                f"y has the classes {classes.tolist()}, but warm_start=True continues a model "
-                f"fitted on the classes {previous['classes_'].tolist()}. Pass y with the same "
-                "classes, or set warm_start=False to train a new model."
-            )
-        attributes = {"classes_": classes, "class_weight_": self._class_weights(classes, encoded)}
-        return torch.as_tensor(encoded, dtype=torch.long), len(classes), attributes
-
-    def _class_weights(self, classes, encoded):
-        """The weight of each class: public (None, dict) or from the counts (warned)."""
-        if self.class_weight is None:
-            return np.ones(len(classes))
-        if isinstance(self.class_weight, str):  # "balanced"
-            warnings.warn(
-                "class_weight='balanced' read the number of training rows of each class "
-                f"({', '.join(repr(c) for c in classes.tolist())}) from the training data to "
-                "weight the loss. These counts are not protected by the differential-privacy "
-                "guarantee. Pass class_weight as a dict {class: weight} of public weights (e.g. "
-                "from published class frequencies) to prevent this.",
-                PrivacyLeakWarning,
-                stacklevel=7,
-            )
-            return len(encoded) / (len(classes) * np.bincount(encoded, minlength=len(classes)))
-        known = set(classes.tolist())
-        unknown = [label for label in self.class_weight if label not in known]
-        if unknown:
-            raise ValueError(
-                f"class_weight={self.class_weight!r} gives a weight to {unknown!r}, which is not "
-                f"a class of y (classes: {classes.tolist()}). Key the dict by the labels of y."
-            )
-        weights = np.array([self.class_weight.get(label, 1.0) for label in classes.tolist()], dtype=float)
-        if not all(math.isfinite(w) and w >= 0 for w in weights):
-            raise ValueError(
-                f"class_weight={self.class_weight!r} holds a weight that is negative or not "
-                "finite; every weight must be a finite number >= 0."
-            )
-        return weights
-
-    def _criterion(self, target_attributes):
-        weights = target_attributes["class_weight_"]
-        if np.all(weights == 1.0):
-            return torch.nn.CrossEntropyLoss
-        return RowWeightedCrossEntropy(weights)
-
-    def decision_function(self, X):
-        """Confidence scores: the logits.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            For two classes, the log-odds of ``classes_[1]`` (positive means
-            that class is predicted), as in
-            :class:`~sklearn.linear_model.LogisticRegression`; otherwise one
-            logit per class.
-        """
-        logits = self._forward(X)
-        if logits.shape[1] == 2:
-            return logits[:, 1] - logits[:, 0]
-        return logits
-
-    def predict_proba(self, X):
-        """Class probabilities.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        return softmax(self._forward(X), axis=1)
-
-    def predict_log_proba(self, X):
-        """Logarithm of the class probabilities, shape (n_samples, n_classes)."""
-        return log_softmax(self._forward(X), axis=1)
-
-    def predict(self, X):
-        """Most probable class of each row.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        logits = self._forward(X)
-        return self.classes_[np.argmax(logits, axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # DP noise on the few hundred rows of scikit-learn's toy problems
-        # keeps accuracy below the bar of check_classifiers_train.
-        tags.classifier_tags.poor_score = True
-        return tags

@@ -8,7 +8,7 @@ import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
-from ._base import BaseDPAttention
+from ._tabular import BaseDPAttention
 from ._docs import shared_docstring
 from .exceptions import PrivacyLeakWarning
 
@@ -120,7 +120,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
     }
 
     # Changing the scaling of the target would change what module_'s output means.
-    _structural_params = ("target_bounds",)
+    _structural_params = (*BaseDPAttention._structural_params, "target_bounds")
 
     def __init__(
         self,

@@ -41,6 +41,39 @@ PUBLIC = dict(
 )
 
 
+def make_series(n_samples=160, n_timesteps=16, n_channels=2, seed=0):
+    """Noisy sine waves whose frequency is the label, in a 3-D array."""
+    rng = np.random.RandomState(seed)
+    y = rng.randint(2, size=n_samples)
+    t = np.linspace(0, 1, n_timesteps)
+    phase = rng.uniform(0, 2 * np.pi, size=(n_samples, 1, n_channels))
+    X = np.sin(2 * np.pi * (1 + 2 * y[:, None, None]) * t[None, :, None] + phase)
+    return X + 0.2 * rng.randn(n_samples, n_timesteps, n_channels), y
+
+
+#: Estimator kinds that every test of the shared machinery (privacy
+#: accounting, persistence, search) runs on, and the data each one takes.
+KINDS = ["tabular", "sequence-transformer", "sequence-lstm"]
+
+
+def make_case(kind, **params):
+    """An unfitted small estimator of ``kind`` and data for it."""
+    from sk_privattn import DPAttentionClassifier, DPSequenceClassifier
+
+    from _settings import FAST_PARAMS, FAST_SEQUENCE_PARAMS
+
+    if kind == "tabular":
+        X, y = make_mixed_frame()
+        estimator = DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **PUBLIC, **params})
+    else:
+        X, y = make_series()
+        architecture = "transformer" if kind == "sequence-transformer" else "lstm_attention"
+        estimator = DPSequenceClassifier(
+            **{**FAST_SEQUENCE_PARAMS, "random_state": 0, "architecture": architecture, **params}
+        )
+    return estimator, X, y
+
+
 @pytest.fixture
 def mixed_frame():
     return make_mixed_frame()

@@ -3,14 +3,17 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sk_privattn import DPAttentionClassifier, DPAttentionRegressor
+from sk_privattn import DPAttentionClassifier, DPAttentionRegressor, DPSequenceClassifier
 from sk_privattn.exceptions import PrivacyLeakWarning
 
-from _settings import FAST_PARAMS
+from _settings import FAST_PARAMS, FAST_SEQUENCE_PARAMS
 
 ESTIMATORS = [
     DPAttentionClassifier(random_state=0, **FAST_PARAMS),
     DPAttentionRegressor(random_state=0, **FAST_PARAMS),
+    # The checks feed 2-D arrays: univariate series, one per row.
+    DPSequenceClassifier(random_state=0, **FAST_SEQUENCE_PARAMS),
+    DPSequenceClassifier(random_state=0, architecture="lstm_attention", **FAST_SEQUENCE_PARAMS),
 ]
 
 # Checks that may fail, each with its reason. Empty: every check passes. (The

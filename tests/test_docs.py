@@ -11,38 +11,43 @@ from pathlib import Path
 
 import pytest
 
-from sk_privattn import DPAttentionClassifier, DPAttentionRegressor, PrivacyLeakWarning
-from sk_privattn._base import BaseDPAttention
+from sk_privattn import DPAttentionClassifier, DPAttentionRegressor, DPSequenceClassifier, PrivacyLeakWarning
+from sk_privattn._base import BaseDPEstimator
+from sk_privattn._tabular import BaseDPAttention
 from sk_privattn.__main__ import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-SHARED_ATTRIBUTES = ["n_features_in_", "feature_names_in_", "epsilon_", "delta_", "noise_multiplier_", "sample_rate_",
-                     "n_steps_", "accountant_history_", "is_categorical_", "bounds_", "categories_", "history_",
-                     "module_", "net_"]
+PRIVACY_ATTRIBUTES = ["n_features_in_", "feature_names_in_", "epsilon_", "delta_", "noise_multiplier_",
+                      "sample_rate_", "batch_size_", "n_steps_", "accountant_history_", "history_", "module_", "net_"]
+TABULAR_ATTRIBUTES = ["is_categorical_", "bounds_", "categories_"]
 
 
 @pytest.mark.parametrize(
     "estimator, own_attributes",
-    [(DPAttentionClassifier, ["classes_", "class_weight_"]), (DPAttentionRegressor, ["target_bounds_"])],
+    [
+        (DPAttentionClassifier, ["classes_", "class_weight_", *TABULAR_ATTRIBUTES]),
+        (DPAttentionRegressor, ["target_bounds_", *TABULAR_ATTRIBUTES]),
+        (DPSequenceClassifier, ["classes_", "class_weight_", "n_channels_", "n_timesteps_"]),
+    ],
 )
 def test_every_parameter_and_fitted_attribute_is_documented(estimator, own_attributes):
     doc = estimator.__doc__
     for name in estimator().get_params():
         assert re.search(rf"^    {name} : ", doc, re.M), name
-    for name in own_attributes + SHARED_ATTRIBUTES:
+    for name in own_attributes + PRIVACY_ATTRIBUTES:
         assert re.search(rf"^    {name} : ", doc, re.M), name
 
 
-@pytest.mark.parametrize("estimator", [DPAttentionClassifier, DPAttentionRegressor])
+@pytest.mark.parametrize("estimator", [DPAttentionClassifier, DPAttentionRegressor, DPSequenceClassifier])
 def test_defaults_agree_with_the_base_and_the_docstring(estimator):
     # The public estimators write out their whole signature, as scikit-learn's
     # do; a default changed in one place must be changed in all of them.
     base = inspect.signature(BaseDPAttention).parameters
     own = inspect.signature(estimator).parameters
     for name, parameter in own.items():
-        if name in base:
+        if name in base and issubclass(estimator, BaseDPAttention):
             assert parameter.default == base[name].default or (parameter.default is base[name].default), (
                 f"{estimator.__name__}({name}={parameter.default!r}) but BaseDPAttention has "
                 f"{name}={base[name].default!r}: change it in _base.py, classifier.py and regressor.py"
@@ -53,19 +58,23 @@ def test_defaults_agree_with_the_base_and_the_docstring(estimator):
             f"the docstring of {estimator.__name__} says {name} default={documented.group(1)}, "
             f"the signature {parameter.default!r}"
         )
-    assert set(base) <= set(own)
+    if issubclass(estimator, BaseDPAttention):
+        assert set(base) <= set(own)
+    # Every estimator takes every privacy and training parameter of the shared fit path.
+    assert set(BaseDPEstimator._parameter_constraints) <= set(own)
 
 
 # Every Markdown page whose Python blocks run as written, with a line that its output must
 # contain. The blocks of one page run in order, in one namespace.
 RUNNABLE_PAGES = {
-    "index.md": "",
-    "getting_started.md": "{'call': 1, 'epoch': 10",
-    "privacy.md": "[2400000.]",
-    "usage.md": "is the privacy budget of the model",
-    "howto/pipeline.md": "",
-    "howto/grid_search.md": "",
-    "howto/swap_classifier.md": "ε = 1:",
+    "index.md": [],
+    "getting_started.md": ["{'call': 1, 'epoch': 10"],
+    "privacy.md": ["[2400000.]"],
+    "usage.md": ["True", "is the privacy budget of the model"],
+    "sequences.md": ["True ", "(3, ", "'epsilon'"],
+    "howto/pipeline.md": [],
+    "howto/grid_search.md": [],
+    "howto/swap_classifier.md": ["ε = 1:"],
 }
 
 
@@ -88,7 +97,9 @@ def test_page_examples_run_as_written(page, capsys, tmp_path, monkeypatch):
             # Every example passes public metadata: none may leak.
             warnings.simplefilter("error", PrivacyLeakWarning)
             exec(compile(block, str(ROOT / "docs" / page), "exec"), namespace)
-    assert RUNNABLE_PAGES[page] in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for expected in RUNNABLE_PAGES[page]:
+        assert expected in out, expected
 
 
 def test_site_builds_with_warnings_as_errors(tmp_path):
@@ -104,7 +115,7 @@ def test_site_builds_with_warnings_as_errors(tmp_path):
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, (result.stdout[-3000:] + result.stderr[-6000:])
 
-    for page in ["index", "getting_started", "user_guide", "privacy", "usage", "howto/pipeline",
+    for page in ["index", "getting_started", "user_guide", "privacy", "usage", "sequences", "howto/pipeline",
                  "howto/grid_search", "howto/swap_classifier", "benchmarks", "changelog", "api"]:
         assert (html / f"{page}.html").is_file(), page
     api = (ROOT / "docs" / "api.rst").read_text()

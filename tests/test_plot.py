@@ -5,18 +5,17 @@ import sys
 import matplotlib
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from sk_privattn import DPAttentionClassifier, DPAttentionRegressor
+from sk_privattn import DPAttentionClassifier, DPAttentionRegressor, DPSequenceClassifier
 from sk_privattn.plot import AttentionDisplay, PrivacyUtilityDisplay
 
-from _settings import FAST_PARAMS
-from conftest import PUBLIC, make_mixed_frame
+from _settings import FAST_PARAMS, FAST_SEQUENCE_PARAMS
+from conftest import PUBLIC, make_mixed_frame, make_series
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -151,23 +150,16 @@ def test_attention_display_of_a_pipeline_transforms_first(fitted_classifier):
     np.testing.assert_allclose(display.attention, fitted_classifier.attention(shift.transform(X_new)))
 
 
-class _SequenceAttention(ClassifierMixin, BaseEstimator):
-    """A fitted stand-in for a sequence model: attention over the time steps of 3-D input."""
-
-    def fit(self, X, y):
-        self.n_features_in_ = np.shape(X)[2]
-        return self
-
-    def attention(self, X):
-        weights = np.abs(np.asarray(X)).sum(axis=2) + 1e-12
-        return weights / weights.sum(axis=1, keepdims=True)
-
-
-def test_attention_display_over_time_steps():
-    X = np.random.RandomState(0).normal(size=(5, 7, 2))  # 5 sequences, 7 time steps, 2 features
-    display = AttentionDisplay.from_estimator(_SequenceAttention().fit(X, None), X)
-    assert display.heatmap_.get_array().shape == (5, 7)
-    assert display.axes_[1].get_xlabel() == "time step" and len(display.bars_) == 7
+@pytest.mark.parametrize("univariate", [False, True])
+def test_attention_display_over_time_steps(univariate):
+    X, y = make_series(n_samples=64)
+    if univariate:
+        X = X[:, :, 0]  # 2-D: one univariate series per row, so n_features_in_ == n_timesteps
+    clf = DPSequenceClassifier(**FAST_SEQUENCE_PARAMS, random_state=0).fit(X, y)
+    display = AttentionDisplay.from_estimator(clf, X[:5])
+    np.testing.assert_allclose(display.heatmap_.get_array(), clf.attention(X[:5]))
+    assert display.heatmap_.get_array().shape == (5, 16)
+    assert display.axes_[1].get_xlabel() == "time step" and len(display.bars_) == 16
 
 
 def test_attention_display_rejects_an_estimator_without_attention(numeric_data):

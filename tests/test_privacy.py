@@ -15,7 +15,7 @@ from sk_privattn.nn import FTTransformer
 from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compute_epsilon, default_delta
 
 from _settings import FAST_PARAMS
-from conftest import PUBLIC, fit_recording_leaks
+from conftest import KINDS, PUBLIC, fit_recording_leaks, make_case
 
 
 def _fit(X, y, **params):
@@ -78,9 +78,21 @@ def test_estimator_noise_multiplier_grows_as_epsilon_shrinks(numeric_data):
     assert noises[0] < noises[1] < noises[2]
 
 
-def test_n_steps_matches_the_data_loader(numeric_data):
-    X, y = numeric_data
-    clf = _fit(X, y, batch_size=48, max_epochs=3, bounds=(-1, 1))
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("accountant", ["prv", "rdp"])
+def test_every_estimator_spends_at_most_epsilon(kind, accountant):
+    clf, X, y = make_case(kind, epsilon=0.7, accountant=accountant, max_epochs=3)
+    clf.fit(X, y)
+    assert 0.95 * 0.7 <= clf.epsilon_ <= 0.7
+    history = [(clf.noise_multiplier_, clf.sample_rate_, clf.n_steps_)]
+    assert clf.epsilon_ == pytest.approx(compute_epsilon(history, clf.delta_, accountant), rel=1e-6)
+    assert clf.delta_ == default_delta(len(y))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_n_steps_matches_the_data_loader(kind):
+    clf, X, y = make_case(kind, batch_size=48, max_epochs=3)
+    clf.fit(X, y)
     steps_per_epoch = math.ceil(len(X) / 48)
     assert clf.sample_rate_ == pytest.approx(1 / steps_per_epoch)
     assert clf.n_steps_ == 3 * steps_per_epoch

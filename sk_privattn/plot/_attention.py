@@ -216,7 +216,13 @@ class AttentionDisplay:
         final, X_final = _final_step_and_input(estimator, X)
         attention = np.asarray(final.attention(X_final), dtype=float)
         n_positions = attention.shape[-1]
-        per_feature = getattr(final, "n_features_in_", None) == n_positions and _is_table(X_final)
+        # A sequence model (it has n_timesteps_) attends over time steps, even on a 2-D X of
+        # univariate series, whose n_features_in_ is then the number of time steps.
+        per_feature = (
+            not hasattr(final, "n_timesteps_")
+            and getattr(final, "n_features_in_", None) == n_positions
+            and _is_table(X_final)
+        )
         if feature_names is None and per_feature and hasattr(final, "feature_names_in_"):
             feature_names = final.feature_names_in_
         if axis_label is None:

@@ -1,0 +1,203 @@
+"""The inputs of the tabular estimators: mixed numeric and categorical columns
+encoded for an FT-Transformer.
+
+Numeric columns are scaled by public bounds, categorical ones mapped to
+public category lists (or both read from the data, with a
+:class:`~sk_privattn.exceptions.PrivacyLeakWarning`); see
+:mod:`~sk_privattn.preprocessing`.
+"""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from ._base import BaseDPEstimator
+from ._warm_start import check_same_columns
+from .nn import FTTransformer
+from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, resolve_categorical_features
+
+__all__ = ["BaseDPAttention"]
+
+
+class BaseDPAttention(BaseDPEstimator):
+    """Base class of the DP attention estimators on tabular data.
+
+    Not for direct use: see :class:`~sk_privattn.DPAttentionClassifier` and
+    :class:`~sk_privattn.DPAttentionRegressor`.
+    """
+
+    _parameter_constraints = {
+        **BaseDPEstimator._parameter_constraints,
+        "d_token": [Interval(Integral, 1, None, closed="left")],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "categories": [list, dict, StrOptions({"from_dtype"}), None],
+        "bounds": ["array-like", dict, None],
+        "numeric_encoding": [StrOptions(set(NUMERIC_ENCODINGS))],
+    }
+
+    _structural_params = (
+        "categorical_features",
+        "categories",
+        "bounds",
+        "numeric_encoding",
+        "d_token",
+        "n_heads",
+        "n_layers",
+        "dropout",
+    )
+
+    def __init__(
+        self,
+        *,
+        epsilon=1.0,
+        delta=None,
+        max_grad_norm=1.0,
+        accountant="prv",
+        max_epochs=10,
+        batch_size="auto",
+        lr=0.02,
+        lr_schedule="cosine",
+        optimizer="adamw",
+        weight_decay=0.0,
+        d_token=32,
+        n_heads=4,
+        n_layers=2,
+        dropout=0.0,
+        categorical_features="from_dtype",
+        categories=None,
+        bounds=None,
+        numeric_encoding="linear+log",
+        random_state=None,
+        device="cpu",
+        verbose=0,
+        warm_start=False,
+    ):
+        self.epsilon = epsilon
+        self.delta = delta
+        self.max_grad_norm = max_grad_norm
+        self.accountant = accountant
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.d_token = d_token
+        self.n_heads = n_heads
+        self.n_layers = n_layers
+        self.dropout = dropout
+        self.categorical_features = categorical_features
+        self.categories = categories
+        self.bounds = bounds
+        self.numeric_encoding = numeric_encoding
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _check_params(self):
+        if self.d_token % self.n_heads:
+            raise ValueError(
+                f"d_token={self.d_token} must be divisible by n_heads={self.n_heads}; "
+                f"for example d_token={self.n_heads * max(1, round(self.d_token / self.n_heads))}."
+            )
+        super()._check_params()
+
+    def _validate_X(self, X, y=None, *, reset):
+        """``validate_data`` keeping mixed columns (object dtype) for the encoder."""
+        options = dict(reset=reset, dtype=None, ensure_all_finite=False)
+        if y is None:
+            validated = validate_data(self, X, **options)
+        else:
+            validated, y = validate_data(self, X, y, **options)
+        if validated.dtype.kind not in "biufO":
+            validated = validated.astype(object)
+        return validated, y
+
+    def _fit_inputs(self, X, y, previous):
+        X_original = X
+        X, y = self._validate_X(X, y, reset=True)
+        feature_names = getattr(self, "feature_names_in_", None)
+        is_categorical = resolve_categorical_features(X_original, X.shape[1], self.categorical_features, feature_names)
+        if previous is None:
+            encoder = TabularEncoder(
+                is_categorical,
+                bounds=self.bounds,
+                categories=self.categories,
+                feature_names=feature_names,
+                numeric_encoding=self.numeric_encoding,
+            )
+            x_num, x_cat = encoder.fit_transform(X, X_original, type(self).__name__)
+        else:
+            check_same_columns(previous, X.shape[1], feature_names, is_categorical)
+            encoder = previous["_encoder"]
+            x_num, x_cat = encoder.transform(X)
+        inputs = {"x_num": torch.from_numpy(x_num), "x_cat": torch.from_numpy(x_cat)}
+        attributes = {
+            "is_categorical_": is_categorical,
+            "bounds_": encoder.bounds_,
+            "categories_": encoder.categories_,
+            "_encoder": encoder,
+        }
+        return inputs, y, attributes
+
+    def _transform_inputs(self, X):
+        X, _ = self._validate_X(X, reset=False)
+        x_num, x_cat = self._encoder.transform(X)
+        return {"x_num": torch.from_numpy(x_num), "x_cat": torch.from_numpy(x_cat)}
+
+    def _build_module(self, attributes, n_outputs):
+        encoder = attributes["_encoder"]
+        return FTTransformer(
+            encoder.numeric_.size,
+            [len(categories) for categories in encoder.categories_],
+            n_outputs,
+            d_token=self.d_token,
+            n_heads=self.n_heads,
+            n_layers=self.n_layers,
+            dropout=self.dropout,
+            n_views=NUMERIC_ENCODINGS[self.numeric_encoding],
+        )
+
+    def attention(self, X):
+        """Attention from ``[CLS]`` to each feature, for the rows ``X``.
+
+        The last transformer block's attention weights from the ``[CLS]``
+        token to each feature token, averaged over heads and renormalised
+        to sum to 1 over the features (``[CLS]``'s attention to itself is
+        dropped).
+
+        .. warning::
+           This reads the rows you pass. Attention computed on private
+           (training) rows is **not** covered by the differential-privacy
+           guarantee of the fit: publishing it can reveal those rows. Compute
+           it on public or fresh data, or treat the result as private.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        attention : ndarray of shape (n_samples, `n_features_in_`)
+            Columns in the order of the features of ``X``.
+        """
+        _, weights = self._forward(X, need_weights=True)
+        features = weights.mean(axis=1)[:, 1:]
+        features = features / features.sum(axis=1, keepdims=True)
+        n_numeric = self._encoder.numeric_.size
+        attention = np.empty_like(features)
+        attention[:, self._encoder.numeric_] = features[:, :n_numeric]
+        attention[:, self._encoder.categorical_] = features[:, n_numeric:]
+        return attention
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True
+        tags.input_tags.allow_nan = False
+        return tags

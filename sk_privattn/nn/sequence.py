@@ -1,0 +1,187 @@
+"""Attention networks over time series: an LSTM with attention pooling, and
+a transformer over patches of time steps.
+
+Both take a batch ``x`` of shape (batch, n_timesteps, n_inputs) and a
+boolean ``mask`` of shape (batch, n_timesteps) that is ``True`` on the steps
+of each series and ``False`` on its padding. Padding gets exactly zero
+attention weight, so appending padding to a series leaves its output
+unchanged.
+"""
+
+import torch
+from opacus.layers import DPLSTM
+from torch import nn
+from torch.nn import functional as F
+
+from .transformer import TransformerBlock
+
+__all__ = ["AdditiveAttentionPooling", "LSTMAttention", "PatchTransformer"]
+
+
+class AdditiveAttentionPooling(nn.Module):
+    """Additive (Bahdanau) attention pooling over time.
+
+    Each step's state ``h_t`` gets the score ``v · tanh(W h_t + b)``; the
+    scores of the steps of a series go through a softmax over time, and the
+    pooled state is the sum of the states weighted by it.
+
+    Parameters
+    ----------
+    d_hidden : int
+        Size of each state.
+    d_score : int, default=None
+        Size of the score's hidden layer (``d_hidden`` when ``None``).
+    """
+
+    def __init__(self, d_hidden, d_score=None):
+        super().__init__()
+        d_score = d_score or d_hidden
+        self.project = nn.Linear(d_hidden, d_score)
+        self.score = nn.Linear(d_score, 1, bias=False)
+
+    def forward(self, states, mask):
+        """Pool ``states`` (batch, time, d_hidden) over the steps where ``mask``.
+
+        Returns
+        -------
+        pooled : Tensor of shape (batch, d_hidden)
+        weights : Tensor of shape (batch, time)
+            Zero on padding; each row sums to 1.
+        """
+        scores = self.score(torch.tanh(self.project(states))).squeeze(-1)  # (batch, time)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        weights = scores.softmax(dim=1)
+        # (batch, 1, time) @ (batch, time, d_hidden): a 3-D batched product.
+        pooled = torch.bmm(weights.unsqueeze(1), states).squeeze(1)
+        return pooled, weights
+
+
+class LSTMAttention(nn.Module):
+    """LSTM encoder, additive attention pooling over its states, linear head.
+
+    The encoder is Opacus' :class:`~opacus.layers.DPLSTM`, an LSTM built from
+    linear layers that Opacus computes per-sample gradients for. It reads the
+    series forwards, so trailing padding cannot change the states of the
+    steps before it, and the pooling gives padding zero weight.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Values per time step.
+    n_outputs : int
+    d_hidden : int, default=64
+        LSTM state size.
+    n_layers : int, default=1
+        Stacked LSTM layers.
+    dropout : float, default=0.0
+        Dropout between LSTM layers and before the head.
+    """
+
+    def __init__(self, n_inputs, n_outputs, *, d_hidden=64, n_layers=1, dropout=0.0):
+        super().__init__()
+        self.lstm = DPLSTM(
+            n_inputs, d_hidden, num_layers=n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.0
+        )
+        self.pooling = AdditiveAttentionPooling(d_hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(d_hidden, n_outputs)
+
+    def forward(self, x, mask, *, need_weights=False):
+        """Return the logits (batch, n_outputs), and with ``need_weights``
+        the attention over time steps (batch, time)."""
+        states, _ = self.lstm(x)
+        pooled, weights = self.pooling(states, mask)
+        logits = self.head(self.dropout(pooled))
+        return (logits, weights) if need_weights else logits
+
+
+class PatchTransformer(nn.Module):
+    """Transformer over patches of time steps, read through a ``[CLS]`` token.
+
+    The series is cut into patches of ``patch_size`` consecutive steps (the
+    last one padded). Each patch becomes a token by a linear map of its
+    values plus a learned positional embedding; a ``[CLS]`` token is
+    prepended, and pre-norm transformer blocks, as in
+    :class:`~sk_privattn.nn.FTTransformer`, run over the tokens. A patch
+    with no step of the series is padding: it gets exactly zero attention.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Values per time step.
+    n_outputs : int
+    max_patches : int
+        Number of positional embeddings: the longest series is
+        ``max_patches * patch_size`` steps.
+    patch_size : int, default=8
+    d_token : int, default=64
+    n_heads : int, default=4
+    n_layers : int, default=2
+    ffn_factor : float, default=2.0
+    dropout : float, default=0.0
+    """
+
+    def __init__(
+        self,
+        n_inputs,
+        n_outputs,
+        max_patches,
+        *,
+        patch_size=8,
+        d_token=64,
+        n_heads=4,
+        n_layers=2,
+        ffn_factor=2.0,
+        dropout=0.0,
+    ):
+        super().__init__()
+        self.patch_size = int(patch_size)
+        self.max_patches = int(max_patches)
+        self.patch = nn.Linear(self.patch_size * n_inputs, d_token)
+        # Row 0 is the [CLS] token, row 1 + p the position of patch p: an
+        # nn.Embedding, so that Opacus has per-sample gradients for them.
+        self.positions = nn.Embedding(1 + self.max_patches, d_token)
+        nn.init.normal_(self.positions.weight, std=0.02)
+        d_ffn = max(1, round(ffn_factor * d_token))
+        self.blocks = nn.ModuleList(TransformerBlock(d_token, n_heads, d_ffn, dropout) for _ in range(n_layers))
+        self.head_norm = nn.LayerNorm(d_token)
+        self.head = nn.Linear(d_token, n_outputs)
+
+    def forward(self, x, mask, *, need_weights=False):
+        """Return the logits (batch, n_outputs), and with ``need_weights``
+        the last block's ``[CLS]`` attention spread over time steps (batch,
+        time): each patch's weight, averaged over heads, shared equally by
+        its steps of the series."""
+        batch, n_steps, n_inputs = x.shape
+        n_patches = -(-n_steps // self.patch_size)
+        if n_patches > self.max_patches:
+            raise ValueError(
+                f"a series of {n_steps} steps needs {n_patches} patches, but the model has "
+                f"positions for {self.max_patches}."
+            )
+        pad = n_patches * self.patch_size - n_steps
+        values = F.pad(x, (0, 0, 0, pad)).reshape(batch, n_patches, self.patch_size * n_inputs)
+        step_mask = F.pad(mask, (0, pad))
+        patch_mask = step_mask.reshape(batch, n_patches, self.patch_size).any(dim=2)
+        index = torch.arange(1 + n_patches, device=x.device).repeat(batch, 1)
+        position = self.positions(index.contiguous())
+        tokens = torch.cat([position[:, :1], self.patch(values) + position[:, 1:]], dim=1)
+        padding = torch.cat([patch_mask.new_zeros(batch, 1), ~patch_mask], dim=1)
+        weights = None
+        for i, block in enumerate(self.blocks):
+            last = i == len(self.blocks) - 1
+            tokens, weights = block(
+                tokens,
+                n_queries=1 if last else None,
+                key_padding_mask=padding,
+                need_weights=need_weights and last,
+            )
+        logits = self.head(F.relu(self.head_norm(tokens[:, 0])))
+        if not need_weights:
+            return logits
+        patch_weights = weights[:, :, 0, 1:].mean(dim=1)  # (batch, n_patches), [CLS] dropped
+        patch_weights = patch_weights / patch_weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        step_weights = patch_weights.repeat_interleave(self.patch_size, dim=1) * step_mask
+        steps_in_patch = step_mask.reshape(batch, n_patches, self.patch_size).sum(dim=2).clamp_min(1)
+        step_weights = step_weights / steps_in_patch.repeat_interleave(self.patch_size, dim=1)
+        return logits, step_weights[:, :n_steps]

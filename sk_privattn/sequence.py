@@ -1,0 +1,387 @@
+"""DPSequenceClassifier: differentially private attention over time series."""
+
+import math
+import warnings
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_feature_names, check_consistent_length, column_or_1d, validate_data
+
+from ._base import BaseDPEstimator
+from ._classification import DPClassifierMixin
+from ._docs import shared_docstring
+from ._series import SCALINGS, as_padded_series, is_ragged, scale_series
+from .exceptions import PrivacyLeakWarning
+from .nn import LSTMAttention, PatchTransformer
+
+__all__ = ["DPSequenceClassifier"]
+
+ARCHITECTURES = ("transformer", "lstm_attention")
+
+
+@shared_docstring
+class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
+    """Attention classifier for time series, trained with differential privacy.
+
+    Each sample is a series of time steps with one or more channels: a
+    patient's vital signs over a stay, a customer's transactions, a meter's
+    readings. The network is trained with DP-SGD by Opacus, through the same
+    fit path, accounting and guarantees as
+    :class:`~sk_privattn.DPAttentionClassifier`: the ε the accountant
+    reports after the fit, ``epsilon_``, is at most ``epsilon``.
+
+    ``X`` may be a 3-D array (n_samples, n_timesteps, n_channels), a 2-D
+    array (n_samples, n_timesteps) of univariate series, a list of arrays of
+    different lengths, or an array padded with NaN. A series ends at its last
+    time step with an observed value; what follows is padding, which gets
+    exactly zero attention, so appending padding never changes a prediction.
+    NaN before the end of a series is a missing value.
+
+    Parameters
+    ----------
+    {privacy parameters}
+    architecture : {"transformer", "lstm_attention"}, default="transformer"
+        "transformer": patches of ``patch_size`` steps become tokens (a
+        linear map plus a positional embedding) and pre-norm transformer
+        blocks read them through a ``[CLS]`` token, as in
+        :class:`~sk_privattn.DPAttentionClassifier`. It can predict series
+        up to ``n_timesteps_`` steps, rounded up to whole patches. "lstm_attention": an LSTM (Opacus'
+        :class:`~opacus.layers.DPLSTM`) whose states are pooled by learned
+        additive attention over time, then a linear head. It accepts series
+        of any length, but is several times slower to train.
+    d_model : int, default=64
+        Token size of the transformer, state size of the LSTM.
+    n_heads : int, default=4
+        Attention heads of the transformer; must divide ``d_model``.
+    n_layers : int, default=2
+        Transformer blocks, or stacked LSTM layers.
+    patch_size : int, default=4
+        Time steps per transformer token (unused by "lstm_attention").
+    dropout : float, default=0.0
+        Dropout in the transformer blocks, or between LSTM layers and before
+        the head.
+    scaling : {"per_series", "bounds", "none"}, default="per_series"
+        How values are scaled. "per_series" standardises each channel of
+        each series by its own mean and standard deviation: it reads only
+        that series, so it reveals nothing about the other rows, but it
+        discards each series' level and spread. "bounds" clips to the public
+        ``bounds`` and maps them to [-1, 1], keeping levels. "none" passes
+        the values unscaled. None of them reads statistics of the training
+        set.
+    bounds : tuple of (lower, upper), default=None
+        Public bounds of the values for ``scaling="bounds"``: two scalars,
+        or two sequences with one entry per channel.
+    max_timesteps : int, default=None
+        Public maximum length of a series, for the transformer's positional
+        embeddings. ``None`` takes the length of the longest training
+        series. When the training series differ in length, that reveals the
+        length of one row, outside the accounted ε, and a
+        :class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so; series
+        that all have the length of the array hold no such secret. Unused by
+        "lstm_attention", which accepts any length.
+    class_weight : None, dict, or "balanced", default=None
+        Weight of each class in the loss, as in
+        :class:`~sk_privattn.DPAttentionClassifier`. "balanced" reads the
+        class counts from the data and raises a
+        :class:`~sk_privattn.exceptions.PrivacyLeakWarning`.
+    {run parameters}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    class_weight_ : ndarray of shape (n_classes,)
+    n_channels_ : int
+        Channels of each series.
+    n_timesteps_ : int or None
+        Longest series the transformer accepts (``max_timesteps``, or the
+        longest training series); ``None`` for "lstm_attention".
+    n_features_in_ : int
+        Columns of ``X`` when it was a 2-D array (one univariate series per
+        row), as in scikit-learn; a 2-D ``X`` at predict time must have as
+        many. Not set for 3-D or list input.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Only when ``X`` was a DataFrame with string column names.
+    {privacy attributes}
+
+    See Also
+    --------
+    DPAttentionClassifier : the same for tabular data.
+
+    Notes
+    -----
+    The guarantee covers what the fitted estimator learned from ``X, y``
+    through DP-SGD. It does not cover anything you compute later on private
+    rows, such as :meth:`attention` or scores on them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_privattn import DPSequenceClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> t = np.linspace(0, 1, 24)
+    >>> y = rng.randint(2, size=300)
+    >>> X = np.sin(2 * np.pi * (1 + y[:, None]) * t) + 0.3 * rng.randn(300, 24)
+    >>> clf = DPSequenceClassifier(epsilon=3.0, max_epochs=3, random_state=0).fit(X, y)
+    >>> clf.epsilon_ <= 3.0
+    True
+    >>> clf.attention(X[:2]).shape
+    (2, 24)
+    """
+
+    _parameter_constraints = {
+        **BaseDPEstimator._parameter_constraints,
+        **DPClassifierMixin._classifier_constraints,
+        "architecture": [StrOptions(set(ARCHITECTURES))],
+        "d_model": [Interval(Integral, 1, None, closed="left")],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "patch_size": [Interval(Integral, 1, None, closed="left")],
+        "scaling": [StrOptions(set(SCALINGS))],
+        "bounds": [tuple, list, None],
+        "max_timesteps": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    _structural_params = (
+        "architecture", "d_model", "n_heads", "n_layers", "patch_size", "dropout", "scaling", "bounds",
+        "max_timesteps",
+    )
+
+    def __init__(
+        self,
+        *,
+        epsilon=1.0,
+        delta=None,
+        max_grad_norm=1.0,
+        accountant="prv",
+        max_epochs=20,
+        batch_size="auto",
+        lr=0.005,
+        lr_schedule="cosine",
+        optimizer="adamw",
+        weight_decay=0.0,
+        architecture="transformer",
+        d_model=64,
+        n_heads=4,
+        n_layers=2,
+        patch_size=4,
+        dropout=0.0,
+        scaling="per_series",
+        bounds=None,
+        max_timesteps=None,
+        class_weight=None,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+        warm_start=False,
+    ):
+        self.epsilon = epsilon
+        self.delta = delta
+        self.max_grad_norm = max_grad_norm
+        self.accountant = accountant
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.architecture = architecture
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.n_layers = n_layers
+        self.patch_size = patch_size
+        self.dropout = dropout
+        self.scaling = scaling
+        self.bounds = bounds
+        self.max_timesteps = max_timesteps
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the classifier with DP-SGD.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps[, n_channels]) or list of array-like
+            The series: a 2-D array of univariate series, a 3-D array, a
+            list of arrays of shape (n_timesteps_i, n_channels) of different
+            lengths, or an array padded with NaN.
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit_keeping_state(X, y)
+
+    def _check_params(self):
+        if self.architecture == "transformer" and self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}; "
+                f"for example d_model={self.n_heads * max(1, round(self.d_model / self.n_heads))}."
+            )
+        if self.scaling == "bounds":
+            if self.bounds is None or len(self.bounds) != 2:
+                raise ValueError(
+                    f"scaling='bounds' needs bounds=(lower, upper), got bounds={self.bounds!r}. Pass the "
+                    "public range of the values, or use scaling='per_series'."
+                )
+            low, high = (np.asarray(b, dtype=float) for b in self.bounds)
+            if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
+                raise ValueError(
+                    f"bounds={self.bounds!r} must be finite with lower < upper for every channel."
+                )
+        elif self.bounds is not None:
+            raise ValueError(
+                f"bounds={self.bounds!r} is used only with scaling='bounds', but scaling={self.scaling!r}. "
+                "Set scaling='bounds' to use them, or bounds=None."
+            )
+        super()._check_params()
+
+    def _series(self, X, *, reset):
+        """``X`` as a NaN-padded 3-D array and lengths; 2-D input validated as scikit-learn does."""
+        if not is_ragged(X) and _ndim(X) <= 2:
+            X = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64)
+        elif reset:
+            for name in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(name, None)
+            _check_feature_names(self, X, reset=True)
+        elif hasattr(self, "n_features_in_"):
+            _check_feature_names(self, X, reset=False)
+        n_channels = None if reset else self.n_channels_
+        series, lengths = as_padded_series(X, n_channels=n_channels)
+        if np.isinf(series).any():
+            raise ValueError("X contains infinity; values must be finite or NaN (missing or padding).")
+        if self.scaling == "bounds":
+            for bound in self.bounds:
+                if np.ndim(bound) and len(bound) != series.shape[2]:
+                    raise ValueError(
+                        f"bounds={self.bounds!r} has {len(bound)} entries per side, but X has "
+                        f"{series.shape[2]} channels. Give one (lower, upper) per channel, or scalars."
+                    )
+        return series, lengths
+
+    def _inputs(self, series, lengths):
+        x, mask = scale_series(series, lengths, self.scaling, self.bounds)
+        return {"x": torch.from_numpy(x), "mask": torch.from_numpy(mask)}
+
+    def _fit_inputs(self, X, y, previous):
+        if y is None:
+            raise ValueError("requires y to be passed, but the target y is None.")
+        series, lengths = self._series(X, reset=True)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(series, y)
+        if previous is not None and series.shape[2] != previous["n_channels_"]:
+            raise ValueError(
+                f"X has {series.shape[2]} channels, but warm_start=True continues a model fitted on "
+                f"{previous['n_channels_']}. Pass series with the same channels, or set "
+                "warm_start=False to train a new model."
+            )
+        if previous is not None:
+            n_timesteps = previous["n_timesteps_"]
+        else:
+            n_timesteps = self._resolve_max_timesteps(lengths)
+        if n_timesteps is not None and lengths.max() > self._max_steps(n_timesteps):
+            raise ValueError(
+                f"X has a series of {lengths.max()} steps, but the transformer has positions for "
+                f"{self._max_steps(n_timesteps)} (max_timesteps={n_timesteps}). Raise max_timesteps, "
+                "or cut the series."
+            )
+        attributes = {"n_channels_": series.shape[2], "n_timesteps_": n_timesteps}
+        return self._inputs(series, lengths), y, attributes
+
+    def _resolve_max_timesteps(self, lengths):
+        """The transformer's longest series: public, the common length, or read (warned)."""
+        if self.architecture != "transformer":
+            return None
+        if self.max_timesteps is not None:
+            return self.max_timesteps
+        if np.any(lengths != lengths[0]):
+            warnings.warn(
+                f"DPSequenceClassifier read the length of the longest training series ({lengths.max()} "
+                "steps) from the data to size the transformer's positional embeddings; it is the "
+                "length of one row, and it is not protected by the differential-privacy guarantee. "
+                "Pass max_timesteps (a public maximum length) to prevent this.",
+                PrivacyLeakWarning,
+                stacklevel=7,
+            )
+        return int(lengths.max())
+
+    def _max_steps(self, n_timesteps):
+        return math.ceil(n_timesteps / self.patch_size) * self.patch_size
+
+    def _transform_inputs(self, X):
+        series, lengths = self._series(X, reset=False)
+        if self.n_timesteps_ is not None and series.shape[1] > self._max_steps(self.n_timesteps_):
+            raise ValueError(
+                f"X has a series of {series.shape[1]} steps, but architecture='transformer' was fitted for "
+                f"series of at most n_timesteps_={self.n_timesteps_} steps and has positions for "
+                f"{self._max_steps(self.n_timesteps_)}. Cut the series, or use "
+                "architecture='lstm_attention', which accepts any length."
+            )
+        return self._inputs(series, lengths)
+
+    def _build_module(self, attributes, n_outputs):
+        n_inputs = attributes["n_channels_"] + 1  # the values and an "observed" flag
+        if self.architecture == "lstm_attention":
+            return LSTMAttention(
+                n_inputs, n_outputs, d_hidden=self.d_model, n_layers=self.n_layers, dropout=self.dropout
+            )
+        return PatchTransformer(
+            n_inputs,
+            n_outputs,
+            math.ceil(attributes["n_timesteps_"] / self.patch_size),
+            patch_size=self.patch_size,
+            d_token=self.d_model,
+            n_heads=self.n_heads,
+            n_layers=self.n_layers,
+            dropout=self.dropout,
+        )
+
+    def attention(self, X):
+        """Attention over the time steps of each series of ``X``.
+
+        For "lstm_attention", the pooling's weight of each step. For
+        "transformer", the last block's attention from ``[CLS]`` to each
+        patch, averaged over heads and shared equally by the steps of the
+        patch. Padding gets exactly 0, and each row sums to 1.
+
+        .. warning::
+           This reads the rows you pass. Attention computed on private
+           (training) rows is **not** covered by the differential-privacy
+           guarantee of the fit: publishing it can reveal those rows. Compute
+           it on public or fresh data, or treat the result as private.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Series in any form that ``fit`` accepts.
+
+        Returns
+        -------
+        attention : ndarray of shape (n_samples, n_timesteps)
+            ``n_timesteps`` is the length of ``X`` as passed (the longest
+            series of a list), padding included.
+        """
+        _, weights = self._forward(X, need_weights=True)
+        n_steps = max(len(series) for series in X) if is_ragged(X) else np.asarray(X).shape[1]
+        attention = np.zeros((weights.shape[0], n_steps), dtype=weights.dtype)
+        attention[:, : weights.shape[1]] = weights
+        return attention
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _ndim(X):
+    """Dimensions of an array-like, without NumPy's array-function protocol."""
+    ndim = getattr(X, "ndim", None)
+    return ndim if isinstance(ndim, int) else np.asarray(X).ndim

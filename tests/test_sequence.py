@@ -1,0 +1,239 @@
+"""DPSequenceClassifier: the input forms, padding, attention over time, bad input.
+
+The privacy accounting, persistence, clone and search tests of the core run
+on the sequence classifier too (``KINDS`` in conftest.py).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from sk_privattn import DPSequenceClassifier
+from sk_privattn._training import TensorBatchDataset, train_module
+from sk_privattn.nn import LSTMAttention, PatchTransformer
+
+from _settings import FAST_SEQUENCE_PARAMS
+from conftest import fit_recording_leaks, make_series
+
+ARCHITECTURES = ["transformer", "lstm_attention"]
+
+
+def _clf(**params):
+    return DPSequenceClassifier(**{**FAST_SEQUENCE_PARAMS, "random_state": 0, **params})
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def fitted(request):
+    X, y = make_series()
+    return _clf(architecture=request.param).fit(X, y), X, y
+
+
+def _ragged(X, lengths):
+    return [X[i, :length] for i, length in enumerate(lengths)]
+
+
+def test_input_forms_agree(fitted):
+    clf, X, _ = fitted
+    proba = clf.predict_proba(X)
+    # The same series as a list, and NaN-padded to a longer array.
+    np.testing.assert_allclose(clf.predict_proba(list(X)), proba, rtol=1e-5, atol=1e-6)
+    padded = np.concatenate([X, np.full((len(X), 5, X.shape[2]), np.nan)], axis=1)
+    np.testing.assert_allclose(clf.predict_proba(padded), proba, rtol=1e-5, atol=1e-6)
+
+
+def test_appending_padding_does_not_change_a_prediction(fitted):
+    clf, X, _ = fitted
+    rng = np.random.RandomState(1)
+    lengths = rng.randint(3, X.shape[1] + 1, size=20)
+    series = _ragged(X, lengths)
+    proba = clf.predict_proba(series)
+    attention = clf.attention(series)
+    for extra in (1, 4):
+        # Every series gets `extra` more NaN steps: a longer padded array.
+        padded = np.full((20, X.shape[1] + extra, X.shape[2]), np.nan)
+        for i, s in enumerate(series):
+            padded[i, : len(s)] = s
+        np.testing.assert_allclose(clf.predict_proba(padded), proba, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(clf.attention(padded)[:, : attention.shape[1]], attention, atol=1e-6)
+    # Each series alone, without the others' padding, gets the same prediction.
+    for i in (0, 7):
+        np.testing.assert_allclose(clf.predict_proba([series[i]]), proba[i : i + 1], rtol=1e-5, atol=1e-6)
+
+
+def test_padding_gets_exactly_zero_attention(fitted):
+    clf, X, _ = fitted
+    lengths = np.array([4, 9, X.shape[1]])
+    attention = clf.attention(_ragged(X, lengths))
+    assert attention.shape == (3, X.shape[1])
+    for row, length in zip(attention, lengths):
+        assert np.all(row[length:] == 0.0)
+        assert np.all(row[:length] >= 0)
+        assert row.sum() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_univariate_2d_input_and_attention_shape():
+    X, y = make_series(n_channels=1)
+    X2 = X[:, :, 0]
+    clf = _clf().fit(X2, y)
+    assert clf.n_channels_ == 1 and clf.n_features_in_ == X2.shape[1] and clf.n_timesteps_ == X2.shape[1]
+    np.testing.assert_allclose(clf.predict_proba(X2), clf.predict_proba(X), rtol=1e-6)
+    assert clf.attention(X2[:5]).shape == (5, X2.shape[1])
+
+
+def test_multivariate_lists_of_different_lengths_fit():
+    X, y = make_series(n_channels=3)
+    lengths = np.random.RandomState(0).randint(4, X.shape[1] + 1, size=len(X))
+    series = _ragged(X, lengths)
+    clf = _clf(max_timesteps=X.shape[1]).fit(series, y)
+    assert clf.n_channels_ == 3 and clf.n_timesteps_ == X.shape[1]
+    assert not hasattr(clf, "n_features_in_")
+    assert clf.predict(series).shape == (len(X),)
+
+
+def test_longest_length_read_from_ragged_data_is_warned():
+    X, y = make_series()
+    lengths = np.random.RandomState(0).randint(4, X.shape[1], size=len(X))
+    series = _ragged(X, lengths)
+    leaks = fit_recording_leaks(_clf(), series, y)
+    assert len(leaks) == 1 and "Pass max_timesteps" in str(leaks[0].message)
+    assert f"({lengths.max()} steps)" in str(leaks[0].message)
+    # A public maximum, the common length of an array, or an LSTM: nothing read.
+    assert fit_recording_leaks(_clf(max_timesteps=40), series, y) == []
+    assert fit_recording_leaks(_clf(), X, y) == []
+    lstm = _clf(architecture="lstm_attention")
+    assert fit_recording_leaks(lstm, series, y) == [] and lstm.n_timesteps_ is None
+    with pytest.raises(ValueError, match="max_timesteps=8"):
+        _clf(max_timesteps=8).fit(series, y)
+
+
+def test_missing_values_inside_a_series_are_allowed(fitted):
+    clf, X, _ = fitted
+    X = X.copy()
+    X[0, 2, 0] = np.nan
+    X[1, 3, :] = np.nan
+    assert np.all(np.isfinite(clf.predict_proba(X[:2])))
+
+
+def test_learns_the_frequency_without_privacy():
+    X, y = make_series(n_samples=400)
+    for architecture in ARCHITECTURES:
+        clf = _clf(architecture=architecture, epsilon=np.inf, max_epochs=15, lr=0.01).fit(X[:300], y[:300])
+        assert clf.score(X[300:], y[300:]) > 0.9, architecture
+
+
+def test_scaling_per_series_ignores_level_and_bounds_keep_it():
+    X, y = make_series(n_channels=1)
+    clf = _clf(scaling="per_series").fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X * 3 + 10), clf.predict_proba(X), rtol=1e-4, atol=1e-5)
+    bounded = _clf(scaling="bounds", bounds=(-2, 2)).fit(X, y)
+    assert not np.allclose(bounded.predict_proba(X + 1), bounded.predict_proba(X))
+    assert bounded.bounds == (-2, 2)
+
+
+BAD_FITS = {
+    "ragged channels": (lambda X: [X[0], X[1][:, :1]] + list(X[2:]), "X\\[1\\] has 1 channels, but X\\[0\\] has 2"),
+    "length 0 in a list": (lambda X: [X[0][:0]] + list(X[1:]), "length 0"),
+    "all-NaN series": (lambda X: np.concatenate([np.full((1,) + X.shape[1:], np.nan), X[1:]]), "X\\[0\\] is a series of length 0"),
+    "zero time steps": (lambda X: X[:, :0], "length 0"),
+    "infinity": (lambda X: np.where(np.arange(X.shape[1])[None, :, None] == 2, np.inf, X), "infinity|infinite"),
+    "4-D": (lambda X: X[..., None], "4 dimensions|Found array with dim 4"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FITS))
+def test_bad_input_raises_clearly(case):
+    X, y = make_series()
+    change, match = BAD_FITS[case]
+    with pytest.raises(ValueError, match=match):
+        _clf().fit(change(X), y)
+
+
+def test_different_channels_at_predict(fitted):
+    clf, X, _ = fitted
+    with pytest.raises(ValueError, match="X has 3 channels, but the estimator was fitted on 2"):
+        clf.predict(np.concatenate([X, X[:, :, :1]], axis=2))
+    with pytest.raises(ValueError, match="X has 1 channels, but the estimator was fitted on 2"):
+        clf.predict(X[:, :, 0])
+
+
+def test_transformer_refuses_series_longer_than_its_positions():
+    X, y = make_series(n_timesteps=12)
+    clf = _clf(architecture="transformer", patch_size=4).fit(X, y)
+    longer = np.concatenate([X, X], axis=1)
+    with pytest.raises(ValueError, match="n_timesteps_=12.*architecture='lstm_attention'"):
+        clf.predict(longer)
+    lstm = _clf(architecture="lstm_attention").fit(X, y)
+    assert lstm.predict(longer).shape == (len(X),)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(scaling="bounds"), "scaling='bounds' needs bounds"),
+        (dict(bounds=(0, 1)), "used only with scaling='bounds'"),
+        (dict(scaling="bounds", bounds=(1, 0)), "lower < upper"),
+        (dict(d_model=10, n_heads=4), "d_model=10 must be divisible by n_heads=4"),
+        (dict(architecture="gru"), "architecture"),
+    ],
+)
+def test_bad_parameters_raise_clearly(params, match):
+    X, y = make_series()
+    with pytest.raises(ValueError, match=match):
+        _clf(**params).fit(X, y)
+
+
+def test_warm_start_continues_and_checks_channels():
+    X, y = make_series()
+    clf = _clf(warm_start=True, epsilon=1.0).fit(X, y)
+    first = clf.epsilon_
+    clf.set_params(epsilon=2.0).fit(X, y)
+    assert first < clf.epsilon_ <= 2.0 and len(clf.accountant_history_) == 2
+    with pytest.raises(ValueError, match="channels"):
+        clf.set_params(epsilon=4.0).fit(X[:, :, :1], y)
+    with pytest.raises(ValueError, match="architecture"):
+        clone(clf).set_params(architecture="lstm_attention")  # clone is unfitted: no error
+        clf.set_params(architecture="lstm_attention", epsilon=4.0).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "make_module",
+    [lambda: LSTMAttention(3, 2, d_hidden=8), lambda: PatchTransformer(3, 2, 2, patch_size=2, d_token=8, n_heads=2, n_layers=2)],
+    ids=["lstm_attention", "transformer"],
+)
+def test_empty_poisson_batches_are_noise_only_steps(make_module):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 3)
+    dataset = TensorBatchDataset({"x": x, "mask": torch.ones(2, 4, dtype=torch.bool)}, torch.tensor([0, 1]))
+    result = train_module(
+        make_module(), dataset, criterion=torch.nn.CrossEntropyLoss, epsilon=8.0, delta=1e-3, max_grad_norm=1.0,
+        accountant="rdp", max_epochs=20, batch_size=1, lr=0.1, optimizer="sgd", weight_decay=0.0, device="cpu",
+        seed=0, verbose=0,
+    )
+    sizes = [b["train_batch_size"] for epoch in result.net.history for b in epoch["batches"]]
+    assert 0 in sizes and len(sizes) == result.n_steps == 40
+    assert result.accountant_history == [(result.noise_multiplier, 0.5, 40)]
+    assert all(torch.isfinite(p).all() for p in result.module.parameters())
+
+
+@pytest.mark.parametrize("make_module", [lambda: LSTMAttention(3, 2, d_hidden=8), lambda: PatchTransformer(3, 2, 3, patch_size=2, d_token=8, n_heads=2, n_layers=2)], ids=ARCHITECTURES[::-1])
+def test_per_sample_gradients_match_row_by_row_gradients(make_module):
+    from opacus import GradSampleModule
+
+    torch.manual_seed(0)
+    module = make_module()
+    x, mask, y = torch.randn(4, 6, 3), torch.ones(4, 6, dtype=torch.bool), torch.tensor([0, 1, 1, 0])
+    mask[1, 4:] = False
+    wrapped = GradSampleModule(module, loss_reduction="sum")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        torch.nn.functional.cross_entropy(wrapped(x, mask), y, reduction="sum").backward()
+    per_sample = {id(p): p.grad_sample.clone() for p in module.parameters()}
+    wrapped._close()
+    for row in range(4):
+        module.zero_grad()
+        torch.nn.functional.cross_entropy(module(x[row : row + 1], mask[row : row + 1]), y[row : row + 1]).backward()
+        for p in module.parameters():
+            torch.testing.assert_close(per_sample[id(p)][row], p.grad, atol=1e-5, rtol=1e-4)
