@@ -82,7 +82,7 @@ def test_from_cv_results_finds_epsilon_inside_a_pipeline():
     pipe = make_pipeline(FunctionTransformer(), clf)
     search = GridSearchCV(pipe, {"dpattentionclassifier__epsilon": [2.0]}, cv=2, scoring="balanced_accuracy")
     display = PrivacyUtilityDisplay.from_cv_results(search.fit(X, y))
-    assert display.score_name == "balanced_accuracy"
+    assert display.score_name == "balanced_accuracy" and display.name == "DPAttentionClassifier"
     assert display.non_private_scores is None and display.reference_line_ is None
     np.testing.assert_allclose(display.scores, [[search.cv_results_[f"split{k}_test_score"][0] for k in (0, 1)]])
 

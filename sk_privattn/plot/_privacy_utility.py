@@ -5,6 +5,7 @@ import math
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
 from sklearn.model_selection import validation_curve
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._matplotlib import check_matplotlib
@@ -21,6 +22,11 @@ def _epsilon_parameter(names, where):
             f"found {found or 'none'}. Pass param_name='...' to say which one is the privacy budget."
         )
     return found[0]
+
+
+def _estimator_name(estimator):
+    """The class name of the estimator, or of the last step of a Pipeline."""
+    return type(estimator[-1] if isinstance(estimator, Pipeline) else estimator).__name__
 
 
 def _default_score_name(estimator, scoring):
@@ -206,7 +212,8 @@ class PrivacyUtilityDisplay:
             With several metrics, which one to plot; ``None`` plots the
             search's ``refit`` metric, or its only one.
         name : str, default=None
-            Legend label; ``None`` uses the name of the searched estimator.
+            Legend label; ``None`` uses the class name of the searched
+            estimator (of its last step, for a Pipeline).
         ax : matplotlib Axes, default=None
             Axes to draw on; ``None`` makes a new figure.
 
@@ -273,7 +280,7 @@ class PrivacyUtilityDisplay:
             scores=scores,
             non_private_scores=reference,
             score_name=_default_score_name(estimator, search.scoring) if scoring == "score" else scoring,
-            name=name if name is not None else type(estimator).__name__,
+            name=name if name is not None else _estimator_name(estimator),
         )
         return display.plot(ax=ax)
 
@@ -326,7 +333,8 @@ class PrivacyUtilityDisplay:
         n_jobs : int, default=None
             Fits in parallel, as in scikit-learn.
         name : str, default=None
-            Legend label; ``None`` uses the estimator's class name.
+            Legend label; ``None`` uses the estimator's class name (of its
+            last step, for a Pipeline).
         ax : matplotlib Axes, default=None
             Axes to draw on; ``None`` makes a new figure.
 
@@ -367,6 +375,6 @@ class PrivacyUtilityDisplay:
             scores=scores,
             non_private_scores=reference,
             score_name=_default_score_name(estimator, scoring),
-            name=name if name is not None else type(estimator).__name__,
+            name=name if name is not None else _estimator_name(estimator),
         )
         return display.plot(ax=ax)
