@@ -8,7 +8,6 @@ Set ``SK_PRIVATTN_DOC_QUICK=1`` (CI sets ``CI``) for the short training that the
 examples use under CI.
 """
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -79,9 +78,6 @@ html_theme_options = {
 html_sidebars = {"**": ["sidebar-nav-bs"]}
 html_static_path = []
 html_show_sourcelink = False
-
-# Examples and doctests train with few threads; the machine may be shared.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 # Methods inherited from scikit-learn (score, get_params, set_*_request, ...) keep
