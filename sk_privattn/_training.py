@@ -164,6 +164,7 @@ def train_module(
     verbose,
     lr_schedule="constant",
     prior_history=(),
+    noise_multiplier=None,
 ):
     """Train ``module`` on ``dataset`` with DP-SGD (or without, if ε is inf).
 
@@ -204,6 +205,11 @@ def train_module(
         Mechanisms that earlier calls ran on the same data: the noise is
         calibrated so that their composition with this call's steps meets
         ``epsilon``, and the recorded ε is that composition.
+    noise_multiplier : float, default=None
+        Use this noise multiplier instead of calibrating one from
+        ``epsilon`` (which must then be finite; it is not checked against the
+        ε spent). For a caller that calibrated once for several calls, such
+        as a federated site over all its rounds.
 
     Returns
     -------
@@ -214,8 +220,10 @@ def train_module(
     sample_rate = 1.0 / steps_per_epoch
     n_steps = steps_per_epoch * max_epochs
     private = math.isfinite(epsilon)
-    noise_multiplier = (
-        calibrate_noise_multiplier(
+    if noise_multiplier is not None and private:
+        noise_multiplier = float(noise_multiplier)
+    elif private:
+        noise_multiplier = calibrate_noise_multiplier(
             epsilon=epsilon,
             delta=delta,
             sample_rate=sample_rate,
@@ -223,9 +231,8 @@ def train_module(
             accountant=accountant,
             prior_history=prior_history,
         )
-        if private
-        else 0.0
-    )
+    else:
+        noise_multiplier = 0.0
     optimizer_class = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
     sampler_generator = torch.Generator().manual_seed(int(seed))
     noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)

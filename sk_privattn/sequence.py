@@ -51,7 +51,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         up to ``n_timesteps_`` steps, rounded up to whole patches. "lstm_attention": an LSTM (Opacus'
         :class:`~opacus.layers.DPLSTM`) whose states are pooled by learned
         additive attention over time, then a linear head. It accepts series
-        of any length, but is several times slower to train.
+        of any length, but trains several times slower than the transformer
+        under DP.
     d_model : int, default=64
         Token size of the transformer, state size of the LSTM.
     n_heads : int, default=4
@@ -59,7 +60,10 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     n_layers : int, default=2
         Transformer blocks, or stacked LSTM layers.
     patch_size : int, default=4
-        Time steps per transformer token (unused by "lstm_attention").
+        Time steps per transformer token, or per LSTM step. Opacus computes
+        the LSTM's per-sample gradients one recurrent step at a time, so
+        ``patch_size`` divides the cost of a private LSTM; 1 gives the
+        classic LSTM over single time steps.
     dropout : float, default=0.0
         Dropout in the transformer blocks, or between LSTM layers and before
         the head.
@@ -331,7 +335,12 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         n_inputs = attributes["n_channels_"] + 1  # the values and an "observed" flag
         if self.architecture == "lstm_attention":
             return LSTMAttention(
-                n_inputs, n_outputs, d_hidden=self.d_model, n_layers=self.n_layers, dropout=self.dropout
+                n_inputs,
+                n_outputs,
+                d_hidden=self.d_model,
+                n_layers=self.n_layers,
+                dropout=self.dropout,
+                patch_size=self.patch_size,
             )
         return PatchTransformer(
             n_inputs,

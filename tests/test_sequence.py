@@ -218,7 +218,15 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
     assert all(torch.isfinite(p).all() for p in result.module.parameters())
 
 
-@pytest.mark.parametrize("make_module", [lambda: LSTMAttention(3, 2, d_hidden=8), lambda: PatchTransformer(3, 2, 3, patch_size=2, d_token=8, n_heads=2, n_layers=2)], ids=ARCHITECTURES[::-1])
+@pytest.mark.parametrize(
+    "make_module",
+    [
+        lambda: LSTMAttention(3, 2, d_hidden=8),
+        lambda: LSTMAttention(3, 2, d_hidden=8, patch_size=4),
+        lambda: PatchTransformer(3, 2, 3, patch_size=2, d_token=8, n_heads=2, n_layers=2),
+    ],
+    ids=["lstm_attention", "lstm_attention_patches", "transformer"],
+)
 def test_per_sample_gradients_match_row_by_row_gradients(make_module):
     from opacus import GradSampleModule
 
@@ -237,3 +245,11 @@ def test_per_sample_gradients_match_row_by_row_gradients(make_module):
         torch.nn.functional.cross_entropy(module(x[row : row + 1], mask[row : row + 1]), y[row : row + 1]).backward()
         for p in module.parameters():
             torch.testing.assert_close(per_sample[id(p)][row], p.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_class_weights_as_in_the_tabular_classifier():
+    X, y = make_series()
+    leaks = fit_recording_leaks(_clf(class_weight="balanced"), X, y)
+    assert len(leaks) == 1 and "class_weight='balanced'" in str(leaks[0].message)
+    clf = _clf(class_weight={1: 3.0}).fit(X, y)
+    np.testing.assert_array_equal(clf.class_weight_, [1.0, 3.0])

@@ -18,6 +18,29 @@ from .transformer import TransformerBlock
 __all__ = ["AdditiveAttentionPooling", "LSTMAttention", "PatchTransformer"]
 
 
+def _patches(x, mask, patch_size):
+    """Cut (batch, time, n_inputs) into (batch, n_patches, patch_size * n_inputs).
+
+    The last patch is padded with zeros. Returns the patches, the patch mask
+    (True where a patch holds a step of the series) and the padded step mask.
+    """
+    batch, n_steps, n_inputs = x.shape
+    n_patches = -(-n_steps // patch_size)
+    pad = n_patches * patch_size - n_steps
+    values = F.pad(x, (0, 0, 0, pad)).reshape(batch, n_patches, patch_size * n_inputs)
+    step_mask = F.pad(mask, (0, pad))
+    patch_mask = step_mask.reshape(batch, n_patches, patch_size).any(dim=2)
+    return values, patch_mask, step_mask
+
+
+def _spread_over_steps(patch_weights, step_mask, patch_size, n_steps):
+    """Share each patch's weight equally among its steps of the series."""
+    batch, n_patches = patch_weights.shape
+    steps_in_patch = step_mask.reshape(batch, n_patches, patch_size).sum(dim=2).clamp_min(1)
+    per_step = (patch_weights / steps_in_patch).repeat_interleave(patch_size, dim=1) * step_mask
+    return per_step[:, :n_steps]
+
+
 class AdditiveAttentionPooling(nn.Module):
     """Additive (Bahdanau) attention pooling over time.
 
@@ -62,7 +85,11 @@ class LSTMAttention(nn.Module):
     The encoder is Opacus' :class:`~opacus.layers.DPLSTM`, an LSTM built from
     linear layers that Opacus computes per-sample gradients for. It reads the
     series forwards, so trailing padding cannot change the states of the
-    steps before it, and the pooling gives padding zero weight.
+    steps before it, and the pooling gives padding zero weight. With
+    ``patch_size > 1`` each LSTM step reads a patch of consecutive time
+    steps: ``patch_size`` times fewer recurrent steps, which is what makes
+    DP-SGD on long series affordable (Opacus computes per-sample gradients
+    step by step), and a patch's attention weight is shared by its steps.
 
     Parameters
     ----------
@@ -75,12 +102,15 @@ class LSTMAttention(nn.Module):
         Stacked LSTM layers.
     dropout : float, default=0.0
         Dropout between LSTM layers and before the head.
+    patch_size : int, default=1
+        Time steps per LSTM step.
     """
 
-    def __init__(self, n_inputs, n_outputs, *, d_hidden=64, n_layers=1, dropout=0.0):
+    def __init__(self, n_inputs, n_outputs, *, d_hidden=64, n_layers=1, dropout=0.0, patch_size=1):
         super().__init__()
+        self.patch_size = int(patch_size)
         self.lstm = DPLSTM(
-            n_inputs, d_hidden, num_layers=n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.0
+            self.patch_size * n_inputs, d_hidden, num_layers=n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.0
         )
         self.pooling = AdditiveAttentionPooling(d_hidden)
         self.dropout = nn.Dropout(dropout)
@@ -89,10 +119,13 @@ class LSTMAttention(nn.Module):
     def forward(self, x, mask, *, need_weights=False):
         """Return the logits (batch, n_outputs), and with ``need_weights``
         the attention over time steps (batch, time)."""
-        states, _ = self.lstm(x)
-        pooled, weights = self.pooling(states, mask)
+        values, patch_mask, step_mask = _patches(x, mask, self.patch_size)
+        states, _ = self.lstm(values)
+        pooled, weights = self.pooling(states, patch_mask)
         logits = self.head(self.dropout(pooled))
-        return (logits, weights) if need_weights else logits
+        if not need_weights:
+            return logits
+        return logits, _spread_over_steps(weights, step_mask, self.patch_size, x.shape[1])
 
 
 class PatchTransformer(nn.Module):
@@ -152,17 +185,14 @@ class PatchTransformer(nn.Module):
         the last block's ``[CLS]`` attention spread over time steps (batch,
         time): each patch's weight, averaged over heads, shared equally by
         its steps of the series."""
-        batch, n_steps, n_inputs = x.shape
-        n_patches = -(-n_steps // self.patch_size)
+        batch, n_steps, _ = x.shape
+        values, patch_mask, step_mask = _patches(x, mask, self.patch_size)
+        n_patches = values.shape[1]
         if n_patches > self.max_patches:
             raise ValueError(
                 f"a series of {n_steps} steps needs {n_patches} patches, but the model has "
                 f"positions for {self.max_patches}."
             )
-        pad = n_patches * self.patch_size - n_steps
-        values = F.pad(x, (0, 0, 0, pad)).reshape(batch, n_patches, self.patch_size * n_inputs)
-        step_mask = F.pad(mask, (0, pad))
-        patch_mask = step_mask.reshape(batch, n_patches, self.patch_size).any(dim=2)
         index = torch.arange(1 + n_patches, device=x.device).repeat(batch, 1)
         position = self.positions(index.contiguous())
         tokens = torch.cat([position[:, :1], self.patch(values) + position[:, 1:]], dim=1)
@@ -181,7 +211,4 @@ class PatchTransformer(nn.Module):
             return logits
         patch_weights = weights[:, :, 0, 1:].mean(dim=1)  # (batch, n_patches), [CLS] dropped
         patch_weights = patch_weights / patch_weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
-        step_weights = patch_weights.repeat_interleave(self.patch_size, dim=1) * step_mask
-        steps_in_patch = step_mask.reshape(batch, n_patches, self.patch_size).sum(dim=2).clamp_min(1)
-        step_weights = step_weights / steps_in_patch.repeat_interleave(self.patch_size, dim=1)
-        return logits, step_weights[:, :n_steps]
+        return logits, _spread_over_steps(patch_weights, step_mask, self.patch_size, n_steps)
