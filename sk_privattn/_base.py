@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
 from ._warm_start import check_budget_left, check_same_delta, check_same_structure, structure
+from .ledger import RecordsFits, begin_fit
 from .privacy import ACCOUNTANTS, GDP_WARNING, default_delta
 
 __all__ = ["BaseDPEstimator"]
@@ -40,7 +41,7 @@ def _check_device(device):
     return device
 
 
-class BaseDPEstimator(BaseEstimator):
+class BaseDPEstimator(RecordsFits, BaseEstimator):
     """Base class of every DP estimator: the privacy and training parameters,
     and the one fit path.
 
@@ -76,11 +77,14 @@ class BaseDPEstimator(BaseEstimator):
     def _fit_inputs(self, X, y, previous):
         """Validate ``X`` and ``y`` and turn ``X`` into the module's inputs.
 
-        Returns ``(inputs, y, attributes)``: ``inputs`` a dict of tensors
-        with the rows on their first axis, keyed by the keywords of the
-        module's ``forward``; ``y`` validated; ``attributes`` the fitted
+        Returns ``(inputs, y, attributes, rows)``: ``inputs`` a dict of
+        tensors with the rows on their first axis, keyed by the keywords of
+        the module's ``forward``; ``y`` validated; ``attributes`` the fitted
         attributes of the input encoding, set on the estimator once the fit
-        succeeds. Anything read from the data here must be public or warned.
+        succeeds; ``rows`` the training rows as received (validated, not
+        encoded: the encoding may depend on the data), one per row of an
+        array, which privacy ledgers fingerprint to find the fits that
+        trained on the same row. Anything read from the data here must be public or warned.
         ``previous`` is ``None``, or the estimator's attributes before a warm
         start, whose encoding must then be reused.
         """
@@ -123,7 +127,9 @@ class BaseDPEstimator(BaseEstimator):
         previous = dict(vars(self)) if self.warm_start and hasattr(self, "module_") else None
         if previous is not None:
             check_same_structure(previous["_structure"], self)
-        inputs, y, input_attributes = self._fit_inputs(X, y, previous)
+        # Ledgers and budgets (sk_privattn.ledger): a budget refuses the fit here, before any data is read.
+        recorder = begin_fit(self, X, previous)
+        inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
         n_samples = len(y)
         delta = self._resolve_delta(n_samples)
         batch_size = self._resolve_batch_size(n_samples)
@@ -165,6 +171,7 @@ class BaseDPEstimator(BaseEstimator):
                 verbose=self.verbose,
                 lr_schedule=self.lr_schedule,
                 prior_history=prior_history,
+                recorder=recorder.for_rows(rows, y),
             )
         for name, value in {**target_attributes, **input_attributes}.items():
             setattr(self, name, value)

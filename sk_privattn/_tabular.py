@@ -144,7 +144,7 @@ class BaseDPAttention(BaseDPEstimator):
             "categories_": encoder.categories_,
             "_encoder": encoder,
         }
-        return inputs, y, attributes
+        return inputs, y, attributes, X
 
     def _transform_inputs(self, X):
         X, _ = self._validate_X(X, reset=False)

@@ -114,6 +114,14 @@ class _MeanLoss(PassthroughScoring):
         return super().get_avg_score(history)
 
 
+def _spent_history(engine, net, sample_rate):
+    """The mechanisms run so far: the accountant's history, or the steps taken without noise."""
+    if engine is not None:
+        return list(engine.accountant.history)
+    steps = sum(len(epoch["batches"]) for epoch in net.history)
+    return [(0.0, sample_rate, steps)]
+
+
 @dataclass
 class TrainingResult:
     """What :func:`train_module` returns.
@@ -165,6 +173,7 @@ def train_module(
     lr_schedule="constant",
     prior_history=(),
     noise_multiplier=None,
+    recorder=None,
 ):
     """Train ``module`` on ``dataset`` with DP-SGD (or without, if ε is inf).
 
@@ -210,6 +219,11 @@ def train_module(
         ``epsilon`` (which must then be finite; it is not checked against the
         ε spent). For a caller that calibrated once for several calls, such
         as a federated site over all its rounds.
+    recorder : object, default=None
+        The fit's record in the active privacy ledgers (see
+        :func:`sk_privattn.ledger.begin_fit`): ``recorder.start(planned)``
+        before the first step, and ``recorder.spent(history)`` once training
+        stops, completed or not, with the mechanisms actually run.
 
     Returns
     -------
@@ -233,6 +247,8 @@ def train_module(
         )
     else:
         noise_multiplier = 0.0
+    if recorder is not None:
+        recorder.start([(noise_multiplier, sample_rate, n_steps)])
     optimizer_class = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
     sampler_generator = torch.Generator().manual_seed(int(seed))
     noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)
@@ -308,6 +324,8 @@ def train_module(
         for _, callback in net.callbacks_:
             if isinstance(callback, LRScheduler):
                 callback.lr_scheduler_ = None  # it held the DP optimizer
+        if recorder is not None:
+            recorder.spent(_spent_history(engine, net, sample_rate))
     history = list(engine.accountant.history) if engine is not None else []
     spent = net.history[-1, "epsilon"] if private else math.inf
     return TrainingResult(

@@ -19,7 +19,10 @@ class BudgetExceededError(ValueError):
 
     Raised by ``fit`` with ``warm_start=True`` when the earlier calls have
     spent (almost) all of ``epsilon``, the budget of the model over all its
-    calls. The message says what was spent and how to continue.
+    calls; and by ``fit`` inside a :class:`~sk_privattn.PrivacyBudget` block
+    when the fit would take the block's total over the budget, before the
+    fit reads any data. The message says what was spent, what remains, and
+    how to continue.
     """
 
 

@@ -298,7 +298,10 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                 "or cut the series."
             )
         attributes = {"n_channels_": series.shape[2], "n_timesteps_": n_timesteps}
-        return self._inputs(series, lengths), y, attributes
+        # Each series without its padding, whatever the width of the array it came in.
+        rows = np.empty((len(series), 1), dtype=object)
+        rows[:, 0] = [s[:length].tobytes() for s, length in zip(series, lengths)]
+        return self._inputs(series, lengths), y, attributes, rows
 
     def _resolve_max_timesteps(self, lengths):
         """The transformer's longest series: public, the common length, or read (warned)."""

@@ -82,6 +82,7 @@ RUNNABLE_PAGES = {
 NOT_RUN_PAGES = {
     "federated.md": "Ray simulations on the whole of Adult and the files of a Flower deployment; "
                     "tests/test_federated.py runs the same API on small data",
+    "reporting.md": "run by test_reporting_examples_run_as_written below, with checks of its own",
 }
 
 
@@ -122,7 +123,7 @@ def test_site_builds_with_warnings_as_errors(tmp_path):
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, (result.stdout[-3000:] + result.stderr[-6000:])
 
-    for page in ["index", "getting_started", "user_guide", "privacy", "usage", "sequences", "federated",
+    for page in ["index", "getting_started", "user_guide", "privacy", "usage", "sequences", "reporting", "federated",
                  "howto/pipeline", "howto/grid_search", "howto/swap_classifier", "benchmarks", "changelog", "api"]:
         assert (html / f"{page}.html").is_file(), page
     api = (ROOT / "docs" / "api.rst").read_text()
@@ -144,6 +145,20 @@ def test_readme_links_to_pages_that_exist():
     assert {"docs/getting_started.md", "docs/user_guide.md", "docs/changelog.md"} <= set(links)
     for link in links:
         assert (ROOT / link).exists(), link
+
+
+def test_reporting_examples_run_as_written(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "reporting.md").read_text(), re.S)
+    assert len(blocks) == 4
+    namespace = {}
+    for block in blocks:  # each block continues the previous one, as a reader would run them
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PrivacyLeakWarning)
+            exec(compile(block, str(ROOT / "docs" / "reporting.md"), "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "total per training row" in out and "over the budget of ε=2" in out
+    assert "MembershipInferenceResult(attack='lira'" in out
+    assert namespace["report"].total_epsilon > namespace["report"].selected_epsilon
 
 
 def test_readme_has_install_and_test_commands():

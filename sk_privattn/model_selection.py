@@ -1,0 +1,262 @@
+"""Private model selection: a random search whose guarantee covers the choice of the model.
+
+The algorithm is that of Papernot & Steinke, "Hyperparameter Tuning with
+Renyi Differential Privacy", ICLR 2022 (Theorem 2, the truncated negative
+binomial with η = 1, i.e. a geometric number of candidates):
+
+1. Each row goes, by an independent coin, to the training part or to the
+   validation part (``validation_fraction``).
+2. Draw the number of candidates ``K`` from a geometric distribution with
+   mean ``mean_n_candidates``.
+3. ``K`` times, independently: draw a candidate's parameters uniformly from
+   the grid, train it with DP-SGD on the training part, and score it by a
+   noisy count of correct predictions on the validation part (Gaussian
+   noise of standard deviation ``score_noise``).
+4. Return the candidate with the best noisy score.
+
+Each run ``Q`` of step 3 is (λ, ε_Q(λ))-RDP, where ε_Q(λ) is the largest,
+over the grid, of the training mechanism's RDP and the score's RDP λ/(2σ²)
+(a row is in only one part). Theorem 2 then gives the RDP of the whole
+search, at every order λ and for every λ̂ ≥ 1::
+
+    ε(λ) = ε_Q(λ) + 2 (1 - 1/λ̂) ε_Q(λ̂) + 2 log(1/γ) / λ̂ + log(E[K]) / (λ - 1)
+
+with γ = 1 / ``mean_n_candidates`` and E[K] = 1/γ, converted to (ε, δ) by
+Opacus' RDP analysis. The selected model is the candidate trained on the
+training part: there is no refit, which would spend again.
+"""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.model_selection import ParameterGrid
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from .ledger import planned_mechanism
+from .privacy import _RDP_ALPHAS, default_delta
+
+__all__ = ["PrivateRandomSearch", "selection_rdp"]
+
+
+def selection_rdp(candidate_rdp, mean_n_candidates, orders):
+    """RDP of the best of a geometric number of runs (Papernot & Steinke 2022, Thm 2, η = 1).
+
+    Parameters
+    ----------
+    candidate_rdp : array-like of shape (n_orders,)
+        RDP of one run at each order of ``orders``.
+    mean_n_candidates : float
+        E[K] > 1 of the geometric number of runs.
+    orders : array-like of shape (n_orders,)
+        RDP orders, all > 1.
+
+    Returns
+    -------
+    rdp : ndarray of shape (n_orders,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_privattn.model_selection import selection_rdp
+    >>> orders = np.array([2.0, 8.0, 32.0])
+    >>> one_run = orders / 50.0          # a Gaussian mechanism of sigma 5
+    >>> bool(np.all(selection_rdp(one_run, 5, orders) > one_run))
+    True
+    """
+    candidate_rdp = np.asarray(candidate_rdp, dtype=float)
+    orders = np.asarray(orders, dtype=float)
+    log_inv_gamma = math.log(mean_n_candidates)  # γ = 1 / E[K]
+    # The second order λ̂ is free: take the best for every λ.
+    second = 2 * (1 - 1 / orders) * candidate_rdp + 2 * log_inv_gamma / orders
+    if not np.isfinite(second).any():
+        return np.full_like(candidate_rdp, np.inf)
+    return candidate_rdp + second.min() + math.log(mean_n_candidates) / (orders - 1)
+
+
+class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
+    """Choose hyper-parameters privately: the guarantee covers the search and its choice.
+
+    A random search with a random (geometric) number of candidates, each
+    trained with DP-SGD on a training part and scored by a noisy count of
+    correct predictions on a validation part; the best noisy score wins.
+    Papernot & Steinke, "Hyperparameter Tuning with Renyi Differential
+    Privacy", ICLR 2022 (Theorem 2) bound the privacy of the whole search:
+    ``epsilon_``. Unlike ``GridSearchCV``, nothing is read from the private
+    rows outside the accounted mechanisms.
+
+    Parameters
+    ----------
+    estimator : DP classifier
+        A DP estimator of this package (it must be private: finite ``epsilon``).
+    param_grid : dict or list of dicts
+        Lists of values, as for ``GridSearchCV``. Each candidate is drawn
+        uniformly from this grid; every value must be private, since the
+        bound is the worst over the whole grid, drawn or not.
+    mean_n_candidates : float, default=5
+        Mean of the geometric number of candidates, > 1. More candidates
+        cost ``log(mean_n_candidates)``-sized terms of ε.
+    validation_fraction : float, default=0.2
+        Probability that a row goes to the validation part.
+    score_noise : float, default=10.0
+        Standard deviation of the Gaussian noise added to each candidate's
+        count of correct validation predictions (sensitivity 1).
+    delta : float, default=None
+        δ of ``epsilon_``; ``None`` uses ``1 / (10 n_samples)``.
+    random_state : int, RandomState instance or None, default=None
+        The split, the number of candidates, the draws and the score noise.
+
+    Attributes
+    ----------
+    best_estimator_ : estimator
+        The chosen candidate, trained on the training part.
+    best_params_ : dict
+    n_candidates_ : int
+        The number of candidates drawn.
+    candidates_ : list of dict
+        Each drawn candidate's ``params`` and ``noisy_score`` (its noisy
+        accuracy on the validation part, a DP release).
+    epsilon_ : float
+        ε of the whole search, at ``delta_``.
+    delta_ : float
+    classes_ : ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_privattn import DPAttentionClassifier
+    >>> from sk_privattn.model_selection import PrivateRandomSearch
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-1, 1, size=(300, 3))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> clf = DPAttentionClassifier(bounds=(-1, 1), max_epochs=1, d_token=8, n_heads=2,
+    ...                             n_layers=1, random_state=0)
+    >>> search = PrivateRandomSearch(clf, {"epsilon": [1.0, 2.0]}, mean_n_candidates=2,
+    ...                              random_state=0).fit(X, y)
+    >>> search.epsilon_ > 2.0     # the search costs more than its best candidate
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [object],
+        "param_grid": [dict, list],
+        "mean_n_candidates": [Interval(Real, 1, None, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "score_noise": [Interval(Real, 0, None, closed="neither")],
+        "delta": [Interval(Real, 0, 1, closed="neither"), None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        param_grid,
+        *,
+        mean_n_candidates=5,
+        validation_fraction=0.2,
+        score_noise=10.0,
+        delta=None,
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.param_grid = param_grid
+        self.mean_n_candidates = mean_n_candidates
+        self.validation_fraction = validation_fraction
+        self.score_noise = score_noise
+        self.delta = delta
+        self.random_state = random_state
+
+    def _candidate_rdp(self, grid, n_train, orders):
+        """The worst RDP, over the grid, of one run: train on n_train rows, or score."""
+        worst = orders / (2 * self.score_noise**2)
+        for params in grid:
+            candidate = clone(self.estimator).set_params(**params)
+            if not math.isfinite(float(candidate.epsilon)):
+                raise ValueError(
+                    f"The candidate {params} is not private (epsilon=inf); every candidate of "
+                    "PrivateRandomSearch must be, since the bound covers the whole grid. Remove it."
+                )
+            for noise, rate, steps in planned_mechanism(candidate, n_train):
+                rdp = np.asarray(compute_rdp(q=rate, noise_multiplier=noise, steps=steps, orders=list(orders)))
+                # Opacus' series overflows to NaN at the largest orders: no bound there.
+                worst = np.maximum(worst, np.where(np.isnan(rdp), np.inf, rdp))
+        return worst
+
+    def fit(self, X, y):
+        """Run the private search on ``X, y``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        rng = check_random_state(self.random_state)
+        grid = list(ParameterGrid(self.param_grid))
+        n_samples = _num_samples(X)
+        in_validation = rng.uniform(size=n_samples) < self.validation_fraction
+        train, validation = np.flatnonzero(~in_validation), np.flatnonzero(in_validation)
+        orders = np.asarray(_RDP_ALPHAS, dtype=float)
+        # The bound is fixed before any candidate is trained: it reads n only.
+        rdp = selection_rdp(self._candidate_rdp(grid, len(train), orders), self.mean_n_candidates, orders)
+        self.delta_ = self.delta if self.delta is not None else default_delta(n_samples)
+        self.epsilon_ = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=self.delta_)[0])
+
+        X_train, y_train = _take(X, train), _take(y, train)
+        X_val, y_val = _take(X, validation), np.asarray(_take(y, validation))
+        self.n_candidates_ = int(rng.geometric(1.0 / self.mean_n_candidates))
+        self.candidates_, best_score = [], -math.inf
+        for _ in range(self.n_candidates_):
+            params = grid[rng.randint(len(grid))]
+            candidate = clone(self.estimator).set_params(**params).fit(X_train, y_train)
+            correct = float(np.sum(candidate.predict(X_val) == y_val))
+            noisy = (correct + rng.normal(0.0, self.score_noise)) / max(1, len(validation))
+            self.candidates_.append({"params": params, "noisy_score": noisy})
+            if noisy > best_score:
+                best_score, self.best_estimator_, self.best_params_ = noisy, candidate, params
+        self.classes_ = self.best_estimator_.classes_
+        return self
+
+    def predict(self, X):
+        """Predict with ``best_estimator_``."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict(X)
+
+    def predict_proba(self, X):
+        """Class probabilities of ``best_estimator_``."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict_proba(X)
+
+    def score(self, X, y):
+        """Accuracy of ``best_estimator_`` on ``X, y``."""
+        check_is_fitted(self)
+        return self.best_estimator_.score(X, y)
+
+    def _privacy_report(self):
+        from .report import PrivacyReport, _fit_row
+
+        check_is_fitted(self)
+        fits = [_fit_row("selected", estimator=self.best_estimator_)]
+        caveats = [
+            "Covered: every candidate's training and noisy validation score, the random number of "
+            "candidates and the choice (Papernot & Steinke 2022, Theorem 2). Not covered: anything "
+            "read from the data outside DP-SGD (each PrivacyLeakWarning), and scores you compute "
+            "later on private rows."
+        ]
+        return PrivacyReport(
+            fits, self.epsilon_, self.delta_, self.best_estimator_.epsilon_, True, {},
+            f"private selection over {self.n_candidates_} candidate(s), RDP bound of the whole search",
+            caveats, "rdp",
+        )
+
+
+def _take(data, indices):
+    return data.iloc[indices] if hasattr(data, "iloc") else np.asarray(data)[indices]

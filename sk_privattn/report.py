@@ -1,0 +1,302 @@
+"""``privacy_report``: what a fit, a pipeline, a search or a cross-validation spent, per row."""
+
+import math
+
+import numpy as np
+from sklearn.model_selection._search import BaseSearchCV
+from sklearn.pipeline import Pipeline
+
+from .privacy import compute_epsilon
+
+__all__ = ["PrivacyReport", "privacy_report"]
+
+_SELECTION_CAVEAT = (
+    "Model selection read validation scores computed on private rows (cv_results_, best_params_, "
+    "best_score_). That use of private data is not covered by the total above. Use "
+    "sk_privattn.model_selection.PrivateRandomSearch for a selection whose guarantee covers it."
+)
+_ALWAYS_CAVEAT = (
+    "Anything read from the data outside DP-SGD (each PrivacyLeakWarning the "
+    "fits raised), and scores or predictions you compute later on private rows."
+)
+
+
+class PrivacyReport:
+    """What a set of DP fits spent: each fit, and the total per training row.
+
+    Returned by :func:`privacy_report`; not built by hand.
+
+    Attributes
+    ----------
+    fits : list of dict
+        One dict per fit: ``role``, ``estimator``, ``epsilon`` (the fit's
+        parameter), ``n_samples``, ``noise_multiplier``, ``sample_rate``,
+        ``steps``, ``fit_epsilon`` and ``fit_delta`` (what the fit spent on
+        its own), ``status``.
+    total_epsilon : float
+        ε paid by the row that paid most, composing (by ``accountant``) the
+        mechanisms of every fit that trained on it.
+    total_delta : float
+        The δ at which ``total_epsilon`` is composed.
+    selected_epsilon : float or None
+        ε of the selected (refitted) model on its own; ``None`` if there is
+        none.
+    covers_selection : bool
+        Whether the total covers the choice of the model too.
+    rows_per_fit_count : dict of int to int
+        How many distinct rows were trained on by how many fits (with a
+        ledger; empty otherwise).
+    method : str
+        How the total was found: from the ledger's row fingerprints, or
+        conservatively, as if every fit had trained on every row.
+    caveats : list of str
+        What the total does not cover.
+    """
+
+    def __init__(self, fits, total_epsilon, total_delta, selected_epsilon, covers_selection, rows_per_fit_count,
+                 method, caveats, accountant):
+        self.fits = fits
+        self.total_epsilon = total_epsilon
+        self.total_delta = total_delta
+        self.selected_epsilon = selected_epsilon
+        self.covers_selection = covers_selection
+        self.rows_per_fit_count = rows_per_fit_count
+        self.method = method
+        self.caveats = caveats
+        self.accountant = accountant
+
+    def to_frame(self):
+        """One row per fit, as a pandas DataFrame (requires pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.fits)
+
+    def __repr__(self):
+        lines = [f"PrivacyReport: {len(self.fits)} DP fit(s)"]
+        roles = {}
+        for fit in self.fits:
+            roles.setdefault(fit["role"], []).append(fit)
+        for role, fits in roles.items():
+            eps = sorted({_fmt(fit["epsilon"]) for fit in fits})
+            spent = max(fit["fit_epsilon"] for fit in fits)
+            lines.append(f"  {role}: {len(fits)} fit(s) at epsilon in {{{', '.join(eps)}}}, each spent ε ≤ {_fmt(spent)}")
+        if self.selected_epsilon is not None:
+            lines.append(f"  selected model on its own: ε = {_fmt(self.selected_epsilon)}")
+        lines.append(
+            f"  total per training row (worst row, {self.accountant.upper()} composition): "
+            f"(ε = {_fmt(self.total_epsilon)}, δ = {self.total_delta:.3g})"
+        )
+        if self.rows_per_fit_count:
+            counts = ", ".join(f"{rows} rows in {n} fits" for n, rows in sorted(self.rows_per_fit_count.items()))
+            lines.append(f"  rows: {counts}")
+        lines.append(f"  method: {self.method}")
+        lines += [f"  not covered: {caveat}" for caveat in self.caveats]
+        return "\n".join(lines)
+
+
+def _fmt(value):
+    return "inf" if not math.isfinite(value) else f"{value:.4g}"
+
+
+def _dp_estimators(obj):
+    """The fitted DP estimators in ``obj``: itself, or the steps of a pipeline (nested too)."""
+    if hasattr(obj, "accountant_history_"):
+        return [obj]
+    if isinstance(obj, Pipeline):
+        return [found for _, step in obj.steps for found in _dp_estimators(step)]
+    if hasattr(obj, "get_params"):
+        return [
+            found
+            for value in obj.get_params(deep=False).values()
+            if hasattr(value, "get_params")
+            for found in _dp_estimators(value)
+        ]
+    return []
+
+
+def _fit_row(role, estimator=None, record=None):
+    if record is not None:
+        history = record["history"]
+        noise = max((entry[0] for entry in history), default=0.0)
+        return {
+            "role": role,
+            "estimator": record["estimator"],
+            "epsilon": float(record["params"].get("epsilon", math.nan)),
+            "n_samples": record["n_samples"],
+            "noise_multiplier": noise,
+            "sample_rate": max((entry[1] for entry in history), default=0.0),
+            "steps": sum(entry[2] for entry in history),
+            "fit_epsilon": float(record["epsilon"]),
+            "fit_delta": record["delta"],
+            "status": record["status"],
+        }
+    return {
+        "role": role,
+        "estimator": type(estimator).__name__,
+        "epsilon": float(estimator.epsilon),
+        "n_samples": None,
+        "noise_multiplier": estimator.noise_multiplier_,
+        "sample_rate": estimator.sample_rate_,
+        "steps": estimator.n_steps_,
+        "fit_epsilon": estimator.epsilon_,
+        "fit_delta": estimator.delta_,
+        "status": "complete",
+    }
+
+
+def _rows_in_scope(records, scope_ids):
+    """The fits that trained on a row in scope, and which of the scope's rows each trained on.
+
+    The scope is the rows of the fits ``scope_ids`` (the refit, the model),
+    or of every fit when there are none.
+    """
+    in_scope = [record["rows"] for record in records if not scope_ids or record["id"] in scope_ids]
+    rows = np.unique(np.concatenate(in_scope or [np.zeros(0, np.uint64)]))
+    membership = np.stack([np.isin(rows, record["rows"]) for record in records], axis=1)
+    touching = membership.any(axis=0)
+    return [record for record, used in zip(records, touching) if used], membership[:, touching]
+
+
+def _per_row_total(records, membership, delta, accountant):
+    """ε of the row that paid most, and how many rows are in how many fits."""
+    patterns, counts = np.unique(membership, axis=0, return_counts=True)
+    total, per_fit_count = 0.0, {}
+    for pattern, count in zip(patterns, counts):
+        history = [tuple(entry) for record, used in zip(records, pattern) if used for entry in record["history"]]
+        total = max(total, compute_epsilon(history, delta, accountant))
+        per_fit_count[int(pattern.sum())] = per_fit_count.get(int(pattern.sum()), 0) + int(count)
+    return total, per_fit_count
+
+
+def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
+    """Report the privacy that a fit, a pipeline, a search or a cross-validation spent.
+
+    Lists every DP fit with its (ε, δ), noise multiplier, sample rate and
+    steps; the total (ε, δ) paid by the training row that paid most, over
+    all the fits that trained on it, composed by Opacus' accountant (a
+    heterogeneous composition of subsampled Gaussian mechanisms, not a sum);
+    the ε of the selected model on its own; and what the total does not
+    cover.
+
+    With a :class:`~sk_privattn.PrivacyLedger` that was open while the fits
+    ran, the report knows, from keyed fingerprints of the rows, exactly which
+    fits trained on each row (with 5-fold CV a row is in 4 of a candidate's 5
+    fold fits, and in the refit). A fitted ``GridSearchCV`` or
+    ``RandomizedSearchCV`` needs the ledger: it keeps none of its fold
+    estimators. Without a ledger, the fits that ``obj`` holds are composed as
+    if each had trained on every row, an upper bound.
+
+    Parameters
+    ----------
+    obj : estimator, Pipeline, GridSearchCV, RandomizedSearchCV, dict or None
+        A fitted DP estimator; a fitted pipeline that holds one; a fitted
+        search over either; the dict of ``cross_validate(...,
+        return_estimator=True)``; a fitted
+        :class:`~sk_privattn.model_selection.PrivateRandomSearch`; or
+        ``None`` for every fit in ``ledger``.
+    ledger : PrivacyLedger, default=None
+        The ledger that recorded the fits.
+    delta : float, default=None
+        δ of the total. ``None`` uses the smallest δ of the fits (that of the
+        fit on the most rows, with the default δ).
+    accountant : {"prv", "rdp"}, default="prv"
+        How the total is composed.
+
+    Returns
+    -------
+    PrivacyReport
+
+    Raises
+    ------
+    ValueError
+        For a search without ``ledger``, or ``obj`` of which no fit is known.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_privattn import DPAttentionClassifier, privacy_report
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-1, 1, size=(200, 3))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> clf = DPAttentionClassifier(epsilon=1.0, bounds=(-1, 1), max_epochs=1, d_token=8,
+    ...                             n_heads=2, n_layers=1, random_state=0).fit(X, y)
+    >>> report = privacy_report(clf)
+    >>> report.total_epsilon == clf.epsilon_
+    True
+    >>> report.to_frame()[["role", "epsilon", "steps"]]
+        role  epsilon  steps
+    0  model      1.0      3
+    """
+    from .model_selection import PrivateRandomSearch
+
+    if accountant not in ("prv", "rdp"):
+        raise ValueError(f"accountant={accountant!r}; use 'prv' or 'rdp', the accountants that compose mechanisms.")
+    if isinstance(obj, PrivateRandomSearch):
+        return obj._privacy_report()
+    caveats = [_ALWAYS_CAVEAT]
+    selected, roles = None, {}
+    if isinstance(obj, BaseSearchCV):
+        if not hasattr(obj, "cv_results_"):
+            raise ValueError(f"{type(obj).__name__} is not fitted; call fit inside a PrivacyLedger block first.")
+        if ledger is None:
+            raise ValueError(
+                f"privacy_report({type(obj).__name__}) needs the ledger that recorded its fits: the search "
+                "keeps none of its fold estimators. Fit it inside `with sk_privattn.PrivacyLedger() as "
+                "ledger:` and call privacy_report(search, ledger=ledger)."
+            )
+        caveats.insert(0, _SELECTION_CAVEAT)
+        estimators = _dp_estimators(obj.best_estimator_) if hasattr(obj, "best_estimator_") else []
+        roles = {getattr(est, "_privacy_record_id", None): "refit" for est in estimators}
+        selected = estimators[0].epsilon_ if estimators else None
+        default_role = "cv fold"
+    elif isinstance(obj, dict) and "estimator" in obj:
+        estimators = [found for est in obj["estimator"] for found in _dp_estimators(est)]
+        roles = {getattr(est, "_privacy_record_id", None): "cv fold" for est in estimators}
+        caveats.insert(0, "The cross-validation scores were computed on private rows (the held-out folds).")
+        default_role = "other fit on these rows"
+    elif obj is None:
+        if ledger is None:
+            raise ValueError("privacy_report() needs obj, or a ledger to report on.")
+        estimators = []
+        default_role = "fit"
+    else:
+        estimators = _dp_estimators(obj)
+        if not estimators:
+            raise ValueError(
+                f"{type(obj).__name__} holds no fitted DP estimator (an estimator with accountant_history_); "
+                "pass a fitted DP estimator, a pipeline holding one, a fitted search, or the dict of "
+                "cross_validate(..., return_estimator=True)."
+            )
+        roles = {getattr(est, "_privacy_record_id", None): "model" for est in estimators}
+        selected = estimators[0].epsilon_ if len(estimators) == 1 else None
+        default_role = "other fit on these rows"
+    roles.pop(None, None)
+
+    if ledger is not None:
+        records = ledger._records_with_rows()
+        missing = [est for est in estimators if getattr(est, "_privacy_record_id", None) not in {r["id"] for r in records}]
+        if missing or not records:
+            raise ValueError(
+                f"The ledger holds no record of {len(missing) or 'any'} of the fits of {type(obj).__name__}: "
+                "fit them inside the `with ledger:` block, or call privacy_report without ledger."
+            )
+        used, membership = _rows_in_scope(records, set(roles))
+        delta = delta if delta is not None else min(record["delta"] for record in used)
+        total, per_fit_count = _per_row_total(used, membership, delta, accountant)
+        fits = [_fit_row(roles.get(record["id"], default_role), record=record) for record in used]
+        method = "per row, from the ledger's row fingerprints"
+    else:
+        histories = [tuple(entry) for est in estimators for entry in est.accountant_history_]
+        delta = delta if delta is not None else min(est.delta_ for est in estimators)
+        total = compute_epsilon(histories, delta, accountant)
+        fits = [_fit_row(roles.get(getattr(est, "_privacy_record_id", None), "model"), estimator=est) for est in estimators]
+        if isinstance(obj, dict):
+            for fit in fits:
+                fit["role"] = "cv fold"
+        per_fit_count = {}
+        method = (
+            "without a ledger: the fits composed as if each had trained on every row (an upper bound)"
+            if len(estimators) > 1
+            else "the model's own accountant history"
+        )
+    return PrivacyReport(fits, total, delta, selected, False, per_fit_count, method, caveats, accountant)

@@ -1,0 +1,207 @@
+"""The privacy of a whole workflow: the ledger, the report, the budget, private selection."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sk_privattn import (
+    BudgetExceededError,
+    DPAttentionClassifier,
+    PrivacyBudget,
+    PrivacyLedger,
+    privacy_report,
+)
+from sk_privattn.model_selection import PrivateRandomSearch, selection_rdp
+from sk_privattn.privacy import compute_epsilon
+
+from _settings import FAST_PARAMS
+
+TINY = dict(FAST_PARAMS, bounds=(-1, 1), random_state=0)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(300, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y
+
+
+def _history(record):
+    return [tuple(entry) for entry in record["history"]]
+
+
+def test_report_of_a_parallel_search_composes_the_fits_of_each_row(data):
+    X, y = data
+    search = GridSearchCV(DPAttentionClassifier(**TINY), {"epsilon": [1.0, 3.0]}, cv=KFold(2), n_jobs=2)
+    with PrivacyLedger() as ledger:
+        search.fit(X, y)
+    records = ledger.records
+    # 2 candidates x 2 folds in the worker processes, and the refit in this one.
+    assert len(records) == 5 and all(record["status"] == "complete" for record in records)
+    report = privacy_report(search, ledger=ledger)
+    roles = report.to_frame()["role"].value_counts().to_dict()
+    assert roles == {"cv fold": 4, "refit": 1}
+    # With cv=2 every row is in one fold fit of each candidate, and in the refit.
+    assert report.rows_per_fit_count == {3: len(X)}
+    refit = next(r for r in records if r["n_samples"] == len(X))
+    first_fold = [r for r in records if r["n_samples"] != len(X) and r["params"]["epsilon"] == 1.0][0]
+    first_fold_rows = first_fold["n_samples"]
+    assert first_fold_rows == len(X) // 2
+    assert report.total_delta == refit["delta"]
+    assert report.selected_epsilon == search.best_estimator_.epsilon_
+    # Not a sum, and more than any single fit, and less than composing all five.
+    all_five = compute_epsilon([e for r in records for e in _history(r)], report.total_delta)
+    assert max(r["epsilon"] for r in records) < report.total_epsilon < all_five
+    assert report.total_epsilon < sum(r["epsilon"] for r in records)
+    assert not report.covers_selection
+    assert "validation scores" in repr(report)
+
+
+def test_report_needs_the_ledger_for_a_search(data):
+    X, y = data
+    search = GridSearchCV(DPAttentionClassifier(**TINY), {"epsilon": [1.0]}, cv=2).fit(X, y)
+    with pytest.raises(ValueError, match=r"with sk_privattn.PrivacyLedger\(\) as ledger"):
+        privacy_report(search)
+
+
+def test_report_of_a_pipeline_and_of_cross_validate(data):
+    X, y = data
+    pipe = make_pipeline(FunctionTransformer(), DPAttentionClassifier(**TINY)).fit(X, y)
+    report = privacy_report(pipe)
+    assert report.total_epsilon == pipe[-1].epsilon_ == report.selected_epsilon
+    assert report.to_frame().loc[0, "steps"] == pipe[-1].n_steps_
+
+    with PrivacyLedger() as ledger:
+        cv = cross_validate(pipe, X, y, cv=KFold(3), return_estimator=True)
+    exact = privacy_report(cv, ledger=ledger)
+    assert exact.rows_per_fit_count == {2: len(X)}  # each row is in 2 of the 3 fold fits
+    conservative = privacy_report(cv)
+    assert "upper bound" in conservative.method
+    assert exact.total_epsilon < conservative.total_epsilon
+
+
+def test_recording_survives_clone_and_pickle_and_ends_with_the_block(data):
+    X, y = data
+    with PrivacyLedger() as ledger:
+        travelled = pickle.loads(pickle.dumps(clone(DPAttentionClassifier(**TINY))))
+    # Unpickled inside the block, fitted in it: recorded, as in a joblib worker.
+    with PrivacyLedger() as second:
+        pickled_in_second = pickle.dumps(DPAttentionClassifier(**TINY))
+        pickle.loads(pickled_in_second).fit(X, y)
+    assert len(second.records) == 1
+    # After its block, a ledger records nothing more.
+    travelled.fit(X, y)
+    pickle.loads(pickled_in_second).fit(X, y)
+    assert ledger.records == [] and len(second.records) == 1
+
+
+def test_the_report_of_one_model_is_its_own_epsilon(data):
+    X, y = data
+    clf = DPAttentionClassifier(epsilon=2.0, **TINY).fit(X, y)
+    report = privacy_report(clf)
+    assert report.total_epsilon == clf.epsilon_
+    with pytest.raises(ValueError, match="holds no fitted DP estimator"):
+        privacy_report(FunctionTransformer())
+
+
+def test_budget_allows_two_fits_and_refuses_a_third(data):
+    X, y = data
+    clf = DPAttentionClassifier(epsilon=1.3, delta=1e-4, **TINY)
+    with PrivacyBudget(epsilon=2.0, delta=1e-4) as budget:
+        clf.fit(X, y)
+        clf.fit(X, y)
+        spent = budget.spent_epsilon
+        assert 1.3 < spent <= 2.0
+        with pytest.raises(BudgetExceededError, match=r"over the budget of ε=2\. Remaining budget: ε=0\.2") as error:
+            clf.fit(X, y)
+        assert "DPAttentionClassifier(epsilon=1.3) would spend ε=1.29" in str(error.value)
+    assert len(budget.records) == 2 and budget.spent_epsilon == spent
+
+
+class _NoReading:
+    """Training data that must not be read: it has a shape and nothing else."""
+
+    shape = (300, 3)
+
+    def __len__(self):
+        return 300
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("the data was read")
+
+
+def test_budget_refuses_before_reading_any_data(data):
+    X, y = data
+    with PrivacyBudget(epsilon=1.0, delta=1e-4):
+        with pytest.raises(BudgetExceededError, match="over the budget"):
+            DPAttentionClassifier(epsilon=3.0, delta=1e-4, **TINY).fit(_NoReading(), y)
+        with pytest.raises(BudgetExceededError, match="over the budget"):
+            DPAttentionClassifier(epsilon=np.inf, **TINY).fit(_NoReading(), y)
+
+
+class _FailingAdam(torch.optim.Adam):
+    """Fails at its third step, as a fit that runs out of memory part-way would."""
+
+    def step(self, closure=None):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 3:
+            raise RuntimeError("out of memory")
+        return super().step(closure)
+
+
+def test_a_fit_that_fails_part_way_still_records_what_it_spent(data):
+    X, y = data
+    with PrivacyBudget(epsilon=5.0, delta=1e-4) as budget:
+        with pytest.raises(RuntimeError, match="out of memory"):
+            DPAttentionClassifier(epsilon=1.0, delta=1e-4, optimizer=_FailingAdam, **TINY).fit(X, y)
+    (record,) = budget.records
+    assert record["status"] == "failed"
+    # The accountant counts a step before the wrapped optimizer's update runs.
+    assert sum(steps for *_, steps in record["history"]) == 3
+    assert 0 < budget.spent_epsilon < 1.0
+
+
+def test_private_search_covers_the_selection(data):
+    X, y = data
+    clf = DPAttentionClassifier(**TINY)
+    search = PrivateRandomSearch(clf, {"epsilon": [0.5, 1.0]}, mean_n_candidates=3, random_state=0).fit(X, y)
+    assert len(search.candidates_) == search.n_candidates_ >= 1
+    assert search.best_params_ in [c["params"] for c in search.candidates_]
+    assert search.predict(X).shape == (len(X),)
+    report = privacy_report(search)
+    assert report.covers_selection and report.total_epsilon == search.epsilon_
+    # The whole search costs more than its most expensive candidate alone, but is finite.
+    assert 1.0 < search.epsilon_ < 10.0
+
+
+def test_private_search_refuses_a_non_private_candidate(data):
+    X, y = data
+    search = PrivateRandomSearch(DPAttentionClassifier(**TINY), {"epsilon": [1.0, np.inf]})
+    with pytest.raises(ValueError, match=r"not private \(epsilon=inf\)"):
+        search.fit(X, y)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rdp=st.lists(st.floats(0.0, 5.0), min_size=3, max_size=3),
+    extra=st.floats(0.0, 1.0),
+    mean=st.floats(1.01, 100.0),
+)
+def test_selection_rdp_is_above_one_run_and_grows_with_it_and_with_the_candidates(rdp, extra, mean):
+    orders = np.array([2.0, 8.0, 32.0])
+    rdp = np.array(rdp)
+    bound = selection_rdp(rdp, mean, orders)
+    assert np.all(bound >= rdp)
+    assert np.all(selection_rdp(rdp + extra, mean, orders) >= bound - 1e-12)
+    assert np.all(selection_rdp(rdp, mean * 2, orders) >= bound)
+    assert np.all(np.isfinite(bound)) and not math.isnan(bound.sum())
