@@ -109,7 +109,7 @@ RUN_PARAMETERS = """\
 
 FEATURE_ATTRIBUTES = """\
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when ``X`` has string column names.
 """
 
@@ -137,7 +137,7 @@ PRIVACY_ATTRIBUTES = """\
 """
 
 TABULAR_ATTRIBUTES = """\
-    is_categorical_ : ndarray of bool, shape (n_features_in_,)
+    is_categorical_ : ndarray of bool, shape (`n_features_in_`,)
     bounds_ : ndarray of shape (n_numeric_features, 2)
         Bounds used for the numeric features, in column order.
     categories_ : list of ndarray

@@ -186,7 +186,7 @@ class BaseDPAttention(BaseDPEstimator):
 
         Returns
         -------
-        attention : ndarray of shape (n_samples, n_features_in_)
+        attention : ndarray of shape (n_samples, `n_features_in_`)
             Columns in the order of the features of ``X``.
         """
         _, weights = self._forward(X, need_weights=True)

@@ -106,7 +106,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         Columns of ``X`` when it was a 2-D array (one univariate series per
         row), as in scikit-learn; a 2-D ``X`` at predict time must have as
         many. Not set for 3-D or list input.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when ``X`` was a DataFrame with string column names.
     {privacy attributes}
 
