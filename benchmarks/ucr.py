@@ -49,7 +49,7 @@ DP_SETTINGS = {
     "lstm_attention": dict(d_model=32, n_layers=1, patch_size=4, batch_size=1024, max_epochs=30, lr=0.02),
 }
 NON_PRIVATE_SETTINGS = {
-    "transformer": dict(d_model=64, n_layers=2, patch_size=4, batch_size=256, max_epochs=40, lr=0.003),
+    "transformer": dict(d_model=64, n_layers=3, patch_size=4, batch_size=256, max_epochs=60, lr=0.003, dropout=0.1),
 }
 
 
