@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names, check_consistent_length, column_or_1d, validate_data
+from sklearn.utils.validation import _check_feature_names, _check_y, check_consistent_length, validate_data
 
 from ._base import BaseDPEstimator
 from ._classification import DPClassifierMixin
@@ -279,7 +279,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         series, lengths = self._series(X, reset=True)
-        y = column_or_1d(y, warn=True)
+        y = _check_y(y, estimator=self)
         check_consistent_length(series, y)
         if previous is not None and series.shape[2] != previous["n_channels_"]:
             raise ValueError(
