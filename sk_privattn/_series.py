@@ -47,8 +47,7 @@ def as_padded_series(X, *, n_channels=None):
     Returns
     -------
     series : ndarray of shape (n_samples, n_timesteps, n_channels), float32
-        ``n_timesteps`` is the longest length: all-padding columns at the end
-        are dropped.
+        ``n_timesteps`` is the width of ``X`` (the longest series of a list).
     lengths : ndarray of int, shape (n_samples,)
     """
     if is_ragged(X):
@@ -101,7 +100,7 @@ def as_padded_series(X, *, n_channels=None):
             f"X[{empty[0]}] is a series of length 0 (no observed value){' (and %d more)' % (empty.size - 1) if empty.size > 1 else ''}; "
             "every series needs at least one observed time step. Drop such rows before fit or predict."
         )
-    return series[:, : lengths.max()].astype(np.float32), lengths
+    return series.astype(np.float32), lengths
 
 
 def scale_series(series, lengths, scaling, bounds):

@@ -81,10 +81,11 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     max_timesteps : int, default=None
         Public maximum length of a series, for the transformer's positional
         embeddings. ``None`` takes the length of the longest training
-        series. When the training series differ in length, that reveals the
-        length of one row, outside the accounted ε, and a
+        series. When the series do not all fill ``X`` (a list of different
+        lengths, or NaN padding), that length is read from the data, outside
+        the accounted ε, and a
         :class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so; series
-        that all have the length of the array hold no such secret. Unused by
+        that fill an array without padding reveal only its shape. Unused by
         "lstm_attention", which accepts any length.
     class_weight : None, dict, or "balanced", default=None
         Weight of each class in the loss, as in
@@ -249,7 +250,10 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         super()._check_params()
 
     def _series(self, X, *, reset):
-        """``X`` as a NaN-padded 3-D array and lengths; 2-D input validated as scikit-learn does."""
+        """``X`` as a NaN-padded 3-D array, the length of each series, and the width of ``X``.
+
+        2-D input is validated as scikit-learn does.
+        """
         if not is_ragged(X) and _ndim(X) <= 2:
             X = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64)
         elif reset:
@@ -260,6 +264,9 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
             _check_feature_names(self, X, reset=False)
         n_channels = None if reset else self.n_channels_
         series, lengths = as_padded_series(X, n_channels=n_channels)
+        # The width as passed, then without the columns that are padding in every row.
+        width = series.shape[1]
+        series = series[:, : lengths.max()]
         if np.isinf(series).any():
             raise ValueError("X contains infinity; values must be finite or NaN (missing or padding).")
         if self.scaling == "bounds":
@@ -269,7 +276,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                         f"bounds={self.bounds!r} has {len(bound)} entries per side, but X has "
                         f"{series.shape[2]} channels. Give one (lower, upper) per channel, or scalars."
                     )
-        return series, lengths
+        return series, lengths, width
 
     def _inputs(self, series, lengths):
         x, mask = scale_series(series, lengths, self.scaling, self.bounds)
@@ -278,7 +285,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     def _fit_inputs(self, X, y, previous):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        series, lengths = self._series(X, reset=True)
+        series, lengths, width = self._series(X, reset=True)
         y = _check_y(y, estimator=self)
         check_consistent_length(series, y)
         if previous is not None and series.shape[2] != previous["n_channels_"]:
@@ -290,7 +297,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         if previous is not None:
             n_timesteps = previous["n_timesteps_"]
         else:
-            n_timesteps = self._resolve_max_timesteps(lengths)
+            n_timesteps = self._resolve_max_timesteps(lengths, width)
         if n_timesteps is not None and lengths.max() > self._max_steps(n_timesteps):
             raise ValueError(
                 f"X has a series of {lengths.max()} steps, but the transformer has positions for "
@@ -303,13 +310,13 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         rows[:, 0] = [s[:length].tobytes() for s, length in zip(series, lengths)]
         return self._inputs(series, lengths), y, attributes, rows
 
-    def _resolve_max_timesteps(self, lengths):
-        """The transformer's longest series: public, the common length, or read (warned)."""
+    def _resolve_max_timesteps(self, lengths, width):
+        """The transformer's longest series: public, the width of ``X``, or read (warned)."""
         if self.architecture != "transformer":
             return None
         if self.max_timesteps is not None:
             return self.max_timesteps
-        if np.any(lengths != lengths[0]):
+        if np.any(lengths != width):
             warnings.warn(
                 f"DPSequenceClassifier read the length of the longest training series ({lengths.max()} "
                 "steps) from the data to size the transformer's positional embeddings; it is the "
@@ -324,7 +331,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         return math.ceil(n_timesteps / self.patch_size) * self.patch_size
 
     def _transform_inputs(self, X):
-        series, lengths = self._series(X, reset=False)
+        series, lengths, _ = self._series(X, reset=False)
         if self.n_timesteps_ is not None and series.shape[1] > self._max_steps(self.n_timesteps_):
             raise ValueError(
                 f"X has a series of {series.shape[1]} steps, but architecture='transformer' was fitted for "

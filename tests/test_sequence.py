@@ -103,6 +103,9 @@ def test_longest_length_read_from_ragged_data_is_warned():
     # A public maximum, the common length of an array, or an LSTM: nothing read.
     assert fit_recording_leaks(_clf(max_timesteps=40), series, y) == []
     assert fit_recording_leaks(_clf(), X, y) == []
+    # NaN padding that every row shares still reveals the longest length: warned.
+    padded = np.concatenate([X, np.full((len(X), 3, X.shape[2]), np.nan)], axis=1)
+    assert len(fit_recording_leaks(_clf(), padded, y)) == 1
     lstm = _clf(architecture="lstm_attention")
     assert fit_recording_leaks(lstm, series, y) == [] and lstm.n_timesteps_ is None
     with pytest.raises(ValueError, match="max_timesteps=8"):
