@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
 from ._warm_start import check_budget_left, check_same_delta, check_same_structure, structure
+from ._warnings import caller_stacklevel
 from .ledger import RecordsFits, begin_fit
 from .privacy import ACCOUNTANTS, GDP_WARNING, default_delta
 
@@ -202,10 +203,10 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
                 "that publishes one whole random row meets that δ, so the guarantee is weak. "
                 "Use delta=None (the default, 1/(10·n_samples)) or a smaller value.",
                 UserWarning,
-                stacklevel=6,
+                stacklevel=caller_stacklevel(),
             )
         if self.accountant == "gdp" and math.isfinite(self.epsilon):
-            warnings.warn(GDP_WARNING, UserWarning, stacklevel=6)
+            warnings.warn(GDP_WARNING, UserWarning, stacklevel=caller_stacklevel())
         return self.delta if self.delta is not None else default_delta(n_samples)
 
     def _resolve_batch_size(self, n_samples):

@@ -11,6 +11,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
 from .nn import RowWeightedCrossEntropy
 
@@ -57,7 +58,7 @@ class DPClassifierMixin(ClassifierMixin):
                 "guarantee. Pass class_weight as a dict {class: weight} of public weights (e.g. "
                 "from published class frequencies) to prevent this.",
                 PrivacyLeakWarning,
-                stacklevel=7,
+                stacklevel=caller_stacklevel(),
             )
             return len(encoded) / (len(classes) * np.bincount(encoded, minlength=len(classes)))
         known = set(classes.tolist())

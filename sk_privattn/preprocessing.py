@@ -12,6 +12,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import assert_all_finite
 
+from ._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
 
 __all__ = ["TabularEncoder", "resolve_categorical_features"]
@@ -232,7 +233,7 @@ class TabularEncoder:
                 "bounds=(lower, upper), or a dict {feature: (lower, upper)}, to "
                 "prevent this.",
                 PrivacyLeakWarning,
-                stacklevel=7,
+                stacklevel=caller_stacklevel(),
             )
             return np.column_stack([numeric.min(axis=0), numeric.max(axis=0)])
         if isinstance(self.bounds, dict):
@@ -310,7 +311,7 @@ class TabularEncoder:
                 "feature, a dict {feature: list}, or 'from_dtype' for pandas "
                 "categoricals whose categories are public) to prevent this.",
                 PrivacyLeakWarning,
-                stacklevel=7,
+                stacklevel=caller_stacklevel(),
             )
         return categories
 

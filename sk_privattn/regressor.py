@@ -8,8 +8,9 @@ import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
-from ._tabular import BaseDPAttention
 from ._docs import shared_docstring
+from ._tabular import BaseDPAttention
+from ._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
 
 __all__ = ["DPAttentionRegressor"]
@@ -234,7 +235,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             "differential-privacy guarantee: they can reveal the most extreme rows. Pass public "
             "target_bounds=(low, high) to prevent this.",
             PrivacyLeakWarning,
-            stacklevel=7,
+            stacklevel=caller_stacklevel(),
         )
         return np.array([y.min(), y.max()])
 

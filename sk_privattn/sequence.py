@@ -14,6 +14,7 @@ from ._base import BaseDPEstimator
 from ._classification import DPClassifierMixin
 from ._docs import shared_docstring
 from ._series import SCALINGS, as_padded_series, is_ragged, scale_series
+from ._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
 from .nn import LSTMAttention, PatchTransformer
 
@@ -323,7 +324,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                 "length of one row, and it is not protected by the differential-privacy guarantee. "
                 "Pass max_timesteps (a public maximum length) to prevent this.",
                 PrivacyLeakWarning,
-                stacklevel=7,
+                stacklevel=caller_stacklevel(),
             )
         return int(lengths.max())
 

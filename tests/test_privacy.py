@@ -285,3 +285,22 @@ def test_auto_batch_size_is_capped_at_1024():
     clf = DPAttentionClassifier()
     assert clf._resolve_batch_size(32561) == 1021 and clf._resolve_batch_size(10**6) == 1024
     assert DPAttentionClassifier(batch_size=64)._resolve_batch_size(10**6) == 64
+
+
+def test_warnings_of_fit_point_at_the_callers_line(numeric_data):
+    # Every warning that a fit raises names the line that called fit, however deep in
+    # the fit path it was raised.
+    from sk_privattn import DPAttentionRegressor, DPSequenceClassifier
+
+    X, y = numeric_data
+    fits = [
+        lambda: DPAttentionClassifier(class_weight="balanced", delta=0.5, **FAST_PARAMS).fit(X, y),
+        lambda: DPAttentionRegressor(**FAST_PARAMS).fit(X, X[:, 0]),
+        lambda: DPSequenceClassifier(max_epochs=1, d_model=8, n_heads=2).fit([x[: 1 + i % 4] for i, x in enumerate(X)], y),
+    ]
+    for fit in fits:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit()
+        assert caught
+        assert {w.filename for w in caught} == {__file__}, [(w.filename, str(w.message)[:40]) for w in caught]
