@@ -13,7 +13,7 @@ from opacus.layers import DPLSTM
 from torch import nn
 from torch.nn import functional as F
 
-from .transformer import TransformerBlock
+from .transformer import TransformerBlock, encode_cls
 
 __all__ = ["AdditiveAttentionPooling", "LSTMAttention", "PatchTransformer"]
 
@@ -197,18 +197,10 @@ class PatchTransformer(nn.Module):
         position = self.positions(index.contiguous())
         tokens = torch.cat([position[:, :1], self.patch(values) + position[:, 1:]], dim=1)
         padding = torch.cat([patch_mask.new_zeros(batch, 1), ~patch_mask], dim=1)
-        weights = None
-        for i, block in enumerate(self.blocks):
-            last = i == len(self.blocks) - 1
-            tokens, weights = block(
-                tokens,
-                n_queries=1 if last else None,
-                key_padding_mask=padding,
-                need_weights=need_weights and last,
-            )
-        logits = self.head(F.relu(self.head_norm(tokens[:, 0])))
+        cls, weights = encode_cls(self.blocks, tokens, key_padding_mask=padding, need_weights=need_weights)
+        logits = self.head(F.relu(self.head_norm(cls)))
         if not need_weights:
             return logits
-        patch_weights = weights[:, :, 0, 1:].mean(dim=1)  # (batch, n_patches), [CLS] dropped
+        patch_weights = weights[:, :, 1:].mean(dim=1)  # (batch, n_patches), [CLS] dropped
         patch_weights = patch_weights / patch_weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
         return logits, _spread_over_steps(patch_weights, step_mask, self.patch_size, n_steps)

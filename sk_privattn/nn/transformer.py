@@ -7,7 +7,7 @@ from torch.nn import functional as F
 
 from .tokenizer import FeatureTokenizer
 
-__all__ = ["MultiHeadSelfAttention", "TransformerBlock", "FTTransformer"]
+__all__ = ["MultiHeadSelfAttention", "TransformerBlock", "FTTransformer", "encode_cls"]
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -112,6 +112,32 @@ class TransformerBlock(nn.Module):
         return x + self.dropout(self.ffn_out(hidden)), weights
 
 
+def encode_cls(blocks, tokens, *, key_padding_mask=None, need_weights=False):
+    """Run ``blocks`` over ``tokens`` whose first token is ``[CLS]``.
+
+    The last block computes only the ``[CLS]`` query, the only one a head
+    reads.
+
+    Returns
+    -------
+    cls : Tensor of shape (batch, d_token)
+        The ``[CLS]`` state after the last block.
+    weights : Tensor of shape (batch, n_heads, n_tokens) or None
+        With ``need_weights``, the last block's attention from ``[CLS]`` to
+        every token, ``[CLS]`` first.
+    """
+    weights = None
+    for i, block in enumerate(blocks):
+        last = i == len(blocks) - 1
+        tokens, weights = block(
+            tokens,
+            n_queries=1 if last else None,
+            key_padding_mask=key_padding_mask,
+            need_weights=need_weights and last,
+        )
+    return tokens[:, 0], (weights[:, :, 0, :] if need_weights else None)
+
+
 class FTTransformer(nn.Module):
     """FT-Transformer (Gorishniy et al., 2021) for tabular data.
 
@@ -164,12 +190,6 @@ class FTTransformer(nn.Module):
         ``weights`` (batch, n_heads, n_tokens) is the last block's attention
         from ``[CLS]`` to every token, ``[CLS]`` first.
         """
-        x = self.tokenizer(x_num, x_cat)
-        weights = None
-        for i, block in enumerate(self.blocks):
-            last = i == len(self.blocks) - 1
-            x, weights = block(x, n_queries=1 if last else None, need_weights=need_weights and last)
-        logits = self.head(F.relu(self.head_norm(x[:, 0])))
-        if need_weights:
-            return logits, weights[:, :, 0, :]
-        return logits
+        cls, weights = encode_cls(self.blocks, self.tokenizer(x_num, x_cat), need_weights=need_weights)
+        logits = self.head(F.relu(self.head_norm(cls)))
+        return (logits, weights) if need_weights else logits
