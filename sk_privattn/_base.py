@@ -130,6 +130,8 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             check_same_structure(previous["_structure"], self)
         # Ledgers and budgets (sk_privattn.ledger): a budget refuses the fit here, before any data is read.
         recorder = begin_fit(self, X, previous)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
         n_samples = len(y)
         delta = self._resolve_delta(n_samples)

@@ -120,33 +120,45 @@ class BaseDPAttention(BaseDPEstimator):
         return validated, y
 
     def _fit_inputs(self, X, y, previous):
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        X_original = X
-        X, y = self._validate_X(X, y, reset=True)
-        feature_names = getattr(self, "feature_names_in_", None)
-        is_categorical = resolve_categorical_features(X_original, X.shape[1], self.categorical_features, feature_names)
+        X_valid, y, is_categorical = self._validate_columns(X, y)
         if previous is None:
-            encoder = TabularEncoder(
-                is_categorical,
-                bounds=self.bounds,
-                categories=self.categories,
-                feature_names=feature_names,
-                numeric_encoding=self.numeric_encoding,
-            )
-            x_num, x_cat = encoder.fit_transform(X, X_original, type(self).__name__)
+            encoder, x_num, x_cat = self._fit_encoder(X_valid, X, is_categorical)
         else:
-            check_same_columns(previous, X.shape[1], feature_names, is_categorical)
+            check_same_columns(previous, X_valid.shape[1], getattr(self, "feature_names_in_", None), is_categorical)
             encoder = previous["_encoder"]
-            x_num, x_cat = encoder.transform(X)
+            x_num, x_cat = encoder.transform(X_valid)
         inputs = {"x_num": torch.from_numpy(x_num), "x_cat": torch.from_numpy(x_cat)}
-        attributes = {
+        return inputs, y, self._encoding_attributes(encoder, is_categorical), X_valid
+
+    def _validate_columns(self, X, y=None):
+        """Validate ``X`` (and ``y``) for a fit; also return which columns are categorical."""
+        X_valid, y = self._validate_X(X, y, reset=True)
+        feature_names = getattr(self, "feature_names_in_", None)
+        is_categorical = resolve_categorical_features(X, X_valid.shape[1], self.categorical_features, feature_names)
+        return X_valid, y, is_categorical
+
+    def _fit_encoder(self, X_valid, X_original, is_categorical):
+        """The input encoder fitted to ``X`` (bounds and categories public, or read and
+        warned), and ``X`` encoded: ``(encoder, x_num, x_cat)``."""
+        encoder = TabularEncoder(
+            is_categorical,
+            bounds=self.bounds,
+            categories=self.categories,
+            feature_names=getattr(self, "feature_names_in_", None),
+            numeric_encoding=self.numeric_encoding,
+        )
+        x_num, x_cat = encoder.fit_transform(X_valid, X_original, type(self).__name__)
+        return encoder, x_num, x_cat
+
+    @staticmethod
+    def _encoding_attributes(encoder, is_categorical):
+        """The fitted attributes that describe the input encoding."""
+        return {
             "is_categorical_": is_categorical,
             "bounds_": encoder.bounds_,
             "categories_": encoder.categories_,
             "_encoder": encoder,
         }
-        return inputs, y, attributes, X
 
     def _transform_inputs(self, X):
         X, _ = self._validate_X(X, reset=False)

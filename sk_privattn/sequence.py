@@ -284,8 +284,6 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         return {"x": torch.from_numpy(x), "mask": torch.from_numpy(mask)}
 
     def _fit_inputs(self, X, y, previous):
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         series, lengths, width = self._series(X, reset=True)
         y = _check_y(y, estimator=self)
         check_consistent_length(series, y)

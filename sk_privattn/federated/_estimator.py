@@ -16,7 +16,6 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 from .._tabular import BaseDPAttention
 from ..classifier import DPAttentionClassifier
 from ..exceptions import PrivacyLeakWarning
-from ..preprocessing import TabularEncoder, resolve_categorical_features
 from ..privacy import GDP_WARNING, calibrate_noise_multiplier, compute_epsilon, default_delta
 from ._client import build_client_app, simulation_client
 from ._server import build_server_app, make_strategy, n_sampled_sites
@@ -316,11 +315,7 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
     def _prepare_inputs(self, X, *, deployment):
         """Validate ``X`` and build the encoder (public bounds/categories, or warned)."""
         X_original = X
-        X_valid, _ = self._validate_X(X, reset=True)
-        feature_names = getattr(self, "feature_names_in_", None)
-        is_categorical = resolve_categorical_features(
-            X_original, X_valid.shape[1], self.categorical_features, feature_names
-        )
+        X_valid, _, is_categorical = self._validate_columns(X)
         missing = []
         if self.bounds is None and not is_categorical.all():
             missing.append("bounds")
@@ -341,14 +336,7 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
                 PrivacyLeakWarning,
                 stacklevel=4,
             )
-        encoder = TabularEncoder(
-            is_categorical,
-            bounds=self.bounds,
-            categories=self.categories,
-            feature_names=feature_names,
-            numeric_encoding=self.numeric_encoding,
-        )
-        x_num, x_cat = encoder.fit_transform(X_valid, X_original, type(self).__name__)
+        encoder, x_num, x_cat = self._fit_encoder(X_valid, X_original, is_categorical)
         return X_original, is_categorical, encoder, x_num, x_cat, X_valid
 
     def _encode_classes(self, y):
@@ -416,10 +404,8 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
         """Store the model and what it spent (``mechanisms``: site name -> SiteMechanism)."""
         self.classes_ = classes
         self.class_weight_ = np.ones(len(classes))
-        self.is_categorical_ = is_categorical
-        self.bounds_ = encoder.bounds_
-        self.categories_ = encoder.categories_
-        self._encoder = encoder
+        for name, value in self._encoding_attributes(encoder, is_categorical).items():
+            setattr(self, name, value)
         self.module_ = module.eval()
         n_rounds = len(rounds)
         self.sites_ = {
