@@ -13,6 +13,7 @@ the training and the privacy accounting (see :mod:`._warm_start`).
 
 import copy
 import math
+import secrets
 import warnings
 from numbers import Integral, Real
 
@@ -21,13 +22,14 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._plan import plan_training
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
 from ._warm_start import check_budget_left, check_same_delta, check_same_structure, structure
 from ._warnings import caller_stacklevel
 from .ledger import RecordsFits, begin_fit
-from .privacy import ACCOUNTANTS, GDP_WARNING, default_delta
+from .privacy import ACCOUNTANTS, GDP_WARNING
 
 __all__ = ["BaseDPEstimator"]
 
@@ -122,35 +124,47 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             )
         _check_device(self.device)
 
+    def _training_plan(self, n_samples, previous=None):
+        """The :class:`~sk_privattn._plan.TrainingPlan` of a fit on ``n_samples`` rows.
+
+        Reads the parameters and the number of rows only. ``previous`` is the
+        estimator's ``__dict__`` before a warm start, whose δ and spent
+        mechanisms the plan continues.
+        """
+        return plan_training(
+            n_samples,
+            epsilon=float(self.epsilon),
+            delta=previous["delta_"] if previous is not None else self.delta,
+            batch_size=self.batch_size,
+            epochs=self.max_epochs,
+            accountant=self.accountant,
+            prior_history=previous["accountant_history_"] if previous is not None else (),
+        )
+
     def _fit(self, X, y):
         self._check_params()
         # What a warm start continues: the attributes of the previous fit.
         previous = dict(vars(self)) if self.warm_start and hasattr(self, "module_") else None
         if previous is not None:
             check_same_structure(previous["_structure"], self)
-        # Ledgers and budgets (sk_privattn.ledger): a budget refuses the fit here, before any data is read.
-        recorder = begin_fit(self, X, previous)
+            check_same_delta(self.delta, previous["delta_"])
+            check_budget_left(previous["accountant_history_"], self.epsilon, previous["delta_"], self.accountant)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        # The plan needs the number of rows only; ledgers and budgets
+        # (sk_privattn.ledger) record it, and a budget refuses the fit here,
+        # before any data is read.
+        plan = self._training_plan(_num_samples(X), previous)
+        recorder = begin_fit(self, plan, previous)
         inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
-        n_samples = len(y)
-        delta = self._resolve_delta(n_samples)
-        batch_size = self._resolve_batch_size(n_samples)
-        prior_history = []
-        if previous is not None:
-            delta = check_same_delta(self.delta, previous["delta_"])
-            prior_history = previous["accountant_history_"]
-            check_budget_left(prior_history, self.epsilon, delta, self.accountant)
+        self._warn_about_plan(plan, previous)
         target, n_outputs, target_attributes = self._prepare_target(y, previous)
         dataset = TensorBatchDataset(inputs, target)
         call = 1 if previous is None else previous["history_"][-1]["call"] + 1
-        # Fresh seeds for every call of a warm start: reusing the noise of an
-        # earlier call would break the accountant's independence assumption.
-        seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=(call, 2))
-        module_seed, train_seed = seeds[-1]
+        module_seed, train_seed = self._seeds(call)
         # Seed torch's global generator (weights, dropout) for this fit only.
         with torch.random.fork_rng(devices=None if self.device.startswith("cuda") else []):
-            torch.manual_seed(int(module_seed))
+            torch.manual_seed(module_seed)
             if previous is None:
                 module = self._build_module(input_attributes, n_outputs)
             else:
@@ -159,13 +173,9 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             result = train_module(
                 module,
                 dataset,
+                plan,
                 criterion=self._criterion(target_attributes),
-                epsilon=float(self.epsilon),
-                delta=delta,
                 max_grad_norm=self.max_grad_norm,
-                accountant=self.accountant,
-                max_epochs=self.max_epochs,
-                batch_size=batch_size,
                 lr=self.lr,
                 optimizer=self.optimizer,
                 weight_decay=self.weight_decay,
@@ -173,7 +183,6 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
                 seed=train_seed,
                 verbose=self.verbose,
                 lr_schedule=self.lr_schedule,
-                prior_history=prior_history,
                 recorder=recorder.for_rows(rows, y),
             )
         for name, value in {**target_attributes, **input_attributes}.items():
@@ -181,46 +190,55 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         self._structure = structure(self) if previous is None else previous["_structure"]
         self.module_ = result.module.eval()
         self.net_ = result.net
-        self.delta_ = delta
+        self.delta_ = plan.delta
         self.epsilon_ = result.epsilon
-        self.noise_multiplier_ = result.noise_multiplier
-        self.sample_rate_ = result.sample_rate
+        self.noise_multiplier_ = plan.noise_multiplier
+        self.sample_rate_ = plan.sample_rate
         self.n_steps_ = result.n_steps
-        self.batch_size_ = batch_size
-        # A non-private call is a mechanism with no noise: it makes ε inf.
-        this_call = result.accountant_history or [(0.0, result.sample_rate, result.n_steps)]
-        self.accountant_history_ = [*prior_history, *this_call]
+        self.batch_size_ = plan.batch_size
+        self.accountant_history_ = [*plan.prior_history, *result.history]
         earlier_epochs = previous["history_"] if previous is not None else []
         self.history_ = earlier_epochs + [
-            {"call": call, **{key: row[key] for key in ("epoch", "train_loss", "epsilon", "dur")}}
-            for row in result.net.history
+            {"call": call, "epoch": row["epoch"], "epsilon": row["epsilon"]} for row in result.net.history
         ]
         return self
 
-    def _resolve_delta(self, n_samples):
-        """The δ of this fit, with the warnings that the privacy parameters call for."""
-        if self.delta is not None and self.delta >= 1.0 / n_samples:
+    def _seeds(self, call):
+        """The seeds of the weights and of the training (sampler and noise) of call ``call``.
+
+        ``random_state=None`` draws them from the operating system's secret
+        entropy (``secrets``): nobody can regenerate the noise. A fixed
+        ``random_state`` makes fits reproducible, and whoever knows it can
+        regenerate the noise (docs/privacy.md). Each call of a warm start gets
+        fresh seeds: reusing the noise of an earlier call would break the
+        accountant's independence assumption.
+        """
+        if self.random_state is None:
+            return secrets.randbits(31), secrets.randbits(31)
+        seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=(call, 2))
+        return int(seeds[-1, 0]), int(seeds[-1, 1])
+
+    def _warn_about_plan(self, plan, previous):
+        """The warnings that the privacy parameters of this fit call for."""
+        if plan.delta >= 1.0 / plan.n_samples:
+            origin = (
+                f"warm_start=True keeps the delta_={plan.delta:g} of the fit that built the model, but it"
+                if previous is not None
+                else f"delta={plan.delta}"
+            )
+            fix = (
+                "Fit the first model with a smaller delta, or set warm_start=False to train a new model."
+                if previous is not None
+                else "Use delta=None (the default, 1/(10·n_samples)) or a smaller value."
+            )
             warnings.warn(
-                f"delta={self.delta} is not below 1/n_samples={1.0 / n_samples:.3g}. A mechanism "
-                "that publishes one whole random row meets that δ, so the guarantee is weak. "
-                "Use delta=None (the default, 1/(10·n_samples)) or a smaller value.",
+                f"{origin} is not below 1/n_samples={1.0 / plan.n_samples:.3g}. A mechanism that "
+                f"publishes one whole random row meets that δ, so the guarantee is weak. {fix}",
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
-        if self.accountant == "gdp" and math.isfinite(self.epsilon):
+        if self.accountant == "gdp" and plan.private:
             warnings.warn(GDP_WARNING, UserWarning, stacklevel=caller_stacklevel())
-        return self.delta if self.delta is not None else default_delta(n_samples)
-
-    def _resolve_batch_size(self, n_samples):
-        """``batch_size``, or for "auto" ``round(sqrt(32 * n))`` capped at 1024.
-
-        On 32,000 rows "auto" gives the 1024 the defaults were tuned with
-        (32 steps per epoch); on a few thousand rows it keeps enough steps
-        for DP-SGD to learn instead of collapsing to the majority class.
-        """
-        if self.batch_size == "auto":
-            return int(min(1024, max(1, round(math.sqrt(32 * n_samples)))))
-        return self.batch_size
 
     def _fit_keeping_state(self, X, y):
         """Run ``_fit``; on any error leave a previous fit exactly as it was."""

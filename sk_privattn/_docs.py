@@ -87,13 +87,19 @@ TABULAR_PARAMETERS = """\
 
 RUN_PARAMETERS = """\
     random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the Poisson sampler and the noise. Not a secure
-        random source. Each call of a warm start draws fresh seeds from it.
+        Seeds the weights, the Poisson sampler and the noise. ``None`` draws
+        the seeds from the operating system's secret entropy (``secrets``),
+        so that nobody can regenerate the noise. A fixed seed makes fits
+        reproducible, but it is kept in the estimator and its pickle, and
+        whoever knows it can regenerate the noise and remove it: use one for
+        experiments, ``None`` for a model you release. Each call of a warm
+        start draws fresh seeds.
     device : str, default="cpu"
         Torch device, e.g. ``"cuda"`` when one is available.
     verbose : int, default=0
-        0 is silent; 1 shows a progress bar per epoch and logs the loss and
-        the ε spent so far.
+        0 is silent; 1 shows a progress bar per epoch and logs the ε spent
+        after each epoch. It never shows a loss, which would be an un-noised
+        statistic of the training rows.
     warm_start : bool, default=False
         False: every call to ``fit`` trains a new model. True: a call to
         ``fit`` on a fitted estimator continues training ``module_`` for
@@ -147,14 +153,16 @@ TABULAR_ATTRIBUTES = """\
 TRAINING_ATTRIBUTES = """\
     history_ : list of dict
         Per epoch: ``call`` (1 for the fit that built the model, 2 for the
-        first warm start, ...), ``epoch`` (counted within its call),
-        ``train_loss``, ``epsilon`` (spent so far, over all calls) and
-        ``dur`` (seconds).
+        first warm start, ...), ``epoch`` (counted within its call) and
+        ``epsilon`` (spent so far, over all calls). No training loss: it is
+        an un-noised statistic of the training rows (docs/privacy.md).
     module_ : torch.nn.Module
         The trained network (a module of :mod:`sk_privattn.nn`), with no
         Opacus hooks or wrappers.
     net_ : skorch.NeuralNet
-        The skorch net of the last call to ``fit``.
+        The skorch net of the last call to ``fit``. Its history holds, per
+        epoch, the steps taken and the ε spent, not the loss or the size of
+        any batch.
 """
 
 _MARKERS = {

@@ -1,8 +1,12 @@
 """The one DP training routine: a skorch net trained by Opacus' DP-SGD.
 
 Every estimator hands this module a torch module, a dataset and its
-settings; it returns the trained plain module, the skorch net and what was
-spent. No Opacus hook, wrapper or data loader survives the call.
+:class:`~sk_privattn._plan.TrainingPlan`; it returns the trained plain module,
+the skorch net and what was spent. The loader runs exactly the plan's steps at
+exactly its sample rate, and the accountant's record of what ran is checked
+against the plan. Nothing that DP-SGD did not release survives the call: no
+Opacus hook, wrapper, per-sample or un-noised gradient, and no training loss
+or batch size in the net's history.
 """
 
 import math
@@ -11,16 +15,20 @@ from dataclasses import dataclass
 
 import torch
 from opacus import PrivacyEngine
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
+from skorch.callbacks import Callback, LRScheduler, PrintLog, ProgressBar
 from torch.utils.data import DataLoader, Dataset
 
-from .privacy import _quiet_accounting, calibrate_noise_multiplier, compute_epsilon
+from .privacy import _quiet_accounting
 
-__all__ = ["TensorBatchDataset", "TrainingResult", "train_module"]
+__all__ = ["TensorBatchDataset", "TrainingResult", "strip_opacus_state", "train_module"]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
+#: Attributes that Opacus' hooks set on a module while it trains: the
+#: activations of the current batch among them.
+_OPACUS_MODULE_ATTRIBUTES = ("activations", "max_batch_len", "ft_compute_sample_grad", "autograd_grad_sample_hooks")
 
 class TensorBatchDataset(Dataset):
     """Rows of named input tensors and a target, fetched a batch at a time.
@@ -57,24 +65,36 @@ def _batch_as_is(batch):
 
 
 class _PrivateNet(NeuralNet):
-    """skorch net whose training batches come from a loader given at fit time.
+    """skorch net whose training batches come from a loader given at fit time,
+    and whose history records no statistic of the training rows.
 
-    The loader is Opacus' Poisson-sampling ``DPDataLoader`` for a private fit,
-    and a shuffling loader of the same batch size for ``epsilon=inf``.
+    skorch records each batch's loss and size; under DP both are un-noised
+    statistics of the rows (a Poisson batch's size even says whether a given
+    row was sampled). This net records, per epoch, the number of steps, and
+    the callbacks add the ε spent.
     """
 
     @property
     def _default_callbacks(self):
-        return [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", _MeanLoss(name="train_loss", on_train=True)),
-            ("print_log", PrintLog()),
-        ]
+        return [("print_log", PrintLog())]
 
     def get_iterator(self, dataset, training=False):
         if training:
             return self.train_loader_
         return super().get_iterator(dataset, training)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        steps = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step_fn(batch, **fit_params)
+            steps += 1
+            if training:
+                self.steps_taken_ += 1
+            self.notify("on_batch_end", batch=batch, training=training)
+        self.history.record(prefix + "_batch_count", steps)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if len(y_true) == 0:
@@ -85,41 +105,32 @@ class _PrivateNet(NeuralNet):
 
 
 class _RecordEpsilon(Callback):
-    """Record the ε spent so far, by the accountant of the fit, after every epoch.
+    """Record the ε spent so far after every epoch: the plan's ε after the
+    steps taken (composed with the earlier calls of a warm start)."""
 
-    ``accountant`` is the Opacus accountant that the DP optimizer steps, or
-    ``None`` when training is not private (ε is then inf). The ε composes
-    ``prior_history``, the mechanisms of earlier fits, with this fit's steps.
-    """
-
-    def __init__(self, accountant, delta, prior_history=()):
-        self.accountant = accountant
-        self.delta = delta
-        self.prior_history = prior_history
+    def __init__(self, plan):
+        self.plan = plan
 
     def on_epoch_end(self, net, **kwargs):
-        epsilon = math.inf
-        if self.accountant is not None:
-            history = [*self.prior_history, *self.accountant.history]
-            epsilon = compute_epsilon(history, self.delta, self.accountant.mechanism())
-        net.history.record("epsilon", epsilon)
+        net.history.record("epsilon", self.plan.epsilon(net.steps_taken_))
 
 
-class _MeanLoss(PassthroughScoring):
-    """skorch's per-epoch mean loss, NaN when every Poisson batch was empty."""
+def strip_opacus_state(module):
+    """Remove from ``module`` whatever Opacus attached to it while it trained.
 
-    def get_avg_score(self, history):
-        if sum(history[-1, "batches", :, "train_batch_size"]) == 0:
-            return float("nan")
-        return super().get_avg_score(history)
-
-
-def _spent_history(engine, net, sample_rate):
-    """The mechanisms run so far: the accountant's history, or the steps taken without noise."""
-    if engine is not None:
-        return list(engine.accountant.history)
-    steps = sum(len(epoch["batches"]) for epoch in net.history)
-    return [(0.0, sample_rate, steps)]
+    The parameters of our modules carry no attributes of their own, so all
+    of a parameter's attributes go: ``grad_sample`` (per-sample gradients),
+    ``summed_grad`` (the clipped, *un-noised* sum of the last batch), and the
+    bookkeeping flags. Gradients go too. So do the activations and batch
+    sizes that Opacus' hooks keep on the layers.
+    """
+    for submodule in module.modules():
+        for name in _OPACUS_MODULE_ATTRIBUTES:
+            submodule.__dict__.pop(name, None)
+    for parameter in module.parameters():
+        parameter.__dict__.clear()
+        parameter.grad = None
+    return module
 
 
 @dataclass
@@ -129,41 +140,60 @@ class TrainingResult:
     Attributes
     ----------
     module : torch.nn.Module
-        The trained module, with no Opacus hooks or attributes left.
+        The trained module, with nothing of Opacus left on it.
     net : skorch.NeuralNet
         The skorch net that trained it; its ``module_`` is ``module``.
-    noise_multiplier : float
-        0.0 when not private.
-    sample_rate : float
     n_steps : int
         Optimizer steps taken.
+    history : list of (noise_multiplier, sample_rate, steps)
+        The mechanism this call ran, as the accountant recorded it (noise
+        multiplier 0.0 when not private).
     epsilon : float
-        ε spent according to the accountant (``inf`` when not private),
-        composed with the ``prior_history`` passed to :func:`train_module`.
-    accountant_history : list of (noise_multiplier, sample_rate, steps)
-        This call's mechanisms only (empty when not private).
+        ε spent (``inf`` when not private), composed with the plan's
+        ``prior_history``.
     """
 
     module: torch.nn.Module
     net: NeuralNet
-    noise_multiplier: float
-    sample_rate: float
     n_steps: int
+    history: list
     epsilon: float
-    accountant_history: list
+
+
+def _poisson_loader(dataset, plan, generator):
+    """Exactly ``plan.steps_per_epoch`` Poisson batches per epoch at ``plan.sample_rate``.
+
+    Opacus' own ``DPDataLoader`` runs ``int(1 / sample_rate)`` steps, which
+    is one fewer than planned for many step counts (93, 99, 105, ...), and
+    then accounts a sample rate that never ran; its sampler is given the
+    number of steps here instead.
+    """
+    sampler = UniformWithReplacementSampler(
+        num_samples=len(dataset),
+        sample_rate=plan.sample_rate,
+        generator=generator,
+        steps=plan.steps_per_epoch,
+    )
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=_batch_as_is)
+
+
+def _check_ran_as_planned(ran, plan, steps):
+    """What the accountant recorded must be exactly what the plan says for ``steps`` steps."""
+    expected = plan.history(steps) if steps else []
+    if [tuple(entry) for entry in ran] != [tuple(entry) for entry in expected]:
+        raise RuntimeError(
+            f"The accountant recorded {ran}, but the training plan ran {expected}; the "
+            "privacy accounting would not describe the training. This is a bug in sk_privattn."
+        )
 
 
 def train_module(
     module,
     dataset,
+    plan,
     *,
     criterion,
-    epsilon,
-    delta,
     max_grad_norm,
-    accountant,
-    max_epochs,
-    batch_size,
     lr,
     optimizer,
     weight_decay,
@@ -171,11 +201,13 @@ def train_module(
     seed,
     verbose,
     lr_schedule="constant",
-    prior_history=(),
-    noise_multiplier=None,
     recorder=None,
 ):
-    """Train ``module`` on ``dataset`` with DP-SGD (or without, if ε is inf).
+    """Train ``module`` on ``dataset`` by ``plan``: DP-SGD, or without clipping
+    or noise when the plan is not private.
+
+    Both run the same Poisson batches: the non-private fit differs from the
+    private one only in its clipping and noise.
 
     Parameters
     ----------
@@ -183,23 +215,15 @@ def train_module(
         Its ``forward`` takes the keys of ``dataset.inputs`` as keywords. It
         may be already trained: training continues from its weights.
     dataset : TensorBatchDataset
+        ``plan.n_samples`` rows.
+    plan : TrainingPlan
     criterion : type or torch.nn.Module
         A torch loss class, instantiated with its defaults, or a loss
         instance. Either must average over the batch (``reduction="mean"``),
         and a row's loss must depend on that row only, so that Opacus' per-row
         gradients are what clipping bounds.
-    epsilon : float
-        Target ε; ``math.inf`` trains without clipping or noise. With
-        ``prior_history``, the total over the prior mechanisms and this call.
-    delta : float
     max_grad_norm : float
         Per-sample gradient clipping bound.
-    accountant : {"prv", "rdp", "gdp"}
-    max_epochs : int
-    batch_size : int
-        Expected batch size. Each epoch takes ``ceil(n / batch_size)`` steps,
-        and each row joins each step's batch with probability
-        ``1 / ceil(n / batch_size)``.
     lr, weight_decay : float
     optimizer : str or type
         A key of ``OPTIMIZERS`` or a ``torch.optim.Optimizer`` class.
@@ -207,67 +231,44 @@ def train_module(
     seed : int
         Seeds the batch sampler and the DP noise.
     verbose : int
-        0 silent; 1 a progress bar per epoch and a log line per epoch.
+        0 silent; 1 a progress bar per epoch and a log line per epoch with
+        the ε spent so far.
     lr_schedule : {"constant", "cosine"}, default="constant"
-        "cosine" anneals the learning rate to zero over all steps.
-    prior_history : list of (noise_multiplier, sample_rate, steps), default=()
-        Mechanisms that earlier calls ran on the same data: the noise is
-        calibrated so that their composition with this call's steps meets
-        ``epsilon``, and the recorded ε is that composition.
-    noise_multiplier : float, default=None
-        Use this noise multiplier instead of calibrating one from
-        ``epsilon`` (which must then be finite; it is not checked against the
-        ε spent). For a caller that calibrated once for several calls, such
-        as a federated site over all its rounds.
+        "cosine" anneals the learning rate to zero over the plan's steps.
     recorder : object, default=None
         The fit's record in the active privacy ledgers (see
         :func:`sk_privattn.ledger.begin_fit`): ``recorder.start(planned)``
         before the first step, and ``recorder.spent(history)`` once training
-        stops, completed or not, with the mechanisms actually run.
+        stops, completed or not, with the mechanism that actually ran.
 
     Returns
     -------
     TrainingResult
     """
-    n_samples = len(dataset)
-    steps_per_epoch = math.ceil(n_samples / batch_size)
-    sample_rate = 1.0 / steps_per_epoch
-    n_steps = steps_per_epoch * max_epochs
-    private = math.isfinite(epsilon)
-    if noise_multiplier is not None and private:
-        noise_multiplier = float(noise_multiplier)
-    elif private:
-        noise_multiplier = calibrate_noise_multiplier(
-            epsilon=epsilon,
-            delta=delta,
-            sample_rate=sample_rate,
-            steps=n_steps,
-            accountant=accountant,
-            prior_history=prior_history,
-        )
-    else:
-        noise_multiplier = 0.0
+    if len(dataset) != plan.n_samples:
+        raise ValueError(f"The plan is for {plan.n_samples} rows, but the dataset has {len(dataset)}.")
     if recorder is not None:
-        recorder.start([(noise_multiplier, sample_rate, n_steps)])
+        recorder.start(plan.history())
     optimizer_class = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
     sampler_generator = torch.Generator().manual_seed(int(seed))
     noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)
 
-    callbacks = [_RecordEpsilon(None, delta, list(prior_history))]
+    callbacks = [("epsilon", _RecordEpsilon(plan))]
     if lr_schedule == "cosine":
-        callbacks.append(
-            LRScheduler(policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=n_steps, step_every="batch")
+        schedule = LRScheduler(
+            policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=plan.n_steps, step_every="batch"
         )
+        callbacks.append(("lr_schedule", schedule))
     if verbose:
-        callbacks.append(ProgressBar(batches_per_epoch=steps_per_epoch, postfix_keys=["train_loss"]))
+        callbacks.append(("progress_bar", ProgressBar(batches_per_epoch=plan.steps_per_epoch)))
     net = _PrivateNet(
         module,
         criterion=criterion,
         optimizer=optimizer_class,
         lr=lr,
         optimizer__weight_decay=weight_decay,
-        max_epochs=max_epochs,
-        batch_size=batch_size,
+        max_epochs=plan.epochs,
+        batch_size=plan.batch_size,
         train_split=None,
         callbacks=callbacks,
         predict_nonlinearity=None,
@@ -275,36 +276,32 @@ def train_module(
         verbose=int(verbose),
     )
     net.initialize()
+    net.steps_taken_ = 0
     net.module_.train()  # Opacus refuses a module in eval mode, as a fitted one is
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=not private,
-        collate_fn=_batch_as_is,
-        generator=sampler_generator,
-    )
-    hooks = dp_optimizer = None
-    engine = None
-    if private:
+    loader = _poisson_loader(dataset, plan, sampler_generator)
+    hooks = dp_optimizer = engine = None
+    if plan.private:
         with _quiet_accounting(), warnings.catch_warnings():
             # Opacus' reminder that secure_mode is off; docs/privacy.md states
             # what a seeded, non-cryptographic RNG means for the guarantee.
             warnings.filterwarnings("ignore", message="Secure RNG turned off")
-            engine = PrivacyEngine(accountant=accountant)
+            engine = PrivacyEngine(accountant=plan.accountant)
+        # poisson_sampling=False: the loader above already samples by the
+        # plan; Opacus then accounts sample rate 1 / len(loader), the plan's.
         hooks, dp_optimizer, loader = engine.make_private(
             module=net.module_,
             optimizer=net.optimizer_,
             data_loader=loader,
-            noise_multiplier=noise_multiplier,
+            noise_multiplier=plan.noise_multiplier,
             max_grad_norm=max_grad_norm,
-            poisson_sampling=True,
+            poisson_sampling=False,
             noise_generator=noise_generator,
             grad_sample_mode="hooks",
             wrap_model=False,
         )
         net.optimizer_ = dp_optimizer
-        callbacks[0].accountant = engine.accountant
     net.train_loader_ = loader
+    ran = []
     try:
         with warnings.catch_warnings():
             # The input tensors need no gradient, so torch notes that the
@@ -313,27 +310,23 @@ def train_module(
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             net.partial_fit(dataset, y=None)
     finally:
-        # Leave nothing of Opacus behind: hooks, per-sample gradients,
-        # the DP optimizer, the Poisson loader, the accountant.
+        # Leave nothing of Opacus behind: hooks, per-sample and un-noised
+        # gradients, the DP optimizer, the Poisson loader, the accountant.
+        steps = net.steps_taken_
+        if engine is not None:
+            ran = [tuple(entry) for entry in engine.accountant.history]
+        elif steps:
+            ran = plan.history(steps)
         if hooks is not None:
             hooks.cleanup()
         if dp_optimizer is not None:
             net.optimizer_ = dp_optimizer.original_optimizer
+        strip_opacus_state(net.module_)
         del net.train_loader_
-        callbacks[0].accountant = None
         for _, callback in net.callbacks_:
             if isinstance(callback, LRScheduler):
                 callback.lr_scheduler_ = None  # it held the DP optimizer
         if recorder is not None:
-            recorder.spent(_spent_history(engine, net, sample_rate))
-    history = list(engine.accountant.history) if engine is not None else []
-    spent = net.history[-1, "epsilon"] if private else math.inf
-    return TrainingResult(
-        module=net.module_,
-        net=net,
-        noise_multiplier=float(noise_multiplier),
-        sample_rate=sample_rate,
-        n_steps=n_steps,
-        epsilon=float(spent),
-        accountant_history=history,
-    )
+            recorder.spent(ran)
+    _check_ran_as_planned(ran, plan, steps)
+    return TrainingResult(module=net.module_, net=net, n_steps=steps, history=ran, epsilon=plan.epsilon(steps))

@@ -26,12 +26,12 @@ than it claims (a bound above the claimed ε is a bug), not a proof of privacy.
 import math
 
 import numpy as np
-from scipy.stats import beta, norm
+from scipy.stats import beta, binom, norm
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.utils import check_random_state
 
-__all__ = ["MembershipInferenceResult", "empirical_epsilon", "membership_inference"]
+__all__ = ["MembershipInferenceResult", "empirical_epsilon", "membership_inference", "one_run_epsilon"]
 
 
 class MembershipInferenceResult:
@@ -146,6 +146,83 @@ def empirical_epsilon(member_scores, nonmember_scores, *, delta=1e-5, confidence
     true_pos, false_pos = int(np.sum(members >= threshold)), int(np.sum(nonmembers >= threshold))
     bound = _bound_at(true_pos, len(members), false_pos, len(nonmembers), delta, confidence)
     return bound, true_pos / max(1, len(members)), false_pos / max(1, len(nonmembers))
+
+
+def _one_run_p_value(n_canaries, n_guesses, n_correct, epsilon, delta):
+    """P[at least ``n_correct`` right of ``n_guesses``] under (ε, δ)-DP (Steinke et al. 2023, Thm 5.2).
+
+    An ε-DP algorithm lets no guesser beat randomised response, whose guesses
+    are right with probability ``q = e^ε / (1 + e^ε)``: the count of right
+    guesses is dominated by Binomial(r, q). δ adds at most
+    ``2 m δ max_i P[v - i <= Binomial(r, q) < v] / i``.
+    """
+    q = 1.0 / (1.0 + math.exp(-epsilon))
+    p_value = binom.sf(n_correct - 1, n_guesses, q)
+    if delta > 0 and n_correct > 0:
+        below = binom.pmf(n_correct - np.arange(1, n_correct + 1), n_guesses, q)
+        p_value += 2 * n_canaries * delta * float(np.max(np.cumsum(below) / np.arange(1, n_correct + 1)))
+    return min(float(p_value), 1.0)
+
+
+def one_run_epsilon(n_canaries, n_guesses, n_correct, *, delta, confidence=0.95):
+    """ε lower bound of a one-run audit (Steinke, Nasr & Jagielski, 2023).
+
+    The auditor puts each of ``n_canaries`` canaries into the training data
+    by its own fair coin, trains **once**, then guesses "in" or "out" for
+    ``n_guesses`` of them (abstaining on the rest) from anything the trained
+    model reveals. If the training is (ε, δ)-DP, the number of right guesses
+    is, with probability at least ``confidence``, below what randomised
+    response at ε could reach; the largest ε that this count rules out is
+    returned. Unlike a bound computed from many rows scored against one
+    model as if they were independent trials, this one is valid: the coins
+    are the auditor's, and the theorem holds for guesses that depend on each
+    other.
+
+    Parameters
+    ----------
+    n_canaries : int
+        Canaries, each included with probability 1/2.
+    n_guesses : int
+        Guesses made (``<= n_canaries``).
+    n_correct : int
+        Right guesses (``<= n_guesses``).
+    delta : float
+        δ of the hypothesis, in [0, 1].
+    confidence : float, default=0.95
+
+    Returns
+    -------
+    epsilon_lower_bound : float
+        0 when the guesses rule nothing out.
+
+    Examples
+    --------
+    >>> from sk_privattn.audit import one_run_epsilon
+    >>> one_run_epsilon(1000, 100, 50, delta=1e-5)    # a coin toss proves nothing
+    0.0
+    >>> round(one_run_epsilon(1000, 100, 100, delta=1e-5), 2)
+    3.47
+    """
+    if not 0 <= n_correct <= n_guesses <= n_canaries:
+        raise ValueError(
+            f"Need 0 <= n_correct <= n_guesses <= n_canaries; got n_correct={n_correct}, "
+            f"n_guesses={n_guesses}, n_canaries={n_canaries}."
+        )
+    alpha = 1.0 - confidence
+    if n_guesses == 0 or _one_run_p_value(n_canaries, n_guesses, n_correct, 0.0, delta) >= alpha:
+        return 0.0
+    low, high = 0.0, 1.0
+    while _one_run_p_value(n_canaries, n_guesses, n_correct, high, delta) < alpha:
+        low, high = high, 2 * high
+        if high > 1e3:
+            return low
+    while high - low > 1e-4:
+        middle = (low + high) / 2
+        if _one_run_p_value(n_canaries, n_guesses, n_correct, middle, delta) < alpha:
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def _true_class_probability(estimator, X, y):

@@ -34,11 +34,10 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-from sklearn.utils.validation import _num_samples
 
-from .privacy import calibrate_noise_multiplier, compute_epsilon, default_delta
+from .privacy import compute_epsilon
 
-__all__ = ["PrivacyLedger", "RecordsFits", "begin_fit", "planned_mechanism", "row_fingerprints"]
+__all__ = ["PrivacyLedger", "RecordsFits", "begin_fit", "row_fingerprints"]
 
 _OPEN = "OPEN"
 _KEY = "key"
@@ -68,36 +67,6 @@ def row_fingerprints(X, y, key):
         hashlib.blake2b(row + b"\x00" + label, key=key, digest_size=8).digest() for row, label in zip(rows, labels)
     ]
     return np.frombuffer(b"".join(digests), dtype=np.uint64).copy()
-
-
-def planned_mechanism(estimator, n_samples, previous=None):
-    """The mechanism that ``estimator.fit`` on ``n_samples`` rows will run: a list of one (σ, q, steps).
-
-    Computed from the parameters and the number of rows only, as
-    :func:`~sk_privattn._training.train_module` will: nothing reads the data.
-    ``previous`` is the estimator's ``__dict__`` before a warm start.
-    """
-    epsilon = float(estimator.epsilon)
-    batch_size = estimator._resolve_batch_size(n_samples)
-    steps_per_epoch = math.ceil(n_samples / batch_size)
-    sample_rate = 1.0 / steps_per_epoch
-    steps = steps_per_epoch * estimator.max_epochs
-    if math.isinf(epsilon):
-        return [(0.0, sample_rate, steps)]
-    if previous is not None:
-        delta, prior = previous["delta_"], previous["accountant_history_"]
-    else:
-        delta = estimator.delta if estimator.delta is not None else default_delta(n_samples)
-        prior = []
-    noise = calibrate_noise_multiplier(
-        epsilon=epsilon,
-        delta=delta,
-        sample_rate=sample_rate,
-        steps=steps,
-        accountant=estimator.accountant,
-        prior_history=prior,
-    )
-    return [(noise, sample_rate, steps)]
 
 
 class PrivacyLedger:
@@ -308,19 +277,16 @@ class _FitRecorder:
     ``finally``) replaces it with the mechanisms that actually ran.
     """
 
-    def __init__(self, estimator, ledgers, n_samples, previous):
+    def __init__(self, estimator, ledgers, plan, previous):
         self.estimator = estimator
         self.ledgers = ledgers
-        self.rows = None
-        n_samples = int(n_samples)
-        self.planned_steps = math.ceil(n_samples / estimator._resolve_batch_size(n_samples)) * estimator.max_epochs
-        delta = estimator.delta if estimator.delta is not None else default_delta(n_samples)
+        self.planned_steps = plan.n_steps
         self.record = {
             "id": uuid.uuid4().hex,
             "estimator": type(estimator).__name__,
             "params": _simple_params(estimator),
-            "n_samples": n_samples,
-            "delta": previous["delta_"] if previous is not None else delta,
+            "n_samples": plan.n_samples,
+            "delta": plan.delta,
             "accountant": estimator.accountant,
             "warm_start_call": previous is not None,
             "status": "running",
@@ -329,11 +295,9 @@ class _FitRecorder:
             "pid": os.getpid(),
             "started": time.time(),
         }
-        if any(ledger.is_budget for ledger in ledgers):
-            # Checked before the fit reads any data: the plan needs only the number of rows.
-            planned = planned_mechanism(estimator, n_samples, previous)
-            for ledger in ledgers:
-                ledger._check(planned, estimator)
+        # Checked before the fit reads any data: the plan needs only the number of rows.
+        for ledger in ledgers:
+            ledger._check(plan.history(), estimator)
 
     def for_rows(self, X, y):
         """The validated training rows, fingerprinted when the fit starts training."""
@@ -372,16 +336,16 @@ def _simple_params(estimator):
     return simple
 
 
-def begin_fit(estimator, X, previous=None):
-    """Start the record of a fit of ``estimator`` on ``X``; check every active budget.
+def begin_fit(estimator, plan, previous=None):
+    """Start the record of a fit of ``estimator`` that will run ``plan``; check every active budget.
 
-    Reads only the number of rows of ``X``. Raises
-    :class:`~sk_privattn.exceptions.BudgetExceededError` if an active
-    :class:`~sk_privattn.PrivacyBudget` cannot afford the fit. Returns an
-    object whose ``spent(history, X, y)`` the training routine calls when it
-    stops, whether it completed or failed.
+    Raises :class:`~sk_privattn.exceptions.BudgetExceededError` if an active
+    :class:`~sk_privattn.PrivacyBudget` cannot afford the plan. Returns an
+    object whose ``start(planned)`` and ``spent(history)`` the training
+    routine calls, before the first step and when it stops, whether it
+    completed or failed.
     """
     ledgers = _active_ledgers(estimator)
     if not ledgers:
         return _NoRecorder()
-    return _FitRecorder(estimator, ledgers, _num_samples(X), previous)
+    return _FitRecorder(estimator, ledgers, plan, previous)

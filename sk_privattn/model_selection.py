@@ -27,6 +27,7 @@ training part: there is no refit, which would spend again.
 """
 
 import math
+import secrets
 from numbers import Integral, Real
 
 import numpy as np
@@ -37,7 +38,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .ledger import planned_mechanism
 from .privacy import _RDP_ALPHAS, default_delta
 
 __all__ = ["PrivateRandomSearch", "selection_rdp"]
@@ -108,18 +108,23 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
     delta : float, default=None
         δ of ``epsilon_``; ``None`` uses ``1 / (10 n_samples)``.
     random_state : int, RandomState instance or None, default=None
-        The split, the number of candidates, the draws and the score noise.
+        The split, the number of candidates, the draws, the score noise, and
+        a seed for each candidate (each trains on its own seed, as the
+        theorem's independent runs must). ``None`` draws all of them from the
+        operating system's secret entropy, and the candidates keep
+        ``random_state=None``. A fixed seed makes the search reproducible,
+        and lets whoever knows it regenerate the noise.
 
     Attributes
     ----------
     best_estimator_ : estimator
         The chosen candidate, trained on the training part.
     best_params_ : dict
-    n_candidates_ : int
-        The number of candidates drawn.
-    candidates_ : list of dict
-        Each drawn candidate's ``params`` and ``noisy_score`` (its noisy
-        accuracy on the validation part, a DP release).
+    best_score_ : float
+        The chosen candidate's noisy accuracy on the validation part. The
+        number of candidates and the other candidates' scores are not kept:
+        the theorem covers the release of the best candidate only, and with
+        them the search could cost about ``K`` times more.
     epsilon_ : float
         ε of the whole search, at ``delta_``.
     delta_ : float
@@ -180,7 +185,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
                     f"The candidate {params} is not private (epsilon=inf); every candidate of "
                     "PrivateRandomSearch must be, since the bound covers the whole grid. Remove it."
                 )
-            for noise, rate, steps in planned_mechanism(candidate, n_train):
+            for noise, rate, steps in candidate._training_plan(n_train).history():
                 rdp = np.asarray(compute_rdp(q=rate, noise_multiplier=noise, steps=steps, orders=list(orders)))
                 # Opacus' series overflows to NaN at the largest orders: no bound there.
                 worst = np.maximum(worst, np.where(np.isnan(rdp), np.inf, rdp))
@@ -199,7 +204,9 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self : object
         """
         self._validate_params()
-        rng = check_random_state(self.random_state)
+        # random_state=None: the split, the number of candidates, the draws
+        # and the score noise from the operating system's secret entropy.
+        rng = check_random_state(self.random_state if self.random_state is not None else secrets.randbits(32))
         grid = list(ParameterGrid(self.param_grid))
         n_samples = _num_samples(X)
         in_validation = rng.uniform(size=n_samples) < self.validation_fraction
@@ -212,18 +219,32 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
 
         X_train, y_train = _take(X, train), _take(y, train)
         X_val, y_val = _take(X, validation), np.asarray(_take(y, validation))
-        self.n_candidates_ = int(rng.geometric(1.0 / self.mean_n_candidates))
-        self.candidates_, best_score = [], -math.inf
-        for _ in range(self.n_candidates_):
+        # The number of candidates and every score but the best stay local:
+        # the theorem covers the release of the best candidate only.
+        n_candidates = int(rng.geometric(1.0 / self.mean_n_candidates))
+        best_score = -math.inf
+        for _ in range(n_candidates):
             params = grid[rng.randint(len(grid))]
-            candidate = clone(self.estimator).set_params(**params).fit(X_train, y_train)
+            candidate = clone(self.estimator).set_params(**params, **self._candidate_seed(rng))
+            candidate.fit(X_train, y_train)
             correct = float(np.sum(candidate.predict(X_val) == y_val))
             noisy = (correct + rng.normal(0.0, self.score_noise)) / max(1, len(validation))
-            self.candidates_.append({"params": params, "noisy_score": noisy})
             if noisy > best_score:
                 best_score, self.best_estimator_, self.best_params_ = noisy, candidate, params
+        self.best_score_ = best_score
         self.classes_ = self.best_estimator_.classes_
         return self
+
+    def _candidate_seed(self, rng):
+        """Independent runs, as the theorem needs: each candidate its own seed.
+
+        With ``random_state=None`` the candidates keep ``random_state=None``
+        and draw secret seeds of their own; otherwise each gets a seed drawn
+        from the search's generator.
+        """
+        if self.random_state is None or "random_state" not in self.estimator.get_params():
+            return {}
+        return {"random_state": int(rng.randint(np.iinfo(np.int32).max))}
 
     def predict(self, X):
         """Predict with ``best_estimator_``."""
@@ -253,7 +274,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         ]
         return PrivacyReport(
             fits, self.epsilon_, self.delta_, self.best_estimator_.epsilon_, True, {},
-            f"private selection over {self.n_candidates_} candidate(s), RDP bound of the whole search",
+            "private selection over a random number of candidates, RDP bound of the whole search",
             caveats, "rdp",
         )
 

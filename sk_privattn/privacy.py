@@ -1,6 +1,7 @@
 """Privacy accounting helpers built on Opacus' accountants."""
 
 import contextlib
+import functools
 import math
 import warnings
 
@@ -174,6 +175,14 @@ def calibrate_noise_multiplier(
     ValueError
         If even a noise multiplier of 1e6 does not meet the budget.
     """
+    prior_history = tuple(tuple(float(value) for value in entry) for entry in prior_history)
+    return _calibrate(float(epsilon), float(delta), float(sample_rate), int(steps), accountant, float(rtol), prior_history)
+
+
+@functools.lru_cache(maxsize=512)
+def _calibrate(epsilon, delta, sample_rate, steps, accountant, rtol, prior_history):
+    # A pure function of its arguments: a fit, its budget check, a search's
+    # bound and the same-sized sites of a federation calibrate it once.
     prior_history = list(prior_history)
 
     def spent(noise):

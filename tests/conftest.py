@@ -1,3 +1,4 @@
+import contextlib
 import warnings
 
 import numpy as np
@@ -13,6 +14,22 @@ def fit_recording_leaks(estimator, X, y):
         warnings.simplefilter("always")
         estimator.fit(X, y)
     return [w for w in caught if issubclass(w.category, PrivacyLeakWarning)]
+
+
+@contextlib.contextmanager
+def recorded_batch_sizes(module):
+    """The size of every training batch that ``module`` sees inside the block, in order."""
+    sizes = []
+
+    def record(module, args, kwargs):
+        if module.training:
+            sizes.append(len(next(iter(kwargs.values())) if kwargs else args[0]))
+
+    handle = module.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        yield sizes
+    finally:
+        handle.remove()
 
 
 def make_mixed_frame(n_samples=300, seed=0):

@@ -10,12 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
+from sk_privattn._plan import plan_training, resolve_batch_size
 from sk_privattn._training import TensorBatchDataset, train_module
 from sk_privattn.nn import FTTransformer
 from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compute_epsilon, default_delta
 
 from _settings import FAST_PARAMS
-from conftest import KINDS, PUBLIC, fit_recording_leaks, make_case
+from conftest import KINDS, PUBLIC, fit_recording_leaks, make_case, recorded_batch_sizes
 
 
 def _fit(X, y, **params):
@@ -96,12 +97,8 @@ def test_n_steps_matches_the_data_loader(kind):
     steps_per_epoch = math.ceil(len(X) / 48)
     assert clf.sample_rate_ == pytest.approx(1 / steps_per_epoch)
     assert clf.n_steps_ == 3 * steps_per_epoch
-    batches = [len(epoch["batches"]) for epoch in clf.net_.history]
-    assert batches == [steps_per_epoch] * 3
-    # Poisson sampling: batch sizes vary around the expected size.
-    sizes = [batch["train_batch_size"] for epoch in clf.net_.history for batch in epoch["batches"]]
-    assert len(set(sizes)) > 1
-    assert np.mean(sizes) == pytest.approx(len(X) / steps_per_epoch, rel=0.25)
+    assert clf.net_.history[:, "train_batch_count"] == [steps_per_epoch] * 3
+    assert clf.net_.steps_taken_ == clf.n_steps_
 
 
 def test_gdp_accountant_warns_that_it_is_approximate(numeric_data):
@@ -175,19 +172,14 @@ def test_epsilon_inf_trains_without_noise(numeric_data):
     assert all(row["epsilon"] == math.inf for row in clf.history_)
 
 
-def _train(module, dataset, **settings):
+def _train(module, dataset, *, epsilon, max_epochs, batch_size, **settings):
     """train_module with plain SGD on CPU; ``settings`` override the defaults."""
-    options = dict(
-        criterion=torch.nn.CrossEntropyLoss,
-        delta=1e-3,
-        accountant="rdp",
-        optimizer="sgd",
-        weight_decay=0.0,
-        device="cpu",
-        seed=0,
-        verbose=0,
+    plan = plan_training(
+        len(dataset), epsilon=epsilon, delta=1e-3, batch_size=batch_size, epochs=max_epochs, accountant="rdp"
     )
-    return train_module(module, dataset, **{**options, **settings})
+    options = dict(criterion=torch.nn.CrossEntropyLoss, optimizer="sgd", weight_decay=0.0, device="cpu", seed=0,
+                   verbose=0)
+    return plan, train_module(module, dataset, plan, **{**options, **settings})
 
 
 def _one_step(epsilon, max_grad_norm):
@@ -208,7 +200,7 @@ def _one_step(epsilon, max_grad_norm):
             return self.linear(x)
 
     wrapped = Wrapped()
-    result = _train(
+    plan, result = _train(
         wrapped,
         TensorBatchDataset({"x": X}, y),
         epsilon=epsilon,
@@ -221,22 +213,22 @@ def _one_step(epsilon, max_grad_norm):
     torch.nn.init.zeros_(reference.weight)
     torch.nn.init.zeros_(reference.bias)
     torch.nn.functional.cross_entropy(reference(X), y).backward()
-    return result, -reference.weight.grad
+    return plan, result, -reference.weight.grad
 
 
 def test_epsilon_inf_step_is_the_exact_unclipped_gradient():
     # Gradients here have norm far above max_grad_norm: clipping would show.
-    result, expected = _one_step(math.inf, max_grad_norm=1e-3)
+    plan, result, expected = _one_step(math.inf, max_grad_norm=1e-3)
     torch.testing.assert_close(result.module.linear.weight.detach(), expected)
-    assert result.noise_multiplier == 0.0 and result.accountant_history == []
+    assert plan.noise_multiplier == 0.0 and result.history == [(0.0, 1.0, 1)] and result.epsilon == math.inf
 
 
 def test_private_step_is_clipped_and_noised():
-    result, expected = _one_step(1.0, max_grad_norm=1e-3)
+    plan, result, expected = _one_step(1.0, max_grad_norm=1e-3)
     step = result.module.linear.weight.detach()
     assert not torch.allclose(step, expected)
-    assert result.noise_multiplier > 0
-    assert result.accountant_history == [(result.noise_multiplier, 1.0, 1)]
+    assert plan.noise_multiplier > 0
+    assert result.history == [(plan.noise_multiplier, 1.0, 1)]
 
 
 class _Linear(torch.nn.Module):
@@ -260,12 +252,13 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
         {"x_num": torch.randn(2, 4)[:, : 3 if make_module is _Linear else 4], "x_cat": torch.randint(0, 4, (2, 1))},
         torch.tensor([0, 1]),
     )
-    result = _train(make_module(), dataset, epsilon=8.0, max_grad_norm=1.0, max_epochs=20, batch_size=1, lr=0.1)
-    sizes = [b["train_batch_size"] for epoch in result.net.history for b in epoch["batches"]]
+    module = make_module()
+    with recorded_batch_sizes(module) as sizes:
+        plan, result = _train(module, dataset, epsilon=8.0, max_grad_norm=1.0, max_epochs=20, batch_size=1, lr=0.1)
     assert 0 in sizes
     assert len(sizes) == result.n_steps == 40
     # Every step, empty or not, was a DP step that the accountant counted.
-    assert result.accountant_history == [(result.noise_multiplier, 0.5, 40)]
+    assert result.history == [(plan.noise_multiplier, 0.5, 40)]
     assert result.epsilon <= 8.0
     assert all(torch.isfinite(p).all() for p in result.module.parameters())
 
@@ -282,9 +275,8 @@ def test_auto_batch_size_grows_with_the_square_root_of_n(n_samples, expected):
 
 
 def test_auto_batch_size_is_capped_at_1024():
-    clf = DPAttentionClassifier()
-    assert clf._resolve_batch_size(32561) == 1021 and clf._resolve_batch_size(10**6) == 1024
-    assert DPAttentionClassifier(batch_size=64)._resolve_batch_size(10**6) == 64
+    assert resolve_batch_size("auto", 32561) == 1021 and resolve_batch_size("auto", 10**6) == 1024
+    assert resolve_batch_size(64, 10**6) == 64
 
 
 def test_warnings_of_fit_point_at_the_callers_line(numeric_data):

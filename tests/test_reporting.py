@@ -175,11 +175,15 @@ def test_private_search_covers_the_selection(data):
     X, y = data
     clf = DPAttentionClassifier(**TINY)
     search = PrivateRandomSearch(clf, {"epsilon": [0.5, 1.0]}, mean_n_candidates=3, random_state=0).fit(X, y)
-    assert len(search.candidates_) == search.n_candidates_ >= 1
-    assert search.best_params_ in [c["params"] for c in search.candidates_]
+    assert search.best_params_ in [{"epsilon": 0.5}, {"epsilon": 1.0}]
+    # Only the chosen candidate is public: the number of candidates and the other scores are not kept.
+    assert not {"n_candidates_", "candidates_"} & set(vars(search))
+    assert np.isfinite(search.best_score_)
     assert search.predict(X).shape == (len(X),)
     report = privacy_report(search)
     assert report.covers_selection and report.total_epsilon == search.epsilon_
+    # Each candidate trained on its own seed, drawn from the search's generator.
+    assert search.best_estimator_.random_state != clf.random_state
     # The whole search costs more than its most expensive candidate alone, but is finite.
     assert 1.0 < search.epsilon_ < 10.0
 

@@ -12,11 +12,12 @@ import torch
 from sklearn.base import clone
 
 from sk_privattn import DPSequenceClassifier
+from sk_privattn._plan import plan_training
 from sk_privattn._training import TensorBatchDataset, train_module
 from sk_privattn.nn import LSTMAttention, PatchTransformer
 
 from _settings import FAST_SEQUENCE_PARAMS
-from conftest import fit_recording_leaks, make_series
+from conftest import fit_recording_leaks, make_series, recorded_batch_sizes
 
 ARCHITECTURES = ["transformer", "lstm_attention"]
 
@@ -210,14 +211,15 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
     torch.manual_seed(0)
     x = torch.randn(2, 4, 3)
     dataset = TensorBatchDataset({"x": x, "mask": torch.ones(2, 4, dtype=torch.bool)}, torch.tensor([0, 1]))
-    result = train_module(
-        make_module(), dataset, criterion=torch.nn.CrossEntropyLoss, epsilon=8.0, delta=1e-3, max_grad_norm=1.0,
-        accountant="rdp", max_epochs=20, batch_size=1, lr=0.1, optimizer="sgd", weight_decay=0.0, device="cpu",
-        seed=0, verbose=0,
-    )
-    sizes = [b["train_batch_size"] for epoch in result.net.history for b in epoch["batches"]]
+    plan = plan_training(2, epsilon=8.0, delta=1e-3, batch_size=1, epochs=20, accountant="rdp")
+    module = make_module()
+    with recorded_batch_sizes(module) as sizes:
+        result = train_module(
+            module, dataset, plan, criterion=torch.nn.CrossEntropyLoss, max_grad_norm=1.0, lr=0.1, optimizer="sgd",
+            weight_decay=0.0, device="cpu", seed=0, verbose=0,
+        )
     assert 0 in sizes and len(sizes) == result.n_steps == 40
-    assert result.accountant_history == [(result.noise_multiplier, 0.5, 40)]
+    assert result.history == [(plan.noise_multiplier, 0.5, 40)]
     assert all(torch.isfinite(p).all() for p in result.module.parameters())
 
 

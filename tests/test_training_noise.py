@@ -1,7 +1,8 @@
-"""train_module with a noise multiplier fixed by the caller (as each federated site does)."""
+"""A plan with a noise multiplier fixed by the caller (as each round of a federated site has)."""
 
 import torch
 
+from sk_privattn._plan import plan_training
 from sk_privattn._training import TensorBatchDataset, train_module
 from sk_privattn.nn import FTTransformer
 from sk_privattn.privacy import compute_epsilon
@@ -13,12 +14,12 @@ def test_a_given_noise_multiplier_is_used_and_accounted():
     target = (x_num[:, 0] > 0).long()
     dataset = TensorBatchDataset({"x_num": x_num, "x_cat": torch.zeros(120, 0, dtype=torch.long)}, target)
     module = FTTransformer(2, [], 2, d_token=8, n_heads=2, n_layers=1)
+    plan = plan_training(120, epsilon=5.0, delta=1e-3, batch_size=40, epochs=2, accountant="rdp", noise_multiplier=3.0)
     result = train_module(
-        module, dataset, criterion=torch.nn.CrossEntropyLoss, epsilon=5.0, delta=1e-3, max_grad_norm=1.0,
-        accountant="rdp", max_epochs=2, batch_size=40, lr=0.01, optimizer="adamw", weight_decay=0.0,
-        device="cpu", seed=0, verbose=0, noise_multiplier=3.0,
+        module, dataset, plan, criterion=torch.nn.CrossEntropyLoss, max_grad_norm=1.0, lr=0.01, optimizer="adamw",
+        weight_decay=0.0, device="cpu", seed=0, verbose=0,
     )
     # Three steps per epoch at sample rate 1/3, all at the given noise, not one calibrated to ε=5.
-    assert result.noise_multiplier == 3.0
-    assert result.accountant_history == [(3.0, 1 / 3, 6)]
+    assert plan.noise_multiplier == 3.0
+    assert result.history == [(3.0, 1 / 3, 6)]
     assert result.epsilon == compute_epsilon([(3.0, 1 / 3, 6)], 1e-3, "rdp")

@@ -10,6 +10,7 @@ import torch
 
 import sk_privattn._base
 from sk_privattn import BudgetExceededError, DPAttentionClassifier, DPAttentionRegressor, PrivacyLeakWarning
+from sk_privattn._training import train_module
 from sk_privattn._warm_start import MIN_SHARE_LEFT
 from sk_privattn.privacy import calibrate_noise_multiplier, compute_epsilon
 
@@ -87,15 +88,19 @@ def test_call_with_budget_spent_raises_and_keeps_the_fit(fitted, data):
         fitted.set_params(epsilon=fitted.epsilon_ / (1 - MIN_SHARE_LEFT / 2)).fit(X, y)
 
 
-def test_each_call_draws_fresh_noise_and_batches(fitted, data):
+def test_each_call_draws_fresh_noise_and_batches(data, monkeypatch):
     X, y = data
+    seeds = []
 
-    def batch_sizes(clf):
-        return [batch["train_batch_size"] for epoch in clf.net_.history for batch in epoch["batches"]]
+    def recording_seed(*args, seed, **kwargs):
+        seeds.append(seed)
+        return train_module(*args, seed=seed, **kwargs)
 
-    first = batch_sizes(fitted)
-    fitted.set_params(epsilon=2.0).fit(X, y)
-    assert batch_sizes(fitted) != first
+    monkeypatch.setattr(sk_privattn._base, "train_module", recording_seed)
+    clf = _clf(epsilon=1.0, warm_start=True).fit(X, y)
+    clf.set_params(epsilon=2.0).fit(X, y)
+    # The seed of a call seeds its Poisson batches and its noise.
+    assert len(seeds) == 2 and seeds[0] != seeds[1]
 
 
 def test_a_failed_call_leaves_the_module_untouched(fitted, data, monkeypatch):

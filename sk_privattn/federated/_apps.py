@@ -4,9 +4,10 @@ import pickle
 
 from sklearn.base import clone
 
-from ._client import SiteClient, build_client_app
+from .._plan import TrainingPlan
+from ._client import PLAN_FIELDS, SiteClient, build_client_app
 from ._server import build_server_app, make_strategy
-from ._site import SiteData, SiteMechanism, get_arrays, set_arrays, site_mechanism
+from ._site import SiteData, get_arrays, set_arrays, site_plan
 
 __all__ = ["make_client_app", "make_server_app"]
 
@@ -56,7 +57,7 @@ def make_client_app(estimator, load_site):
         module, seed = site._initial_module(encoder, len(classes))
         name = _site_name(context)
         data = SiteData(name, x_num, x_cat, target)
-        return SiteClient(site, module, data, site_mechanism(site, name, len(data)), int(name), seed)
+        return SiteClient(site, module, data, site_plan(site, name, len(data)), int(name), seed)
 
     return build_client_app(settings, make_client)
 
@@ -97,23 +98,17 @@ def make_server_app(estimator, X_public, *, n_sites, output_path, max_site_rows=
         if strategy.error is not None:
             raise strategy.error
         set_arrays(module, strategy.arrays)
-        mechanisms = {
-            name: SiteMechanism(
-                batch_size=int(m["batch_size"]),
-                sample_rate=float(m["sample_rate"]),
-                steps_per_round=int(m["steps"]),
-                noise_multiplier=float(m["noise_multiplier"]),
-                delta=float(m["delta"]),
-            )
-            for name, m in strategy.site_metrics.items()
+        plans = {
+            name: TrainingPlan(**{field: metrics[field] for field in PLAN_FIELDS}, accountant=settings.accountant)
+            for name, metrics in strategy.site_metrics.items()
         }
-        if not mechanisms:
+        if not plans:
             raise RuntimeError(
                 "No site reported its DP-SGD settings (SecAgg+ hides them from the server), so "
                 "the server cannot account the record-level ε; each site's own calibration "
                 "still bounds it by epsilon."
             )
-        settings._set_fitted(encoder, is_categorical, classes, module, mechanisms, {}, strategy.rounds,
+        settings._set_fitted(encoder, is_categorical, classes, module, plans, strategy.rounds,
                              client_noise, client_delta, n_sampled / n_sites)
         with open(output_path, "wb") as f:
             pickle.dump(settings, f)

@@ -9,7 +9,11 @@ from flwr.client.mod import fixedclipping_mod, secaggplus_mod
 
 from ._site import get_arrays, round_seed, set_arrays, train_round
 
-__all__ = ["SiteClient", "build_client_app"]
+__all__ = ["PLAN_FIELDS", "SiteClient", "build_client_app"]
+
+#: The fields of a site's TrainingPlan that it reports to the server (scalars,
+#: as Flower's metrics must be); the server rebuilds the plan from them.
+PLAN_FIELDS = ("n_samples", "batch_size", "steps_per_epoch", "sample_rate", "epochs", "noise_multiplier", "delta")
 
 
 class SiteClient(NumPyClient):
@@ -23,17 +27,18 @@ class SiteClient(NumPyClient):
         A module of the federation's architecture; its weights are replaced
         by the global ones at every round.
     data : SiteData
-    mechanism : SiteMechanism
+    plan : TrainingPlan
+        The site's plan over all rounds (see :func:`._site.site_plan`).
     site_index : int
     seed : int
         Base of the per-round seeds of this site.
     """
 
-    def __init__(self, estimator, module, data, mechanism, site_index, seed):
+    def __init__(self, estimator, module, data, plan, site_index, seed):
         self.estimator = estimator
         self.module = module
         self.data = data
-        self.mechanism = mechanism
+        self.plan = plan
         self.site_index = site_index
         self.seed = seed
 
@@ -44,19 +49,13 @@ class SiteClient(NumPyClient):
         set_arrays(self.module, parameters)
         seed = round_seed(self.seed, self.site_index, int(config["server_round"]))
         module = train_round(
-            self.estimator, self.module, self.data, self.mechanism, seed, torch.nn.CrossEntropyLoss
+            self.estimator, self.module, self.data, self.plan, seed, torch.nn.CrossEntropyLoss
         )
         # Client level: every site weighs the same, so that one site moves the
         # average by at most clipping_norm / n_sampled, as DP-FedAvg assumes.
         weight = len(self.data) if self.estimator.dp_level == "record" else 1
-        metrics = {
-            "site_index": self.site_index,
-            "noise_multiplier": self.mechanism.noise_multiplier,
-            "sample_rate": self.mechanism.sample_rate,
-            "steps": self.mechanism.steps_per_round,
-            "batch_size": self.mechanism.batch_size,
-            "delta": self.mechanism.delta,
-        }
+        # The site's plan, which the server needs to account the record-level ε.
+        metrics = {"site_index": self.site_index, **{name: getattr(self.plan, name) for name in PLAN_FIELDS}}
         return get_arrays(module), weight, metrics
 
 
@@ -79,11 +78,11 @@ def build_client_app(estimator, make_client):
     return ClientApp(client_fn=client_fn, mods=mods)
 
 
-def simulation_client(estimator, module, sites, mechanisms, seed):
+def simulation_client(estimator, module, sites, plans, seed):
     """``make_client`` for the simulation: the site is the node's partition id."""
 
     def make_client(context):
         index = int(context.node_config["partition-id"])
-        return SiteClient(estimator, copy.deepcopy(module), sites[index], mechanisms[index], index, seed)
+        return SiteClient(estimator, copy.deepcopy(module), sites[index], plans[index], index, seed)
 
     return make_client

@@ -20,7 +20,7 @@ from ..privacy import GDP_WARNING, calibrate_noise_multiplier, compute_epsilon, 
 from ._client import build_client_app, simulation_client
 from ._server import build_server_app, make_strategy, n_sampled_sites
 from ._simulation import simulate
-from ._site import SiteData, SiteMechanism, get_arrays, set_arrays, site_mechanism
+from ._site import SiteData, get_arrays, set_arrays, site_plan
 
 __all__ = ["FederatedDPAttentionClassifier"]
 
@@ -276,7 +276,7 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
             SiteData(name, x_num[site_of_row == k], x_cat[site_of_row == k], target[site_of_row == k])
             for k, name in enumerate(site_names.tolist())
         ]
-        mechanisms = [site_mechanism(settings, site.name, len(site)) for site in sites]
+        plans = [site_plan(settings, site.name, len(site)) for site in sites]
         n_sites = len(sites)
         n_sampled = self._check_sampling(n_sites)
         client_noise, client_delta = self._client_level_noise(n_sites, n_sampled)
@@ -289,7 +289,7 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
             secure_aggregation=self.secure_aggregation,
             max_weight=max(len(site) for site in sites),
         )
-        client_app = build_client_app(settings, simulation_client(settings, module, sites, mechanisms, seed))
+        client_app = build_client_app(settings, simulation_client(settings, module, sites, plans, seed))
         simulate(server_app, client_app, n_sites, backend=self.backend, verbose=self.verbose)
         if strategy.error is not None:
             raise strategy.error
@@ -299,10 +299,8 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
                 "verbose=1 to see Flower's and Ray's logs."
             )
         set_arrays(module, strategy.arrays)
-        mechanisms = dict(zip(site_names.tolist(), mechanisms))
-        sizes = {site.name: len(site) for site in sites}
-        self._set_fitted(encoder, is_categorical, classes, module, mechanisms, sizes, strategy.rounds,
-                         client_noise, client_delta, n_sampled / n_sites)
+        self._set_fitted(encoder, is_categorical, classes, module, dict(zip(site_names.tolist(), plans)),
+                         strategy.rounds, client_noise, client_delta, n_sampled / n_sites)
         return self
 
     # -- shared with the deployment apps -----------------------------------
@@ -399,45 +397,46 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
         )
         return noise, delta
 
-    def _set_fitted(self, encoder, is_categorical, classes, module, mechanisms, sizes, rounds,
-                    client_noise, client_delta, client_rate):
-        """Store the model and what it spent (``mechanisms``: site name -> SiteMechanism)."""
+    def _set_fitted(self, encoder, is_categorical, classes, module, plans, rounds, client_noise, client_delta,
+                    client_rate):
+        """Store the model and what it spent (``plans``: site name -> the site's TrainingPlan)."""
         self.classes_ = classes
         self.class_weight_ = np.ones(len(classes))
         for name, value in self._encoding_attributes(encoder, is_categorical).items():
             setattr(self, name, value)
         self.module_ = module.eval()
-        n_rounds = len(rounds)
+        # Every round counts, whether or not the site was sampled or failed.
+        ran = {name: plan.with_epochs(self.local_epochs * len(rounds)) for name, plan in plans.items()}
         self.sites_ = {
             name: {
-                "n_rows": sizes.get(name),
-                "batch_size": m.batch_size,
-                "noise_multiplier": m.noise_multiplier,
-                "sample_rate": m.sample_rate,
-                "n_steps": m.steps_per_round * n_rounds,
-                "delta": m.delta,
+                "n_rows": plan.n_samples,
+                "batch_size": plan.batch_size,
+                "noise_multiplier": plan.noise_multiplier,
+                "sample_rate": plan.sample_rate,
+                "n_steps": plan.n_steps,
+                "delta": plan.delta,
             }
-            for name, m in mechanisms.items()
+            for name, plan in ran.items()
         }
         if self.dp_level == "record":
-            for name, m in mechanisms.items():
-                self.sites_[name]["epsilon"] = self._spent(tuple(m.history(n_rounds)), m.delta)
-            worst = max(mechanisms, key=lambda name: self.sites_[name]["epsilon"])
-            m = mechanisms[worst]
+            for name, plan in ran.items():
+                self.sites_[name]["epsilon"] = self._spent(tuple(plan.history()), plan.delta)
+            worst = max(ran, key=lambda name: self.sites_[name]["epsilon"])
+            plan = ran[worst]
             self.epsilon_ = self.sites_[worst]["epsilon"]
-            self.delta_ = max(mech.delta for mech in mechanisms.values())
-            self.noise_multiplier_ = m.noise_multiplier
-            self.sample_rate_ = m.sample_rate
-            self.n_steps_ = m.steps_per_round * n_rounds
-            self.batch_size_ = m.batch_size
-            self.accountant_history_ = m.history(n_rounds)
+            self.delta_ = max(plan.delta for plan in ran.values())
+            self.noise_multiplier_ = plan.noise_multiplier
+            self.sample_rate_ = plan.sample_rate
+            self.n_steps_ = plan.n_steps
+            self.batch_size_ = plan.batch_size
+            self.accountant_history_ = plan.history()
         else:
             self.delta_ = client_delta
             self.noise_multiplier_ = client_noise
             self.sample_rate_ = client_rate
-            self.n_steps_ = n_rounds
-            self.batch_size_ = max(m.batch_size for m in mechanisms.values())
-            self.accountant_history_ = [(client_noise, client_rate, n_rounds)]
+            self.n_steps_ = len(rounds)
+            self.batch_size_ = max(plan.batch_size for plan in ran.values())
+            self.accountant_history_ = [(client_noise, client_rate, len(rounds))]
             self.epsilon_ = self._spent(self.accountant_history_, client_delta)
         self.history_ = [dict(row) for row in rounds]
 

@@ -5,7 +5,6 @@ estimator call these functions, so that the simulation and a real deployment
 run the same training and the same accounting.
 """
 
-import functools
 import math
 import warnings
 from collections import OrderedDict
@@ -14,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._plan import plan_training
 from .._training import TensorBatchDataset, train_module
-from ..privacy import calibrate_noise_multiplier, default_delta
 
-__all__ = ["SiteData", "get_arrays", "set_arrays", "site_mechanism", "train_round"]
+__all__ = ["SiteData", "get_arrays", "set_arrays", "site_plan", "train_round"]
 
 
 @dataclass
@@ -37,80 +36,39 @@ class SiteData:
         return TensorBatchDataset(inputs, torch.as_tensor(self.target, dtype=torch.long))
 
 
-@dataclass
-class SiteMechanism:
-    """The DP-SGD mechanism of one site over the whole federation (record level).
-
-    Attributes
-    ----------
-    batch_size : int
-    sample_rate : float
-        Poisson sampling probability of each row per local step.
-    steps_per_round : int
-    noise_multiplier : float
-        0.0 when the site does not run DP-SGD (``epsilon=inf`` or client level).
-    delta : float
-    """
-
-    batch_size: int
-    sample_rate: float
-    steps_per_round: int
-    noise_multiplier: float
-    delta: float
-
-    def history(self, n_rounds):
-        """Opacus' accountant history of ``n_rounds`` rounds of this site."""
-        return [(self.noise_multiplier, self.sample_rate, self.steps_per_round * n_rounds)]
-
-
-def site_mechanism(estimator, name, n_rows):
-    """Batch size, sampling and noise of a site with ``n_rows`` rows.
+def site_plan(estimator, name, n_rows):
+    """The training plan of a site with ``n_rows`` rows over the whole federation.
 
     Record level: the noise is calibrated once, so that all ``n_rounds``
     rounds of ``local_epochs`` epochs compose to ``epsilon`` at the site's δ
-    (``delta``, or ``1 / (10 * n_rows)``). Only the number of rows, treated as
-    public as in the central estimators, enters it.
+    (``delta``, or ``1 / (10 * n_rows)``); each round trains
+    ``plan.with_epochs(local_epochs)``. Client level (or ``epsilon=inf``):
+    local training without noise. Only the number of rows, treated as public
+    as in the central estimators, enters it.
     """
-    batch_size = estimator._resolve_batch_size(n_rows)
-    if batch_size > n_rows:
+    private = estimator.dp_level == "record" and math.isfinite(estimator.epsilon)
+    plan = plan_training(
+        n_rows,
+        epsilon=float(estimator.epsilon) if private else math.inf,
+        delta=estimator.delta,
+        batch_size=estimator.batch_size,
+        epochs=estimator.local_epochs * estimator.n_rounds,
+        accountant=estimator.accountant,
+    )
+    if plan.batch_size > n_rows:
         raise ValueError(
-            f"Site {name!r} (a value of groups) has {n_rows} rows, fewer than batch_size={batch_size}. "
+            f"Site {name!r} (a value of groups) has {n_rows} rows, fewer than batch_size={plan.batch_size}. "
             "Lower batch_size (or use batch_size='auto'), or merge this site with another."
         )
-    steps_per_epoch = math.ceil(n_rows / batch_size)
-    delta = estimator.delta if estimator.delta is not None else default_delta(n_rows)
-    if estimator.dp_level == "record" and delta >= 1.0 / n_rows:
+    if estimator.dp_level == "record" and plan.delta >= 1.0 / n_rows:
         warnings.warn(
-            f"delta={delta} is not below 1/n={1.0 / n_rows:.3g} for site {name!r} ({n_rows} rows): a "
+            f"delta={plan.delta} is not below 1/n={1.0 / n_rows:.3g} for site {name!r} ({n_rows} rows): a "
             "mechanism that publishes one whole random row of that site meets that δ. Use "
             "delta=None (1/(10 n) per site) or a smaller value.",
             UserWarning,
             stacklevel=2,
         )
-    noise_multiplier = 0.0
-    if estimator.dp_level == "record" and math.isfinite(estimator.epsilon):
-        noise_multiplier = _calibrate(
-            float(estimator.epsilon),
-            delta,
-            1.0 / steps_per_epoch,
-            steps_per_epoch * estimator.local_epochs * estimator.n_rounds,
-            estimator.accountant,
-        )
-    return SiteMechanism(
-        batch_size=batch_size,
-        sample_rate=1.0 / steps_per_epoch,
-        steps_per_round=steps_per_epoch * estimator.local_epochs,
-        noise_multiplier=noise_multiplier,
-        delta=delta,
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def _calibrate(epsilon, delta, sample_rate, steps, accountant):
-    # Sites of the same size need the same noise: calibrate it once.
-    return calibrate_noise_multiplier(
-        epsilon=epsilon, delta=delta, sample_rate=sample_rate, steps=steps, accountant=accountant
-    )
+    return plan
 
 
 def get_arrays(module):
@@ -134,24 +92,19 @@ def round_seed(random_state_seed, site_index, server_round):
     return int(np.random.SeedSequence([random_state_seed, site_index, server_round]).generate_state(1)[0] >> 1)
 
 
-def train_round(estimator, module, data, mechanism, seed, criterion):
+def train_round(estimator, module, data, plan, seed, criterion):
     """Train ``module`` (holding the global weights) on one site for one round, in place.
 
-    Record level: DP-SGD with the site's fixed noise. Client level: plain
-    local training; the update is clipped and noised by Flower's mods and
-    strategy wrappers, not here.
+    Record level: DP-SGD with the site's noise, calibrated over all rounds.
+    Client level: plain local training; the update is clipped and noised by
+    Flower's mods and strategy wrappers, not here.
     """
-    private = estimator.dp_level == "record" and math.isfinite(estimator.epsilon)
     result = train_module(
         module,
         data.dataset(),
+        plan.with_epochs(estimator.local_epochs),
         criterion=criterion,
-        epsilon=float(estimator.epsilon) if private else math.inf,
-        delta=mechanism.delta,
         max_grad_norm=estimator.max_grad_norm,
-        accountant=estimator.accountant,
-        max_epochs=estimator.local_epochs,
-        batch_size=mechanism.batch_size,
         lr=estimator.lr,
         optimizer=estimator.optimizer,
         weight_decay=estimator.weight_decay,
@@ -159,6 +112,5 @@ def train_round(estimator, module, data, mechanism, seed, criterion):
         seed=seed,
         verbose=0,
         lr_schedule=estimator.lr_schedule,
-        noise_multiplier=mechanism.noise_multiplier if private else None,
     )
     return result.module
