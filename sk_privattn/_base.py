@@ -22,12 +22,13 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
 
 from ._plan import plan_training
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
 from ._warm_start import check_budget_left, check_same_delta, check_same_structure, structure
 from ._warnings import caller_stacklevel
+from .exceptions import PrivacyLeakWarning
 from .ledger import RecordsFits, begin_fit
 from .privacy import ACCOUNTANTS, GDP_WARNING
 
@@ -69,6 +70,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         "device": [str],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "max_sample_weight": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     #: Parameters that set the architecture of ``module_`` or the encoding of
@@ -141,7 +143,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             prior_history=previous["accountant_history_"] if previous is not None else (),
         )
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight=None):
         self._check_params()
         # What a warm start continues: the attributes of the previous fit.
         previous = dict(vars(self)) if self.warm_start and hasattr(self, "module_") else None
@@ -159,7 +161,8 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
         self._warn_about_plan(plan, previous)
         target, n_outputs, target_attributes = self._prepare_target(y, previous)
-        dataset = TensorBatchDataset(inputs, target)
+        row_weight = self._row_weights(target, target_attributes, sample_weight, plan.n_samples)
+        dataset = TensorBatchDataset(inputs, target, row_weight)
         call = 1 if previous is None else previous["history_"][-1]["call"] + 1
         module_seed, train_seed = self._seeds(call)
         # Seed torch's global generator (weights, dropout) for this fit only.
@@ -203,6 +206,52 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         ]
         return self
 
+    def _target_row_weights(self, target, target_attributes):
+        """Each row's weight from its target (a classifier's class weights), in [0, 1]; or ``None``."""
+        return None
+
+    def _row_weights(self, target, target_attributes, sample_weight, n_samples):
+        """The weight of each row in [0, 1] (a tensor), or ``None`` when all weigh the same.
+
+        DP-SGD multiplies each row's clipped gradient by it (see
+        :class:`~sk_privattn._dpsgd.RowWeightedDPOptimizer`), so it must be at
+        most 1 and depend on that row only, and public values: class weights
+        over the largest class weight, and ``sample_weight`` over
+        ``max_sample_weight`` (or over the largest sample weight, read from the
+        data and warned).
+        """
+        weights = self._target_row_weights(target, target_attributes)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)), ensure_non_negative=True)
+            bound = self._sample_weight_bound(sample_weight)
+            weights = sample_weight / bound if weights is None else weights * sample_weight / bound
+        if weights is None or np.all(weights == 1.0):
+            return None
+        return torch.as_tensor(weights, dtype=torch.float32)
+
+    def _sample_weight_bound(self, sample_weight):
+        """``max_sample_weight``, or the largest weight of ``sample_weight`` (read, warned)."""
+        if self.max_sample_weight is not None:
+            if sample_weight.max() > self.max_sample_weight:
+                raise ValueError(
+                    f"sample_weight holds weights up to {sample_weight.max():g}, above "
+                    f"max_sample_weight={self.max_sample_weight}. Raise max_sample_weight to the "
+                    "largest weight your design allows, or cap the weights."
+                )
+            return float(self.max_sample_weight)
+        if not sample_weight.any():
+            raise ValueError("sample_weight is 0 for every row; give some row a positive weight.")
+        warnings.warn(
+            "max_sample_weight was not given, so the largest value of sample_weight was read from "
+            "the training data: each row's weight is divided by it, so that no row weighs more "
+            "than one. That value is not protected by the differential-privacy guarantee. Pass "
+            "max_sample_weight (a public bound on the weights, e.g. the largest weight your survey "
+            "design allows) to prevent this.",
+            PrivacyLeakWarning,
+            stacklevel=caller_stacklevel(),
+        )
+        return float(sample_weight.max())
+
     def _seeds(self, call):
         """The seeds of the weights and of the training (sampler and noise) of call ``call``.
 
@@ -240,11 +289,11 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         if self.accountant == "gdp" and plan.private:
             warnings.warn(GDP_WARNING, UserWarning, stacklevel=caller_stacklevel())
 
-    def _fit_keeping_state(self, X, y):
+    def _fit_keeping_state(self, X, y, sample_weight=None):
         """Run ``_fit``; on any error leave a previous fit exactly as it was."""
         state = dict(self.__dict__)
         try:
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(state)

@@ -13,7 +13,6 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
-from .nn import RowWeightedCrossEntropy
 
 __all__ = ["DPClassifierMixin"]
 
@@ -69,18 +68,23 @@ class DPClassifierMixin(ClassifierMixin):
                 f"a class of y (classes: {classes.tolist()}). Key the dict by the labels of y."
             )
         weights = np.array([self.class_weight.get(label, 1.0) for label in classes.tolist()], dtype=float)
-        if not all(math.isfinite(w) and w >= 0 for w in weights):
+        if not all(math.isfinite(w) and w >= 0 for w in weights) or not weights.any():
             raise ValueError(
                 f"class_weight={self.class_weight!r} holds a weight that is negative or not "
-                "finite; every weight must be a finite number >= 0."
+                "finite, or gives every class weight 0; every weight must be a finite number >= 0, "
+                "and one at least > 0."
             )
         return weights
 
     def _criterion(self, target_attributes):
+        return torch.nn.CrossEntropyLoss(reduction="none")
+
+    def _target_row_weights(self, target, target_attributes):
+        """Each row's class weight over the largest class weight (public, or warned for "balanced")."""
         weights = target_attributes["class_weight_"]
-        if np.all(weights == 1.0):
-            return torch.nn.CrossEntropyLoss
-        return RowWeightedCrossEntropy(weights)
+        if np.all(weights == weights[0]):
+            return None
+        return weights[target.numpy()] / weights.max()
 
     def decision_function(self, X):
         """Confidence scores: the logits.

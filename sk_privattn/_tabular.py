@@ -51,31 +51,33 @@ class BaseDPAttention(BaseDPEstimator):
         "dropout",
     )
 
+    # No defaults here: each public estimator's signature is the one source of them.
     def __init__(
         self,
         *,
-        epsilon=1.0,
-        delta=None,
-        max_grad_norm=1.0,
-        accountant="prv",
-        max_epochs=10,
-        batch_size="auto",
-        lr=0.02,
-        lr_schedule="cosine",
-        optimizer="adamw",
-        weight_decay=0.0,
-        d_token=32,
-        n_heads=4,
-        n_layers=2,
-        dropout=0.0,
-        categorical_features="from_dtype",
-        categories=None,
-        bounds=None,
-        numeric_encoding="linear+log",
-        random_state=None,
-        device="cpu",
-        verbose=0,
-        warm_start=False,
+        epsilon,
+        delta,
+        max_grad_norm,
+        accountant,
+        max_epochs,
+        batch_size,
+        lr,
+        lr_schedule,
+        optimizer,
+        weight_decay,
+        d_token,
+        n_heads,
+        n_layers,
+        dropout,
+        categorical_features,
+        categories,
+        bounds,
+        numeric_encoding,
+        random_state,
+        device,
+        verbose,
+        warm_start,
+        max_sample_weight,
     ):
         self.epsilon = epsilon
         self.delta = delta
@@ -99,6 +101,7 @@ class BaseDPAttention(BaseDPEstimator):
         self.device = device
         self.verbose = verbose
         self.warm_start = warm_start
+        self.max_sample_weight = max_sample_weight
 
     def _check_params(self):
         if self.d_token % self.n_heads:

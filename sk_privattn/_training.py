@@ -14,21 +14,16 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from opacus import PrivacyEngine
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler, PrintLog, ProgressBar
 from torch.utils.data import DataLoader, Dataset
 
-from .privacy import _quiet_accounting
+from ._dpsgd import RowWeightedDPOptimizer, make_private, strip_opacus_state
 
-__all__ = ["TensorBatchDataset", "TrainingResult", "strip_opacus_state", "train_module"]
+__all__ = ["TensorBatchDataset", "TrainingResult", "train_module"]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-
-#: Attributes that Opacus' hooks set on a module while it trains: the
-#: activations of the current batch among them.
-_OPACUS_MODULE_ATTRIBUTES = ("activations", "max_batch_len", "ft_compute_sample_grad", "autograd_grad_sample_hooks")
 
 class TensorBatchDataset(Dataset):
     """Rows of named input tensors and a target, fetched a batch at a time.
@@ -43,17 +38,24 @@ class TensorBatchDataset(Dataset):
         Each tensor has the rows on its first axis; the keys are the keyword
         arguments of the module's ``forward``.
     target : Tensor
+    row_weight : Tensor of shape (n_rows,), default=None
+        The weight of each row, in [0, 1]; with it, a row's target comes as
+        the pair ``(target, row_weight)``.
     """
 
-    def __init__(self, inputs, target):
+    def __init__(self, inputs, target, row_weight=None):
         self.inputs = inputs
         self.target = target
+        self.row_weight = row_weight
 
     def __len__(self):
         return len(self.target)
 
     def __getitem__(self, index):
-        return {name: tensor[index] for name, tensor in self.inputs.items()}, self.target[index]
+        inputs = {name: tensor[index] for name, tensor in self.inputs.items()}
+        if self.row_weight is None:
+            return inputs, self.target[index]
+        return inputs, (self.target[index], self.row_weight[index])
 
     def __getitems__(self, indices):
         index = torch.as_tensor(indices, dtype=torch.long)
@@ -97,11 +99,30 @@ class _PrivateNet(NeuralNet):
         self.history.record(prefix + "_batch_count", steps)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        if len(y_true) == 0:
+        """The mean of the rows' losses; the criterion returns one loss per row.
+
+        With row weights, DP-SGD weighs each row's *clipped* gradient (see
+        :class:`~sk_privattn._dpsgd.RowWeightedDPOptimizer`), so the loss is
+        left unweighted; without privacy the weights multiply the losses.
+        """
+        target, row_weight = y_true if isinstance(y_true, (tuple, list)) else (y_true, None)
+        if len(target) == 0:
             # An empty Poisson batch: a zero gradient, to which DP-SGD still
             # adds its noise, as the accountant assumes.
             return y_pred.sum() * 0.0
-        return super().get_loss(y_pred, y_true, X=X, training=training)
+        losses = self.criterion_(y_pred, target)
+        if losses.dim() == 0:
+            raise ValueError(
+                f"The criterion {self.criterion_!r} returned one loss for the batch; it must return "
+                "one loss per row (reduction='none'), which the training routine averages."
+            )
+        losses = losses.reshape(len(target), -1).mean(dim=1)
+        if row_weight is None:
+            return losses.mean()
+        if isinstance(self.optimizer_, RowWeightedDPOptimizer):
+            self.optimizer_.row_weight = row_weight
+            return losses.mean()
+        return (losses * row_weight).mean()
 
 
 class _RecordEpsilon(Callback):
@@ -113,24 +134,6 @@ class _RecordEpsilon(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         net.history.record("epsilon", self.plan.epsilon(net.steps_taken_))
-
-
-def strip_opacus_state(module):
-    """Remove from ``module`` whatever Opacus attached to it while it trained.
-
-    The parameters of our modules carry no attributes of their own, so all
-    of a parameter's attributes go: ``grad_sample`` (per-sample gradients),
-    ``summed_grad`` (the clipped, *un-noised* sum of the last batch), and the
-    bookkeeping flags. Gradients go too. So do the activations and batch
-    sizes that Opacus' hooks keep on the layers.
-    """
-    for submodule in module.modules():
-        for name in _OPACUS_MODULE_ATTRIBUTES:
-            submodule.__dict__.pop(name, None)
-    for parameter in module.parameters():
-        parameter.__dict__.clear()
-        parameter.grad = None
-    return module
 
 
 @dataclass
@@ -164,9 +167,8 @@ def _poisson_loader(dataset, plan, generator):
     """Exactly ``plan.steps_per_epoch`` Poisson batches per epoch at ``plan.sample_rate``.
 
     Opacus' own ``DPDataLoader`` runs ``int(1 / sample_rate)`` steps, which
-    is one fewer than planned for many step counts (93, 99, 105, ...), and
-    then accounts a sample rate that never ran; its sampler is given the
-    number of steps here instead.
+    is one fewer than planned for many step counts (93, 99, 105, ...); its
+    sampler is given the plan's number of steps here instead.
     """
     sampler = UniformWithReplacementSampler(
         num_samples=len(dataset),
@@ -178,12 +180,12 @@ def _poisson_loader(dataset, plan, generator):
 
 
 def _check_ran_as_planned(ran, plan, steps):
-    """What the accountant recorded must be exactly what the plan says for ``steps`` steps."""
-    expected = plan.history(steps) if steps else []
-    if [tuple(entry) for entry in ran] != [tuple(entry) for entry in expected]:
+    """A completed fit took exactly the planned steps, and the accountant recorded exactly those."""
+    if steps != plan.n_steps or [tuple(entry) for entry in ran] != [tuple(entry) for entry in plan.history()]:
         raise RuntimeError(
-            f"The accountant recorded {ran}, but the training plan ran {expected}; the "
-            "privacy accounting would not describe the training. This is a bug in sk_privattn."
+            f"The fit ran {steps} steps and the accountant recorded {ran}, but the training plan is "
+            f"{plan.history()}; the privacy accounting would not describe the training. This is a "
+            "bug in sk_privattn."
         )
 
 
@@ -217,11 +219,11 @@ def train_module(
     dataset : TensorBatchDataset
         ``plan.n_samples`` rows.
     plan : TrainingPlan
-    criterion : type or torch.nn.Module
-        A torch loss class, instantiated with its defaults, or a loss
-        instance. Either must average over the batch (``reduction="mean"``),
-        and a row's loss must depend on that row only, so that Opacus' per-row
-        gradients are what clipping bounds.
+    criterion : torch.nn.Module
+        A loss that returns one loss per row (``reduction="none"``); the
+        routine averages them (weighting them by ``dataset.row_weight``
+        without privacy). A row's loss must depend on that row only, so that
+        Opacus' per-row gradients are what clipping bounds.
     max_grad_norm : float
         Per-sample gradient clipping bound.
     lr, weight_decay : float
@@ -279,25 +281,10 @@ def train_module(
     net.steps_taken_ = 0
     net.module_.train()  # Opacus refuses a module in eval mode, as a fitted one is
     loader = _poisson_loader(dataset, plan, sampler_generator)
-    hooks = dp_optimizer = engine = None
+    hooks = dp_optimizer = accountant = None
     if plan.private:
-        with _quiet_accounting(), warnings.catch_warnings():
-            # Opacus' reminder that secure_mode is off; docs/privacy.md states
-            # what a seeded, non-cryptographic RNG means for the guarantee.
-            warnings.filterwarnings("ignore", message="Secure RNG turned off")
-            engine = PrivacyEngine(accountant=plan.accountant)
-        # poisson_sampling=False: the loader above already samples by the
-        # plan; Opacus then accounts sample rate 1 / len(loader), the plan's.
-        hooks, dp_optimizer, loader = engine.make_private(
-            module=net.module_,
-            optimizer=net.optimizer_,
-            data_loader=loader,
-            noise_multiplier=plan.noise_multiplier,
-            max_grad_norm=max_grad_norm,
-            poisson_sampling=False,
-            noise_generator=noise_generator,
-            grad_sample_mode="hooks",
-            wrap_model=False,
+        hooks, dp_optimizer, accountant = make_private(
+            net.module_, net.optimizer_, plan, max_grad_norm=max_grad_norm, noise_generator=noise_generator
         )
         net.optimizer_ = dp_optimizer
     net.train_loader_ = loader
@@ -313,8 +300,8 @@ def train_module(
         # Leave nothing of Opacus behind: hooks, per-sample and un-noised
         # gradients, the DP optimizer, the Poisson loader, the accountant.
         steps = net.steps_taken_
-        if engine is not None:
-            ran = [tuple(entry) for entry in engine.accountant.history]
+        if accountant is not None:
+            ran = [tuple(entry) for entry in accountant.history]
         elif steps:
             ran = plan.history(steps)
         if hooks is not None:

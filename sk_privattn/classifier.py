@@ -26,23 +26,30 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
 
     Parameters
     ----------
-    {shared parameters}
-    class_weight : None, dict, or "balanced", default=None
-        Weight of each class in the loss. ``None`` weighs every class 1. A
-        dict ``{class: weight}`` is public (classes it leaves out weigh 1).
-        ``"balanced"`` weighs class ``c`` by
-        ``n_samples / (n_classes * count(c))``, as in scikit-learn: the class
-        counts are read from the training data, outside the accounted ε, and
-        a :class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so; pass a
-        dict of public weights (e.g. from published class frequencies) to
-        prevent it. A weight multiplies its row's gradient *before*
-        per-sample clipping, so clipping bounds it: a weight of 5 cannot make
-        a row's gradient longer than ``max_grad_norm``, and the privacy
-        guarantee is unchanged. It also means that a weight above 1 has no
-        effect on a row whose gradient is clipped, and under DP-SGD those
-        are often the misclassified rows that matter most: weights change a
-        private model much less than a non-private one (see the class-weight
-        benchmark in docs/benchmarks.md).
+    {epsilon}
+    {delta}
+    {max_grad_norm}
+    {accountant}
+    {max_epochs}
+    {batch_size}
+    {lr}
+    {lr_schedule}
+    {optimizer}
+    {weight_decay}
+    {d_token}
+    {n_heads}
+    {n_layers}
+    {dropout}
+    {categorical_features}
+    {categories}
+    {bounds}
+    {numeric_encoding}
+    {class_weight}
+    {max_sample_weight}
+    {random_state}
+    {device}
+    {verbose}
+    {warm_start}
 
     Attributes
     ----------
@@ -50,7 +57,9 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     class_weight_ : ndarray of shape (n_classes,)
         Weight of each class of ``classes_`` in the loss (all 1.0 for
         ``class_weight=None``).
-    {shared attributes}
+    {feature attributes}
+    {privacy attributes}
+    {tabular attributes}
 
     See Also
     --------
@@ -105,6 +114,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         bounds=None,
         numeric_encoding="linear+log",
         class_weight=None,
+        max_sample_weight=None,
         random_state=None,
         device="cpu",
         verbose=0,
@@ -133,11 +143,12 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             device=device,
             verbose=verbose,
             warm_start=warm_start,
+            max_sample_weight=max_sample_weight,
         )
         self.class_weight = class_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the classifier with DP-SGD.
 
         Parameters
@@ -146,9 +157,10 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             Numeric features must be finite; missing categorical values are
             allowed.
         y : array-like of shape (n_samples,)
+        {sample_weight}
 
         Returns
         -------
         self : object
         """
-        return self._fit_keeping_state(X, y)
+        return self._fit_keeping_state(X, y, sample_weight)

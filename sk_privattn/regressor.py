@@ -19,10 +19,11 @@ __all__ = ["DPAttentionRegressor"]
 #: 5 % of the range of ``target_bounds``.
 HUBER_DELTA = 0.1
 
+#: Per-row losses; the training routine averages them.
 _LOSSES = {
-    "squared_error": torch.nn.MSELoss,
-    "huber": lambda: torch.nn.HuberLoss(delta=HUBER_DELTA),
-    "absolute_error": torch.nn.L1Loss,
+    "squared_error": lambda: torch.nn.MSELoss(reduction="none"),
+    "huber": lambda: torch.nn.HuberLoss(delta=HUBER_DELTA, reduction="none"),
+    "absolute_error": lambda: torch.nn.L1Loss(reduction="none"),
 }
 
 
@@ -62,7 +63,24 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
 
     Parameters
     ----------
-    {shared parameters}
+    {epsilon}
+    {delta}
+    {max_grad_norm}
+    {accountant}
+    {max_epochs}
+    {batch_size}
+    {lr}
+    {lr_schedule}
+    {optimizer}
+    {weight_decay}
+    {d_token}
+    {n_heads}
+    {n_layers}
+    {dropout}
+    {categorical_features}
+    {categories}
+    {bounds}
+    {numeric_encoding}
     loss : {"squared_error", "huber", "absolute_error"}, default="squared_error"
         Loss on the scaled target. "huber" is quadratic for residuals up to
         0.1 on the [-1, 1] scale (5 % of the range of ``target_bounds``) and
@@ -78,13 +96,20 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         and raises a :class:`~sk_privattn.exceptions.PrivacyLeakWarning`:
         they are not protected by the guarantee and can reveal the most
         extreme rows.
+    {max_sample_weight}
+    {random_state}
+    {device}
+    {verbose}
+    {warm_start}
 
     Attributes
     ----------
     target_bounds_ : ndarray of shape (2,)
         The ``(low, high)`` used to clip and scale ``y``: ``target_bounds``,
         or the minimum and maximum of the training ``y`` (warned).
-    {shared attributes}
+    {feature attributes}
+    {privacy attributes}
+    {tabular attributes}
 
     See Also
     --------
@@ -146,6 +171,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         numeric_encoding="linear+log",
         loss="squared_error",
         target_bounds=None,
+        max_sample_weight=None,
         random_state=None,
         device="cpu",
         verbose=0,
@@ -174,12 +200,13 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             device=device,
             verbose=verbose,
             warm_start=warm_start,
+            max_sample_weight=max_sample_weight,
         )
         self.loss = loss
         self.target_bounds = target_bounds
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the regressor with DP-SGD.
 
         Parameters
@@ -189,12 +216,13 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             allowed.
         y : array-like of shape (n_samples,)
             Finite numbers.
+        {sample_weight}
 
         Returns
         -------
         self : object
         """
-        return self._fit_keeping_state(X, y)
+        return self._fit_keeping_state(X, y, sample_weight)
 
     def _check_params(self):
         super()._check_params()

@@ -43,7 +43,16 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
 
     Parameters
     ----------
-    {privacy parameters}
+    {epsilon}
+    {delta}
+    {max_grad_norm}
+    {accountant}
+    {max_epochs}
+    {batch_size}
+    {lr}
+    {lr_schedule}
+    {optimizer}
+    {weight_decay}
     architecture : {"transformer", "lstm_attention"}, default="transformer"
         "transformer": patches of ``patch_size`` steps become tokens (a
         linear map plus a positional embedding) and pre-norm transformer
@@ -88,12 +97,12 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         :class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so; series
         that fill an array without padding reveal only its shape. Unused by
         "lstm_attention", which accepts any length.
-    class_weight : None, dict, or "balanced", default=None
-        Weight of each class in the loss, as in
-        :class:`~sk_privattn.DPAttentionClassifier`. "balanced" reads the
-        class counts from the data and raises a
-        :class:`~sk_privattn.exceptions.PrivacyLeakWarning`.
-    {run parameters}
+    {class_weight}
+    {max_sample_weight}
+    {random_state}
+    {device}
+    {verbose}
+    {warm_start}
 
     Attributes
     ----------
@@ -178,6 +187,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         bounds=None,
         max_timesteps=None,
         class_weight=None,
+        max_sample_weight=None,
         random_state=None,
         device="cpu",
         verbose=0,
@@ -203,13 +213,14 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         self.bounds = bounds
         self.max_timesteps = max_timesteps
         self.class_weight = class_weight
+        self.max_sample_weight = max_sample_weight
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
         self.warm_start = warm_start
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the classifier with DP-SGD.
 
         Parameters
@@ -219,12 +230,13 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
             list of arrays of shape (n_timesteps_i, n_channels) of different
             lengths, or an array padded with NaN.
         y : array-like of shape (n_samples,)
+        {sample_weight}
 
         Returns
         -------
         self : object
         """
-        return self._fit_keeping_state(X, y)
+        return self._fit_keeping_state(X, y, sample_weight)
 
     def _check_params(self):
         if self.architecture == "transformer" and self.d_model % self.n_heads:

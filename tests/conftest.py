@@ -8,11 +8,11 @@ import pytest
 from sk_privattn import PrivacyLeakWarning
 
 
-def fit_recording_leaks(estimator, X, y):
+def fit_recording_leaks(estimator, X, y, **fit_params):
     """Fit ``estimator``; return the PrivacyLeakWarnings that the fit raised."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        estimator.fit(X, y)
+        estimator.fit(X, y, **fit_params)
     return [w for w in caught if issubclass(w.category, PrivacyLeakWarning)]
 
 

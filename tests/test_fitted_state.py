@@ -158,6 +158,6 @@ def test_a_run_that_differs_from_the_plan_is_refused(monkeypatch):
 
     monkeypatch.setattr(uniform_sampler.UniformWithReplacementSampler, "__init__", one_step_less)
     estimator, X, y = make_case("tabular")
-    with warnings.catch_warnings(), pytest.raises(RuntimeError, match="the training plan ran"):
+    with warnings.catch_warnings(), pytest.raises(RuntimeError, match="the training plan is"):
         warnings.simplefilter("ignore")
         estimator.fit(X, y)

@@ -177,7 +177,7 @@ def _train(module, dataset, *, epsilon, max_epochs, batch_size, **settings):
     plan = plan_training(
         len(dataset), epsilon=epsilon, delta=1e-3, batch_size=batch_size, epochs=max_epochs, accountant="rdp"
     )
-    options = dict(criterion=torch.nn.CrossEntropyLoss, optimizer="sgd", weight_decay=0.0, device="cpu", seed=0,
+    options = dict(criterion=torch.nn.CrossEntropyLoss(reduction="none"), optimizer="sgd", weight_decay=0.0, device="cpu", seed=0,
                    verbose=0)
     return plan, train_module(module, dataset, plan, **{**options, **settings})
 

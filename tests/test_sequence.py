@@ -215,7 +215,7 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
     module = make_module()
     with recorded_batch_sizes(module) as sizes:
         result = train_module(
-            module, dataset, plan, criterion=torch.nn.CrossEntropyLoss, max_grad_norm=1.0, lr=0.1, optimizer="sgd",
+            module, dataset, plan, criterion=torch.nn.CrossEntropyLoss(reduction="none"), max_grad_norm=1.0, lr=0.1, optimizer="sgd",
             weight_decay=0.0, device="cpu", seed=0, verbose=0,
         )
     assert 0 in sizes and len(sizes) == result.n_steps == 40

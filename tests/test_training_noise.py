@@ -16,7 +16,7 @@ def test_a_given_noise_multiplier_is_used_and_accounted():
     module = FTTransformer(2, [], 2, d_token=8, n_heads=2, n_layers=1)
     plan = plan_training(120, epsilon=5.0, delta=1e-3, batch_size=40, epochs=2, accountant="rdp", noise_multiplier=3.0)
     result = train_module(
-        module, dataset, plan, criterion=torch.nn.CrossEntropyLoss, max_grad_norm=1.0, lr=0.01, optimizer="adamw",
+        module, dataset, plan, criterion=torch.nn.CrossEntropyLoss(reduction="none"), max_grad_norm=1.0, lr=0.01, optimizer="adamw",
         weight_decay=0.0, device="cpu", seed=0, verbose=0,
     )
     # Three steps per epoch at sample rate 1/3, all at the given noise, not one calibrated to ε=5.

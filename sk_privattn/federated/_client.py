@@ -49,7 +49,7 @@ class SiteClient(NumPyClient):
         set_arrays(self.module, parameters)
         seed = round_seed(self.seed, self.site_index, int(config["server_round"]))
         module = train_round(
-            self.estimator, self.module, self.data, self.plan, seed, torch.nn.CrossEntropyLoss
+            self.estimator, self.module, self.data, self.plan, seed, torch.nn.CrossEntropyLoss(reduction="none")
         )
         # Client level: every site weighs the same, so that one site moves the
         # average by at most clipping_norm / n_sampled, as DP-FedAvg assumes.

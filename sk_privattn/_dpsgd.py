@@ -1,0 +1,94 @@
+"""The DP-SGD step, assembled from Opacus' public parts: per-sample gradients,
+clipping (with a weight per row), Gaussian noise and the accountant.
+
+:func:`make_private` attaches them to a module and its optimizer for one
+:class:`~sk_privattn._plan.TrainingPlan`: the accountant records the plan's
+sample rate at every step, so the plan is the one source of what is
+accounted. :func:`strip_opacus_state` removes everything Opacus left on the
+module once training stops.
+"""
+
+import torch
+from opacus.accountants import create_accountant
+from opacus.grad_sample import GradSampleHooks
+from opacus.optimizers import DPOptimizer
+from opacus.validators import ModuleValidator
+
+from .privacy import _quiet_accounting
+
+__all__ = ["RowWeightedDPOptimizer", "make_private", "strip_opacus_state"]
+
+#: Attributes that Opacus' hooks set on a module while it trains: the
+#: activations of the current batch among them.
+_OPACUS_MODULE_ATTRIBUTES = ("activations", "max_batch_len", "ft_compute_sample_grad", "autograd_grad_sample_hooks")
+
+
+class RowWeightedDPOptimizer(DPOptimizer):
+    """Opacus' DP optimizer, where each row's clipped gradient is multiplied by its weight.
+
+    Before a step, ``row_weight`` holds the weight of each row of the batch,
+    in [0, 1] (``None``: all 1). Row ``i`` contributes ``w_i * clip(g_i)``,
+    where ``clip`` scales the per-sample gradient ``g_i`` to norm at most
+    ``max_grad_norm``: a weight acts on every row, the clipped ones included,
+    and no row contributes more than ``max_grad_norm``, so the noise that
+    Opacus calibrates for ``max_grad_norm`` still bounds one row's influence.
+    (A weight applied to the loss before clipping would be undone by the
+    clipping of every row whose gradient is clipped.)
+    """
+
+    row_weight = None
+
+    def clip_and_accumulate(self):
+        if self.row_weight is not None and len(self.grad_samples[0]):
+            norms = torch.stack([g.reshape(len(g), -1).norm(2, dim=-1) for g in self.grad_samples], dim=1).norm(2, dim=1)
+            factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0) * self.row_weight.to(norms)
+            for p in self.params:
+                shape = (-1,) + (1,) * (p.grad_sample.dim() - 1)
+                p.grad_sample = p.grad_sample * factor.to(p.grad_sample).view(shape)
+            # Every row now has norm at most max_grad_norm: Opacus' own clipping
+            # below leaves it as it is, and sums.
+        super().clip_and_accumulate()
+
+
+def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator):
+    """Attach DP-SGD to ``module`` and ``optimizer`` for ``plan``.
+
+    Returns ``(hooks, dp_optimizer, accountant)``: Opacus' per-sample
+    gradient hooks on ``module`` (remove them with ``hooks.cleanup()``), the
+    :class:`RowWeightedDPOptimizer` wrapping ``optimizer``, and the
+    accountant that its steps feed, at the plan's sample rate.
+    """
+    ModuleValidator.validate(module, strict=True)
+    hooks = GradSampleHooks(module, batch_first=True, loss_reduction="mean", strict=True)
+    dp_optimizer = RowWeightedDPOptimizer(
+        optimizer,
+        noise_multiplier=plan.noise_multiplier,
+        max_grad_norm=max_grad_norm,
+        # The mean over a Poisson batch divides by its expected size, not by its
+        # size: the size is random, and reveals which rows were sampled.
+        expected_batch_size=plan.n_samples * plan.sample_rate,
+        loss_reduction="mean",
+        generator=noise_generator,
+    )
+    with _quiet_accounting():
+        accountant = create_accountant(mechanism=plan.accountant)
+    dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=plan.sample_rate))
+    return hooks, dp_optimizer, accountant
+
+
+def strip_opacus_state(module):
+    """Remove from ``module`` whatever Opacus attached to it while it trained.
+
+    The parameters of our modules carry no attributes of their own, so all
+    of a parameter's attributes go: ``grad_sample`` (per-sample gradients),
+    ``summed_grad`` (the clipped, *un-noised* sum of the last batch), and the
+    bookkeeping flags. Gradients go too. So do the activations and batch
+    sizes that Opacus' hooks keep on the layers.
+    """
+    for submodule in module.modules():
+        for name in _OPACUS_MODULE_ATTRIBUTES:
+            submodule.__dict__.pop(name, None)
+    for parameter in module.parameters():
+        parameter.__dict__.clear()
+        parameter.grad = None
+    return module
