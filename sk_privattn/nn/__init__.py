@@ -3,12 +3,10 @@
 Every module here is built from layers that Opacus computes per-sample
 gradients for in its default ``"hooks"`` mode (``nn.Linear``,
 ``nn.LayerNorm``, ``nn.Embedding``, and Opacus' ``DPLSTM``), so that they train under DP-SGD with no
-functorch fallback and pickle cleanly afterwards. The losses keep each row's
-term a function of that row alone, as per-sample clipping assumes. Nothing in
+functorch fallback and pickle cleanly afterwards. Nothing in
 this sub-package imports scikit-learn.
 """
 
-from .losses import RowWeightedCrossEntropy
 from .sequence import AdditiveAttentionPooling, LSTMAttention, PatchTransformer
 from .tokenizer import FeatureTokenizer
 from .transformer import FTTransformer, MultiHeadSelfAttention, TransformerBlock
@@ -20,6 +18,5 @@ __all__ = [
     "FeatureTokenizer",
     "FTTransformer",
     "MultiHeadSelfAttention",
-    "RowWeightedCrossEntropy",
     "TransformerBlock",
 ]
