@@ -78,8 +78,9 @@ class _PrivateNet(NeuralNet):
 
     @property
     def _default_callbacks(self):
-        # The log lines print above the progress bar.
-        return [("print_log", PrintLog(sink=tqdm.tqdm.write))]
+        # skorch's epoch timer and loss scoring record statistics of the rows;
+        # the epoch log is added by train_module when verbose.
+        return []
 
     def get_iterator(self, dataset, training=False):
         if training:
@@ -295,7 +296,8 @@ def train_module(
         )
         callbacks.append(("lr_schedule", schedule))
     if verbose:
-        callbacks.append(("progress", _FitProgress(plan)))
+        # The log lines print above the progress bar.
+        callbacks += [("progress", _FitProgress(plan)), ("print_log", PrintLog(sink=tqdm.tqdm.write))]
     net = _PrivateNet(
         module,
         criterion=criterion,
