@@ -104,6 +104,15 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         """The torch module for inputs encoded as ``attributes`` describe."""
         raise NotImplementedError
 
+    def _restore_inputs(self):
+        """The private attributes of the input encoding, rebuilt from the public fitted
+        ones (``sk_privattn.persistence.load``); none by default."""
+        return {}
+
+    def _n_outputs(self):
+        """Outputs of ``module_`` for the fitted target."""
+        raise NotImplementedError
+
     def _prepare_target(self, y, previous):
         """Validate ``y``; return (target tensor, n_outputs, fitted attributes).
 

@@ -176,6 +176,17 @@ class BaseDPAttention(BaseDPEstimator):
             "_encoder": encoder,
         }
 
+    def _restore_inputs(self):
+        encoder = TabularEncoder.from_fitted(
+            self.is_categorical_,
+            bounds=self.bounds_,
+            categories=self.categories_,
+            feature_names=getattr(self, "feature_names_in_", None),
+            numeric_encoding=self.numeric_encoding,
+            estimator_name=type(self).__name__,
+        )
+        return {"_encoder": encoder}
+
     def _transform_inputs(self, X):
         X, _ = self._validate_X(X, reset=False)
         x_num, x_cat = self._encoder.transform(X)

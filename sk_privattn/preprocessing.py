@@ -213,6 +213,18 @@ class TabularEncoder:
         self.numeric_ = np.flatnonzero(~self.is_categorical)
         self.categorical_ = np.flatnonzero(self.is_categorical)
 
+    @classmethod
+    def from_fitted(cls, is_categorical, *, bounds, categories, feature_names, numeric_encoding, estimator_name):
+        """An encoder with the fitted ``bounds_`` and ``categories_`` given, as a fit would leave it."""
+        encoder = cls(
+            is_categorical, bounds=bounds, categories=categories, feature_names=feature_names,
+            numeric_encoding=numeric_encoding,
+        )
+        encoder.bounds_ = np.asarray(bounds, dtype=np.float64).reshape(-1, 2)
+        encoder.categories_ = [np.asarray(values, dtype=object) for values in categories]
+        encoder._estimator_name = estimator_name
+        return encoder
+
     def _label(self, j):
         return repr(self.feature_names[j]) if self.feature_names is not None else f"x{j}"
 
