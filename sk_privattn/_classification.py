@@ -26,24 +26,53 @@ class DPClassifierMixin(ClassifierMixin):
     ``class_weight`` parameter.
     """
 
-    _classifier_constraints = {"class_weight": [dict, StrOptions({"balanced"}), None]}
+    _classifier_constraints = {
+        "classes": ["array-like", None],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
 
     def _prepare_target(self, y, previous):
         check_classification_targets(y)
-        classes, encoded = np.unique(y, return_inverse=True)
+        if previous is not None:
+            classes = previous["classes_"]
+        elif self.classes is not None:
+            classes = np.unique(np.asarray(self.classes))
+        else:
+            classes = self._classes_from_data(y)
+        present = np.unique(y)
+        unknown = present[~np.isin(present, classes)]
+        if unknown.size:
+            origin = (
+                "the classes of the model that warm_start=True continues"
+                if previous is not None
+                else f"classes={list(self.classes)!r}"
+            )
+            raise ValueError(
+                f"y holds the labels {unknown.tolist()}, which are not in {origin} ({classes.tolist()}). "
+                "List every label of the task in classes, or set warm_start=False to train a new model."
+            )
         if len(classes) < 2:
             raise ValueError(
                 f"y contains only one class ({classes[0]!r}); a classifier needs at least "
-                "two classes in the training data."
+                "two classes in the training data, or two in classes."
             )
-        if previous is not None and not np.array_equal(classes, previous["classes_"]):
-            raise ValueError(
-                f"y has the classes {classes.tolist()}, but warm_start=True continues a model "
-                f"fitted on the classes {previous['classes_'].tolist()}. Pass y with the same "
-                "classes, or set warm_start=False to train a new model."
-            )
+        encoded = np.searchsorted(classes, y)
         attributes = {"classes_": classes, "class_weight_": self._class_weights(classes, encoded)}
         return torch.as_tensor(encoded, dtype=torch.long), len(classes), attributes
+
+    def _classes_from_data(self, y):
+        """The labels present in ``y`` (read from the data, warned)."""
+        classes = np.unique(y)
+        warnings.warn(
+            f"classes were not given, so the labels present in y ({', '.join(repr(c) for c in classes.tolist()[:10])}"
+            f"{', ...' if len(classes) > 10 else ''}) were read from the training data. Which labels occur "
+            "is not protected by the differential-privacy guarantee: a label that only one row holds "
+            "reveals that row. Pass classes, the public list of the task's labels (e.g. classes=[0, 1]), "
+            "to prevent this.",
+            PrivacyLeakWarning,
+            stacklevel=caller_stacklevel(),
+        )
+        return classes
 
     def _class_weights(self, classes, encoded):
         """The weight of each class: public (None, dict) or from the counts (warned)."""

@@ -103,6 +103,13 @@ numeric_encoding : {{"linear+log", "linear", "piecewise"}}, default={default}
     encoding on 8 equal bins of each scale, so each token is a learned
     piecewise-linear function of the value. All are fixed transforms of
     the public bounds: none reads the data.""",
+    "classes": """\
+classes : array-like or None, default={default}
+    The public list of the task's labels (e.g. ``[0, 1]``), which sets
+    ``classes_``; labels absent from ``y`` are allowed, labels outside the
+    list raise. ``None`` reads the labels present in ``y`` and raises a
+    :class:`~sk_privattn.exceptions.PrivacyLeakWarning`: which labels occur
+    is a statistic of the rows, and a label that one row holds reveals it.""",
     "class_weight": """\
 class_weight : None, dict, or "balanced", default={default}
     Weight of each class. ``None`` weighs every class 1. A dict

@@ -44,6 +44,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     {categories}
     {bounds}
     {numeric_encoding}
+    {classes}
     {class_weight}
     {max_sample_weight}
     {random_state}
@@ -113,6 +114,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         categories=None,
         bounds=None,
         numeric_encoding="linear+log",
+        classes=None,
         class_weight=None,
         max_sample_weight=None,
         random_state=None,
@@ -145,6 +147,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             warm_start=warm_start,
             max_sample_weight=max_sample_weight,
         )
+        self.classes = classes
         self.class_weight = class_weight
 
     @_fit_context(prefer_skip_nested_validation=True)

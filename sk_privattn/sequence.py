@@ -97,6 +97,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         :class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so; series
         that fill an array without padding reveal only its shape. Unused by
         "lstm_attention", which accepts any length.
+    {classes}
     {class_weight}
     {max_sample_weight}
     {random_state}
@@ -186,6 +187,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         scaling="per_series",
         bounds=None,
         max_timesteps=None,
+        classes=None,
         class_weight=None,
         max_sample_weight=None,
         random_state=None,
@@ -212,6 +214,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         self.scaling = scaling
         self.bounds = bounds
         self.max_timesteps = max_timesteps
+        self.classes = classes
         self.class_weight = class_weight
         self.max_sample_weight = max_sample_weight
         self.random_state = random_state

@@ -81,12 +81,12 @@ def make_case(kind, **params):
 
     if kind == "tabular":
         X, y = make_mixed_frame()
-        estimator = DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **PUBLIC, **params})
+        estimator = DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **PUBLIC, "classes": [0, 1], **params})
     else:
         X, y = make_series()
         architecture = "transformer" if kind == "sequence-transformer" else "lstm_attention"
         estimator = DPSequenceClassifier(
-            **{**FAST_SEQUENCE_PARAMS, "random_state": 0, "architecture": architecture, **params}
+            **{**FAST_SEQUENCE_PARAMS, "random_state": 0, "architecture": architecture, "classes": [0, 1], **params}
         )
     return estimator, X, y
 

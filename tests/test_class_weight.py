@@ -20,7 +20,7 @@ from conftest import fit_recording_leaks
 
 
 def _clf(**params):
-    return DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, "bounds": (-1, 1), **params})
+    return DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, "bounds": (-1, 1), "classes": [0, 1], **params})
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_no_class_weight_trains_every_row_alike(imbalanced, row_weights):
 def test_dict_weights_are_public_and_reach_training(imbalanced, row_weights):
     X, y = imbalanced
     labels = np.array(["no", "yes"])[y]
-    clf = _clf(class_weight={"yes": 4.0})
+    clf = _clf(class_weight={"yes": 4.0}, classes=["no", "yes"])
     assert fit_recording_leaks(clf, X, labels) == []
     np.testing.assert_array_equal(clf.class_weight_, [1.0, 4.0])  # "no" left out: weight 1
     # Each row's weight over the largest class weight: at most 1.

@@ -73,6 +73,7 @@ def test_bunch_contents():
         "frame",
         "feature_names",
         "target_names",
+        "classes",
         "categories",
         "bounds",
         "DESCR",

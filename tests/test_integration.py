@@ -23,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::sk_privattn.exceptions.PrivacyL
 
 
 def _clf(**params):
-    return DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **params})
+    return DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, "classes": [0, 1], **params})
 
 
 def test_dataframe_with_categorical_columns(mixed_frame):
@@ -157,7 +157,7 @@ def test_attention_over_features(mixed_frame):
 def test_multiclass_string_labels(numeric_data):
     X, _ = numeric_data
     y = np.array(["low", "mid", "high"])[np.digitize(X[:, 0], [-0.3, 0.3])]
-    clf = _clf(bounds=(-1, 1), epsilon=np.inf, max_epochs=20).fit(X, y)
+    clf = _clf(bounds=(-1, 1), epsilon=np.inf, max_epochs=20, classes=["low", "mid", "high"]).fit(X, y)
     np.testing.assert_array_equal(clf.classes_, ["high", "low", "mid"])
     assert clf.decision_function(X).shape == (len(X), 3)
     assert clf.score(X, y) > 0.6

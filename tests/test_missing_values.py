@@ -14,7 +14,7 @@ from conftest import fit_recording_leaks
 
 
 def _clf(**params):
-    return DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **params})
+    return DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, "classes": [0, 1], **params})
 
 
 def _frame_with_missing(n_samples=240, seed=0):

@@ -166,8 +166,8 @@ def _regression():
     return (X, target), (X_neighbour, target_neighbour)
 
 
-TABULAR = dict(FAST_PARAMS, epsilon=1.0, random_state=0, **PUBLIC)
-SEQUENCE = dict(FAST_SEQUENCE_PARAMS, epsilon=1.0, random_state=0)
+TABULAR = dict(FAST_PARAMS, epsilon=1.0, random_state=0, classes=[0, 1], **PUBLIC)
+SEQUENCE = dict(FAST_SEQUENCE_PARAMS, epsilon=1.0, random_state=0, classes=[0, 1])
 
 
 def _fit_twice(make_estimator, datasets, fit=lambda estimator, X, y: estimator.fit(X, y)):
@@ -190,8 +190,20 @@ CASES = {
         lambda: DPAttentionClassifier(**{**TABULAR, "class_weight": {0: 1.0, 1: 3.0}, "lr_schedule": "constant"}),
         _tabular(),
     ),
+    "classifier, sample weights": lambda: _fit_twice(
+        lambda: DPAttentionClassifier(**TABULAR, max_sample_weight=4.0),
+        _tabular(),
+        fit=lambda estimator, X, y: estimator.fit(X, y, sample_weight=1.0 + (np.arange(len(y)) % 4)),
+    ),
+    "classifier, missing values": lambda: _fit_twice(
+        lambda: DPAttentionClassifier(**TABULAR),
+        [(X.assign(age=X["age"].where(np.arange(len(X)) % 5 > 0)), y) for X, y in _tabular()],
+    ),
     "regressor": lambda: _fit_twice(
-        lambda: DPAttentionRegressor(**{**TABULAR, "target_bounds": (0, 15), "loss": "huber"}), _regression()
+        lambda: DPAttentionRegressor(
+            **{**{k: v for k, v in TABULAR.items() if k != "classes"}, "target_bounds": (0, 15), "loss": "huber"}
+        ),
+        _regression(),
     ),
     "sequence, transformer": lambda: _fit_twice(lambda: DPSequenceClassifier(**SEQUENCE), _series()),
     "sequence, lstm_attention": lambda: _fit_twice(
@@ -226,7 +238,7 @@ def test_federated_neighbouring_fits_differ_only_in_trainable_weights():
 
     (X, y), (X_neighbour, y_neighbour) = _tabular(n_samples=150)
     sites = np.repeat(["north", "south", "west"], 50)
-    params = {key: value for key, value in TABULAR.items() if key != "max_epochs"}
+    params = {key: value for key, value in TABULAR.items() if key not in ("max_epochs", "classes")}
 
     def fit(estimator, X, y):
         return estimator.fit(X, y, groups=sites)

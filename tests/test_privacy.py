@@ -115,7 +115,7 @@ def test_default_delta_is_below_one_over_n(numeric_data):
 
 
 def _privacy_warnings(X, y, **params):
-    clf = DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **params})
+    clf = DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, "classes": [0, 1], **params})
     return [str(w.message) for w in fit_recording_leaks(clf, X, y)]
 
 

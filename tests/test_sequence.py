@@ -23,7 +23,7 @@ ARCHITECTURES = ["transformer", "lstm_attention"]
 
 
 def _clf(**params):
-    return DPSequenceClassifier(**{**FAST_SEQUENCE_PARAMS, "random_state": 0, **params})
+    return DPSequenceClassifier(**{**FAST_SEQUENCE_PARAMS, "random_state": 0, "classes": [0, 1], **params})
 
 
 @pytest.fixture(scope="module", params=ARCHITECTURES)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from sk_privattn import DPAttentionClassifier
+from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
 
 from _settings import FAST_PARAMS
 from conftest import PUBLIC
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::sk_privattn.exceptions.PrivacyL
 
 
 def _clf(**params):
-    return DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **params})
+    return DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, "classes": [0, 1], **params})
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def _with_bad(X, value):
 
 BAD_FITS = {
     "inf": (lambda X, y: (_with_bad(X, np.inf), y), {}, ValueError, "contains infinity in the numeric feature x1"),
-    "one class": (lambda X, y: (X, np.zeros_like(y)), {}, ValueError, "only one class"),
+    "one class": (lambda X, y: (X, np.zeros_like(y)), {"classes": None}, ValueError, "only one class"),
     "empty X": (lambda X, y: (X[:0], y[:0]), {}, ValueError, "0 sample"),
     "length mismatch": (lambda X, y: (X, y[:-1]), {}, ValueError, "inconsistent numbers of samples"),
     "epsilon zero": (lambda X, y: (X, y), {"epsilon": 0.0}, ValueError, "'epsilon' parameter .* Got 0.0"),
@@ -159,3 +159,15 @@ def test_categorical_names_without_feature_names(fitted):
     _, X, y = fitted
     with pytest.raises(ValueError, match="X has no feature names"):
         _clf(categorical_features=["a"]).fit(X, y)
+
+
+def test_classes_read_from_y_are_warned_and_public_classes_are_checked(fitted):
+    _, X, y = fitted
+    with pytest.warns(PrivacyLeakWarning, match=r"labels present in y \(0, 1\) were read .* Pass classes"):
+        DPAttentionClassifier(**FAST_PARAMS, bounds=(-1, 1), random_state=0).fit(X, y)
+    # A public list may hold labels that y lacks; a label outside it raises.
+    clf = _clf(bounds=(-1, 1), classes=[0, 1, 2]).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.predict_proba(X).shape == (len(X), 3)
+    with pytest.raises(ValueError, match=r"y holds the labels \[1\], which are not in classes=\[0, 2\]"):
+        _clf(bounds=(-1, 1), classes=[0, 2]).fit(X, y)

@@ -237,6 +237,9 @@ def load_adult(*, subset="train", return_X_y=False, as_frame=False):
             The 14 feature names, as in adult.names.
         target_names : list of str
             ``["<=50K", ">50K"]``, the labels of target 0 and 1.
+        classes : list of int
+            ``[0, 1]``: the public labels of ``target``, for the ``classes``
+            parameter of a classifier.
         categories : dict of str to list of str
             For each categorical feature, its values as published in adult.names.
         bounds : dict of str to tuple of float
@@ -286,6 +289,7 @@ def load_adult(*, subset="train", return_X_y=False, as_frame=False):
         frame=frame,
         feature_names=list(FEATURE_NAMES),
         target_names=list(TARGET_NAMES),
+        classes=[0, 1],
         categories={name: list(values) for name, values in categories.items()},
         bounds=dict(PUBLIC_BOUNDS),
         DESCR=_describe(schema_text),
