@@ -283,6 +283,52 @@ def fit_dp_mlp(
     return DPMLPBaseline(preprocessor, module, spent, fit_seconds)
 
 
+class DPEBMBaseline:
+    """A fitted DP-EBM, as returned by :func:`fit_dp_ebm`; takes the ``load_adult`` DataFrame."""
+
+    def __init__(self, model, categorical):
+        self.model = model
+        self.categorical = categorical
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(_missing_as_category(X, self.categorical))
+
+
+def _missing_as_category(X, categorical):
+    """DP-EBM's private binning refuses missing values: a missing category becomes "?"."""
+    X = X.copy()
+    for name in categorical:
+        X[name] = X[name].astype(object).where(X[name].notna(), "?").astype(str)
+    return X
+
+
+def fit_dp_ebm(X, y, *, epsilon, delta, bounds, categories, random_state):
+    """InterpretML's DP-EBM with the same public metadata as ours.
+
+    ``privacy_bounds`` takes the public bounds of the numeric columns, and
+    ``feature_types`` the public category list of each categorical column
+    (plus "?" for a missing value), so that DP-EBM reads neither from the rows
+    (it warns when it has to). Needs the ``interpret-core`` package (the
+    ``benchmarks`` extra).
+    """
+    from interpret.privacy import DPExplainableBoostingClassifier
+
+    categorical = [name for name in X.columns if name in categories]
+    feature_types = [
+        [str(value) for value in categories[name]] + ["?"] if name in categories else "continuous"
+        for name in X.columns
+    ]
+    model = DPExplainableBoostingClassifier(
+        epsilon=epsilon,
+        delta=delta,
+        privacy_bounds={name: tuple(bounds[name]) for name in X.columns if name in bounds},
+        feature_types=feature_types,
+        random_state=random_state,
+    )
+    model.fit(_missing_as_category(X, categorical), y)
+    return DPEBMBaseline(model, categorical)
+
+
 def non_private_baselines():
     """Non-private scikit-learn pipelines for the Adult DataFrame.
 

@@ -67,7 +67,7 @@ def run(epsilons, seeds, n_rows=None):
         rows = np.random.RandomState(0).permutation(len(X))[:n_rows]
         X, y = X.iloc[rows], y.iloc[rows]
     delta = default_delta(len(X))
-    public = dict(bounds=train.bounds, categories=train.categories)
+    public = dict(bounds=train.bounds, categories=train.categories, classes=train.classes)
     results = []  # (model, ε asked, [ε spent], [accuracy], [seconds])
     speed = {}
 
@@ -90,7 +90,8 @@ def run(epsilons, seeds, n_rows=None):
         for seed in seeds:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                mlp = fit_dp_mlp(X, y, epsilon=epsilon, delta=delta, random_state=seed, **public)
+                mlp = fit_dp_mlp(X, y, epsilon=epsilon, delta=delta, random_state=seed, bounds=train.bounds,
+                                 categories=train.categories)
             spent.append(mlp.epsilon_)
             accuracy.append(float(np.mean(mlp.predict(test.data) == test.target.to_numpy())))
             seconds.append(mlp.fit_seconds_)

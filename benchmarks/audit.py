@@ -59,7 +59,8 @@ def audit(n_members, max_epochs, n_shadow, seed=0):
     delta = default_delta(n_members)
     # Big enough to memorise 1,000 rows without privacy: 2 blocks of width 64, many epochs.
     network = dict(d_token=64, n_heads=4, n_layers=2, max_epochs=max_epochs, batch_size=64, lr=3e-3,
-                   lr_schedule="constant", bounds=adult.bounds, categories=adult.categories, random_state=seed)
+                   lr_schedule="constant", bounds=adult.bounds, categories=adult.categories,
+                   classes=adult.classes, random_state=seed)
     models = [(f"FT-Transformer, ε={eps:g}", DPAttentionClassifier(epsilon=eps, delta=delta, **network))
               for eps in (math.inf, 8.0, 1.0)]
     forest = RandomForestClassifier(n_estimators=200, random_state=seed)
@@ -92,7 +93,7 @@ def search_cost(n_rows, max_epochs, seed=0):
     rows = np.random.RandomState(seed + 1).permutation(len(adult.target))[:n_rows]
     X, y = _rows(adult.data, rows), adult.target[rows]
     clf = DPAttentionClassifier(max_epochs=max_epochs, bounds=adult.bounds, categories=adult.categories,
-                                random_state=seed)
+                                classes=adult.classes, random_state=seed)
     search = GridSearchCV(clf, {"epsilon": [0.5, 1.0, 3.0, 8.0]}, cv=5, n_jobs=2)
     start = time.perf_counter()
     with PrivacyLedger() as ledger:

@@ -93,7 +93,8 @@ def run(seeds):
                   "clipped <=50K": [], "clipped >50K": []}
         for seed in seeds:
             clf = DPAttentionClassifier(epsilon=epsilon, class_weight=class_weight, bounds=train.bounds,
-                                        categories=train.categories, random_state=seed)
+                                        categories=train.categories, classes=train.classes,
+                                        random_state=seed)
             start = time.perf_counter()
             with warnings.catch_warnings():
                 # Expected for "balanced", and said in the table.

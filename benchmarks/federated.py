@@ -84,7 +84,7 @@ def run(epsilons, n_rounds, n_rows=None):
     test_sites = test.data["race"].astype(str).to_numpy()
     sites = sorted(np.unique(groups).tolist(), key=lambda s: -np.sum(groups == s))
     site_rows = {site: int(np.sum(groups == site)) for site in sites}
-    public = dict(bounds=train.bounds, categories=train.categories)
+    public = dict(bounds=train.bounds, categories=train.categories, classes=train.classes)
     results = []
 
     for epsilon in epsilons:

@@ -39,7 +39,7 @@ test = load_adult(subset="test", as_frame=True)
 clf = DPAttentionClassifier(
     epsilon=1.0,
     bounds=train.bounds,
-    categories=train.categories,
+    categories=train.categories, classes=train.classes,
     max_epochs=max_epochs,
     batch_size=batch_size,
     random_state=0,

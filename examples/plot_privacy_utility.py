@@ -45,7 +45,7 @@ X, y = train.data.iloc[:n_rows], train.target.iloc[:n_rows]
 # non-private candidate is the same network without clipping or noise.
 clf = DPAttentionClassifier(
     bounds=train.bounds,
-    categories=train.categories,
+    categories=train.categories, classes=train.classes,
     max_epochs=max_epochs,
     batch_size=batch_size,
     random_state=0,

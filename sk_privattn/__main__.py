@@ -68,13 +68,19 @@ def main(argv=None):
     epsilons = sorted(set(args.epsilons) - {math.inf}) + [math.inf]
     print(
         f"sk_privattn {__version__}: UCI Adult, {len(X):,} training rows, {len(test.data):,} test rows"
-        f"{' (--quick)' if args.quick else ''}. Public bounds and categories from the dataset's"
-        " documentation.",
+        f"{' (--quick)' if args.quick else ''}. Public bounds, categories and classes from the"
+        " dataset's documentation.",
         flush=True,
     )
     rows = []
     for index, epsilon in enumerate(epsilons, start=1):
-        params = dict(epsilon=epsilon, bounds=train.bounds, categories=train.categories, random_state=args.seed)
+        params = dict(
+            epsilon=epsilon,
+            bounds=train.bounds,
+            categories=train.categories,
+            classes=train.classes,
+            random_state=args.seed,
+        )
         if args.epochs is not None:
             params["max_epochs"] = args.epochs
         clf = DPAttentionClassifier(**params, verbose=0 if args.quiet else 1)

@@ -60,7 +60,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         "delta": [Interval(Real, 0, 1, closed="neither"), None],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither")],
         "accountant": [StrOptions(set(ACCOUNTANTS))],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions({"constant", "cosine"})],
@@ -210,6 +210,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         self.sample_rate_ = plan.sample_rate
         self.n_steps_ = result.n_steps
         self.batch_size_ = plan.batch_size
+        self.max_epochs_ = plan.epochs
         self.accountant_history_ = [*plan.prior_history, *result.history]
         earlier_epochs = previous["history_"] if previous is not None else []
         self.history_ = earlier_epochs + [

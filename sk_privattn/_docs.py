@@ -39,16 +39,21 @@ accountant : {{"prv", "rdp", "gdp"}}, default={default}
     a central-limit approximation that Opacus marks experimental, that
     can underestimate ε, and that cannot compose warm starts.""",
     "max_epochs": """\
-max_epochs : int, default={default}
-    Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.""",
+max_epochs : int or "auto", default={default}
+    Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
+    "auto" takes as many epochs as give about 800 steps (at least 1, at
+    most 50; stored in ``max_epochs_``): small data get enough steps to
+    learn, large data few passes (see docs/privacy.md, "Choosing
+    max_grad_norm, batch_size and max_epochs"). Only the number of rows,
+    treated as public, enters it.""",
     "batch_size": """\
 batch_size : int or "auto", default={default}
     Expected batch size under Poisson sampling: each row joins each
     step's batch with probability ``1 / ceil(n / batch_size)``
-    (``sample_rate_``). DP-SGD prefers large batches, but small data
-    need enough steps: "auto" uses ``round(sqrt(32 * n))``, capped at
-    1024 (1024 on 32,000 rows, 400 on 5,000), stored in ``batch_size_``.
-    Only the number of rows, treated as public, enters it.""",
+    (``sample_rate_``). "auto" uses ``round(sqrt(n))``, capped at 1024
+    (32 on 1,000 rows, 180 on 32,561, 1,000 on a million), stored in
+    ``batch_size_``. Only the number of rows, treated as public, enters
+    it.""",
     "lr": """\
 lr : float, default={default}
     Learning rate (peak learning rate under the cosine schedule).""",
@@ -193,6 +198,8 @@ noise_multiplier_ : float
 batch_size_ : int
     Expected batch size used by the last call (``batch_size``, or its
     "auto" value).
+max_epochs_ : int
+    Epochs of the last call (``max_epochs``, or its "auto" value).
 sample_rate_ : float
     Poisson sampling probability of each row per step, in the last call.
 n_steps_ : int

@@ -54,7 +54,7 @@ class PrivacyBudget(PrivacyLedger):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-1, 1, size=(200, 3))
     >>> y = (X[:, 0] > 0).astype(int)
-    >>> clf = DPAttentionClassifier(epsilon=1.0, delta=1e-4, bounds=(-1, 1), max_epochs=1,
+    >>> clf = DPAttentionClassifier(epsilon=1.0, delta=1e-4, bounds=(-1, 1), classes=[0, 1], max_epochs=1,
     ...                             d_token=8, n_heads=2, n_layers=1, random_state=0)
     >>> with PrivacyBudget(epsilon=1.2, delta=1e-4) as budget:
     ...     _ = clf.fit(X, y)

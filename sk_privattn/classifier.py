@@ -80,7 +80,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-1, 1, size=(400, 3))
     >>> y = (X[:, 0] + X[:, 1] > 0).astype(int)
-    >>> clf = DPAttentionClassifier(epsilon=1.0, bounds=(-1, 1), max_epochs=5,
+    >>> clf = DPAttentionClassifier(epsilon=1.0, bounds=(-1, 1), classes=[0, 1], max_epochs=5,
     ...                             batch_size=100, random_state=0).fit(X, y)
     >>> clf.epsilon_ <= 1.0
     True
@@ -100,7 +100,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         delta=None,
         max_grad_norm=1.0,
         accountant="prv",
-        max_epochs=10,
+        max_epochs="auto",
         batch_size="auto",
         lr=0.02,
         lr_schedule="cosine",

@@ -138,7 +138,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-1, 1, size=(300, 3))
     >>> y = (X[:, 0] > 0).astype(int)
-    >>> clf = DPAttentionClassifier(bounds=(-1, 1), max_epochs=1, d_token=8, n_heads=2,
+    >>> clf = DPAttentionClassifier(bounds=(-1, 1), classes=[0, 1], max_epochs=1, d_token=8, n_heads=2,
     ...                             n_layers=1, random_state=0)
     >>> search = PrivateRandomSearch(clf, {"epsilon": [1.0, 2.0]}, mean_n_candidates=2,
     ...                              random_state=0).fit(X, y)

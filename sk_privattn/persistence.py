@@ -106,7 +106,7 @@ def save(estimator, path):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-1, 1, size=(200, 3))
     >>> y = (X[:, 0] > 0).astype(int)
-    >>> clf = DPAttentionClassifier(bounds=(-1, 1), max_epochs=1, d_token=8, n_heads=2,
+    >>> clf = DPAttentionClassifier(bounds=(-1, 1), classes=[0, 1], max_epochs=1, d_token=8, n_heads=2,
     ...                             n_layers=1, random_state=0).fit(X, y)
     >>> path = os.path.join(tempfile.mkdtemp(), "model.zip")
     >>> save(clf, path)

@@ -155,7 +155,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         delta=None,
         max_grad_norm=1.0,
         accountant="prv",
-        max_epochs=10,
+        max_epochs="auto",
         batch_size="auto",
         lr=0.02,
         lr_schedule="cosine",

@@ -218,7 +218,7 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-1, 1, size=(200, 3))
     >>> y = (X[:, 0] > 0).astype(int)
-    >>> clf = DPAttentionClassifier(epsilon=1.0, bounds=(-1, 1), max_epochs=1, d_token=8,
+    >>> clf = DPAttentionClassifier(epsilon=1.0, bounds=(-1, 1), classes=[0, 1], max_epochs=1, d_token=8,
     ...                             n_heads=2, n_layers=1, random_state=0).fit(X, y)
     >>> report = privacy_report(clf)
     >>> report.total_epsilon == clf.epsilon_

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 PRIVACY_ATTRIBUTES = ["n_features_in_", "feature_names_in_", "epsilon_", "delta_", "noise_multiplier_",
-                      "sample_rate_", "batch_size_", "n_steps_", "accountant_history_", "history_", "module_", "net_"]
+                      "sample_rate_", "batch_size_", "max_epochs_", "n_steps_", "accountant_history_", "history_", "module_", "net_"]
 TABULAR_ATTRIBUTES = ["is_categorical_", "bounds_", "categories_"]
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
-from sk_privattn._plan import plan_training, resolve_batch_size
+from sk_privattn._plan import plan_training, resolve_batch_size, resolve_epochs
 from sk_privattn._training import TensorBatchDataset, train_module
 from sk_privattn.nn import FTTransformer
 from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compute_epsilon, default_delta
@@ -263,20 +263,27 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
     assert all(torch.isfinite(p).all() for p in result.module.parameters())
 
 
-@pytest.mark.parametrize("n_samples, expected", [(50, 40), (200, 80)])
-def test_auto_batch_size_grows_with_the_square_root_of_n(n_samples, expected):
+@pytest.mark.parametrize("n_samples, expected_batch, expected_epochs", [(50, 7, 50), (200, 14, 50), (1000, 32, 25)])
+def test_auto_batch_size_and_epochs_follow_the_square_root_of_n(n_samples, expected_batch, expected_epochs):
+    plan = plan_training(n_samples, epsilon=1.0, delta=None, batch_size="auto", epochs="auto", accountant="prv")
+    assert plan.batch_size == expected_batch == round(math.sqrt(n_samples))
+    assert plan.epochs == expected_epochs == min(50, round(800 / math.ceil(n_samples / expected_batch)))
     rng = np.random.RandomState(0)
     X = rng.uniform(-1, 1, size=(n_samples, 2))
     y = (X[:, 0] > 0).astype(int)
-    clf = _fit(X, y, batch_size="auto", bounds=(-1, 1), max_epochs=1)
-    assert clf.batch_size == "auto" and clf.batch_size_ == expected == round(math.sqrt(32 * n_samples))
-    assert clf.sample_rate_ == pytest.approx(1 / math.ceil(n_samples / expected))
-    assert clf.n_steps_ == math.ceil(n_samples / expected)
+    clf = _fit(X, y, batch_size="auto", max_epochs="auto", bounds=(-1, 1), d_token=4, n_heads=1)
+    assert clf.batch_size == "auto" and clf.batch_size_ == expected_batch
+    assert clf.max_epochs == "auto" and clf.max_epochs_ == expected_epochs
+    assert clf.sample_rate_ == pytest.approx(1 / math.ceil(n_samples / expected_batch))
+    assert clf.n_steps_ == math.ceil(n_samples / expected_batch) * expected_epochs
 
 
-def test_auto_batch_size_is_capped_at_1024():
-    assert resolve_batch_size("auto", 32561) == 1021 and resolve_batch_size("auto", 10**6) == 1024
+def test_auto_plan_caps_the_batch_and_the_steps_of_large_data():
+    assert resolve_batch_size("auto", 32561) == 180 and resolve_batch_size("auto", 10**7) == 1024
     assert resolve_batch_size(64, 10**6) == 64
+    # Large data: one epoch, about sqrt(n) steps; the epochs never fall below one.
+    assert resolve_epochs("auto", 1000) == 1 and resolve_epochs("auto", 9766) == 1
+    assert resolve_epochs("auto", 181) == 4 and resolve_epochs(7, 181) == 7
 
 
 def test_warnings_of_fit_point_at_the_callers_line(numeric_data):
