@@ -1,14 +1,17 @@
 """The fit path that every differentially private estimator shares.
 
 ``fit`` runs, in this order: validate the parameters (nothing reads data
-yet); validate ``X`` and ``y`` and encode the inputs (public bounds and
-categories, or warned); build the torch module; train it with DP-SGD through
-:func:`~sk_privattn._training.train_module`; store the plain module and what
-was spent. A subclass supplies its inputs (tabular in ``_tabular.py``,
-sequences in ``sequence.py``), its target handling and its loss
-(``_classification.py``, ``regressor.py``). With ``warm_start=True`` a fitted estimator skips the input
-preparation and the module building of the first fit, and continues both
-the training and the privacy accounting (see :mod:`._warm_start`).
+yet); plan the training from the number of rows (a privacy budget may refuse
+the fit here, see :mod:`._recording`); validate ``X`` and ``y`` and encode
+the inputs (public bounds and categories, or warned); build the torch module;
+train it (``_train``: DP-SGD through
+:func:`~sk_privattn._training.train_module`, or the Flower rounds of the
+federated estimator); store the plain module and what was spent. A subclass
+supplies its inputs (tabular in ``_tabular.py``, sequences in
+``sequence.py``), its target handling and its loss (``_classification.py``,
+``regressor.py``). With ``warm_start=True`` a fitted estimator skips the
+input preparation and the module building of the first fit, and continues
+both the training and the privacy accounting (see :mod:`._warm_start`).
 """
 
 import copy
@@ -28,10 +31,10 @@ from ._plan import plan_training
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
 from ._warm_start import check_budget_left, check_same_delta, check_same_structure, structure
 from ._warnings import caller_stacklevel
-from .ledger import RecordsFits, begin_fit
+from ._recording import RecordsFits, begin_fit
 from .privacy import ACCOUNTANTS, GDP_WARNING
 
-__all__ = ["BaseDPEstimator"]
+__all__ = ["BaseDPEstimator", "planned_histories"]
 
 _PREDICT_BATCH_SIZE = 8192
 
@@ -141,20 +144,26 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             prior_history=previous["accountant_history_"] if previous is not None else (),
         )
 
-    def _fit(self, X, y):
+    def _warm_start_state(self):
+        """The attributes of the fit that this call continues (a warm start), or ``None``."""
+        if not (self.warm_start and hasattr(self, "module_")):
+            return None
+        previous = dict(vars(self))
+        check_same_structure(previous["_structure"], self)
+        check_same_delta(self.delta, previous["delta_"])
+        check_budget_left(previous["accountant_history_"], self.epsilon, previous["delta_"], self.accountant)
+        return previous
+
+    def _fit(self, X, y, **fit_params):
+        """The fit path; ``fit_params`` (a federation's ``groups``) go to ``_training_plan``."""
         self._check_params()
-        # What a warm start continues: the attributes of the previous fit.
-        previous = dict(vars(self)) if self.warm_start and hasattr(self, "module_") else None
-        if previous is not None:
-            check_same_structure(previous["_structure"], self)
-            check_same_delta(self.delta, previous["delta_"])
-            check_budget_left(previous["accountant_history_"], self.epsilon, previous["delta_"], self.accountant)
+        previous = self._warm_start_state()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         # The plan needs the number of rows only; ledgers and budgets
-        # (sk_privattn.ledger) record it, and a budget refuses the fit here,
-        # before any data is read.
-        plan = self._training_plan(_num_samples(X), previous)
+        # (sk_privattn._recording) record it, and a budget refuses the fit
+        # here, before any data is read.
+        plan = self._training_plan(_num_samples(X), previous, **fit_params)
         recorder = begin_fit(self, plan, previous)
         inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
         self._warn_about_plan(plan, previous)
@@ -170,26 +179,47 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             else:
                 # A copy, so that a failed call leaves the fitted module as it was.
                 module = copy.deepcopy(previous["module_"])
-            result = train_module(
+            result = self._train(
                 module,
                 dataset,
                 plan,
                 criterion=self._criterion(target_attributes),
-                max_grad_norm=self.max_grad_norm,
-                lr=self.lr,
-                optimizer=self.optimizer,
-                weight_decay=self.weight_decay,
-                device=self.device,
                 seed=train_seed,
-                verbose=self.verbose,
-                lr_schedule=self.lr_schedule,
                 recorder=recorder.for_rows(rows, y),
             )
-        for name, value in {**target_attributes, **input_attributes}.items():
+        return self._store_fit({**target_attributes, **input_attributes}, plan, result, previous, call)
+
+    def _train(self, module, dataset, plan, *, criterion, seed, recorder):
+        """Train ``module`` on ``dataset`` by ``plan``; return a
+        :class:`~sk_privattn._training.TrainingResult`.
+
+        DP-SGD on all rows here; the federated estimator runs Flower rounds
+        instead. ``recorder`` is the fit's record in the open ledgers: call
+        its ``start()`` before the first step and its ``spent(...)`` when
+        training stops, completed or not.
+        """
+        return train_module(
+            module,
+            dataset,
+            plan,
+            criterion=criterion,
+            max_grad_norm=self.max_grad_norm,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            weight_decay=self.weight_decay,
+            device=self.device,
+            seed=seed,
+            verbose=self.verbose,
+            lr_schedule=self.lr_schedule,
+            recorder=recorder,
+        )
+
+    def _store_fit(self, attributes, plan, result, previous=None, call=1):
+        """Set the fitted attributes: the encoding's, the module, and what ``plan`` spent."""
+        for name, value in {**attributes, **result.attributes}.items():
             setattr(self, name, value)
         self._structure = structure(self) if previous is None else previous["_structure"]
         self.module_ = result.module.eval()
-        self.net_ = result.net
         self.delta_ = plan.delta
         self.epsilon_ = result.epsilon
         self.noise_multiplier_ = plan.noise_multiplier
@@ -197,10 +227,8 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         self.n_steps_ = result.n_steps
         self.batch_size_ = plan.batch_size
         self.accountant_history_ = [*plan.prior_history, *result.history]
-        earlier_epochs = previous["history_"] if previous is not None else []
-        self.history_ = earlier_epochs + [
-            {"call": call, "epoch": row["epoch"], "epsilon": row["epsilon"]} for row in result.net.history
-        ]
+        earlier = previous["history_"] if previous is not None else []
+        self.history_ = earlier + [{"call": call, **row} for row in result.log]
         return self
 
     def _seeds(self, call):
@@ -240,11 +268,11 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         if self.accountant == "gdp" and plan.private:
             warnings.warn(GDP_WARNING, UserWarning, stacklevel=caller_stacklevel())
 
-    def _fit_keeping_state(self, X, y):
+    def _fit_keeping_state(self, X, y, **fit_params):
         """Run ``_fit``; on any error leave a previous fit exactly as it was."""
         state = dict(self.__dict__)
         try:
-            return self._fit(X, y)
+            return self._fit(X, y, **fit_params)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(state)
@@ -276,3 +304,9 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         if need_weights:
             return logits, torch.cat(weights).numpy()
         return logits
+
+
+def planned_histories(estimator, n_samples):
+    """What a fit of ``estimator`` on ``n_samples`` rows would run, one history per
+    group of rows, from its parameters and ``n_samples`` alone (no data read)."""
+    return estimator._training_plan(n_samples).row_histories()

@@ -87,6 +87,16 @@ class TrainingPlan:
         steps = self.n_steps if steps is None else int(steps)
         return [(self.noise_multiplier, self.sample_rate, steps)]
 
+    def row_histories(self, steps=None):
+        """What each group of rows pays, for a privacy ledger: here one group, every row,
+        paying :meth:`history`."""
+        return [self.history(steps)]
+
+    @property
+    def group_of_row(self):
+        """The group of each row in :meth:`row_histories`: ``None``, all rows in one."""
+        return None
+
     def epsilon(self, steps=None):
         """ε spent after ``steps`` steps of this plan, composed with ``prior_history``."""
         if not self.private:

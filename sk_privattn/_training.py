@@ -11,7 +11,7 @@ or batch size in the net's history.
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from opacus import PrivacyEngine
@@ -20,7 +20,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler, PrintLog, ProgressBar
 from torch.utils.data import DataLoader, Dataset
 
-from .privacy import _quiet_accounting
+from .privacy import quiet_accounting
 
 __all__ = ["TensorBatchDataset", "TrainingResult", "strip_opacus_state", "train_module"]
 
@@ -135,29 +135,34 @@ def strip_opacus_state(module):
 
 @dataclass
 class TrainingResult:
-    """What :func:`train_module` returns.
+    """What a training routine returns to the fit path.
 
     Attributes
     ----------
     module : torch.nn.Module
         The trained module, with nothing of Opacus left on it.
-    net : skorch.NeuralNet
-        The skorch net that trained it; its ``module_`` is ``module``.
     n_steps : int
-        Optimizer steps taken.
+        Optimizer steps taken (rounds, for a federation at client level).
     history : list of (noise_multiplier, sample_rate, steps)
-        The mechanism this call ran, as the accountant recorded it (noise
-        multiplier 0.0 when not private).
+        The mechanism that ``epsilon`` accounts, as it ran (noise multiplier
+        0.0 when not private).
     epsilon : float
         ε spent (``inf`` when not private), composed with the plan's
         ``prior_history``.
+    log : list of dict
+        One row per epoch (or round) for ``history_``: what the plan
+        released, never a statistic of the rows.
+    attributes : dict
+        Further fitted attributes, by name: the skorch net (``net_``), or a
+        federation's ``sites_``.
     """
 
     module: torch.nn.Module
-    net: NeuralNet
     n_steps: int
     history: list
     epsilon: float
+    log: list = field(default_factory=list)
+    attributes: dict = field(default_factory=dict)
 
 
 def _poisson_loader(dataset, plan, generator):
@@ -237,7 +242,7 @@ def train_module(
         "cosine" anneals the learning rate to zero over the plan's steps.
     recorder : object, default=None
         The fit's record in the active privacy ledgers (see
-        :func:`sk_privattn.ledger.begin_fit`): ``recorder.start(planned)``
+        :func:`sk_privattn._recording.begin_fit`): ``recorder.start()``
         before the first step, and ``recorder.spent(history)`` once training
         stops, completed or not, with the mechanism that actually ran.
 
@@ -248,7 +253,7 @@ def train_module(
     if len(dataset) != plan.n_samples:
         raise ValueError(f"The plan is for {plan.n_samples} rows, but the dataset has {len(dataset)}.")
     if recorder is not None:
-        recorder.start(plan.history())
+        recorder.start()
     optimizer_class = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
     sampler_generator = torch.Generator().manual_seed(int(seed))
     noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)
@@ -281,7 +286,7 @@ def train_module(
     loader = _poisson_loader(dataset, plan, sampler_generator)
     hooks = dp_optimizer = engine = None
     if plan.private:
-        with _quiet_accounting(), warnings.catch_warnings():
+        with quiet_accounting(), warnings.catch_warnings():
             # Opacus' reminder that secure_mode is off; docs/privacy.md states
             # what a seeded, non-cryptographic RNG means for the guarantee.
             warnings.filterwarnings("ignore", message="Secure RNG turned off")
@@ -329,4 +334,7 @@ def train_module(
         if recorder is not None:
             recorder.spent(ran)
     _check_ran_as_planned(ran, plan, steps)
-    return TrainingResult(module=net.module_, net=net, n_steps=steps, history=ran, epsilon=plan.epsilon(steps))
+    log = [{"epoch": row["epoch"], "epsilon": row["epsilon"]} for row in net.history]
+    return TrainingResult(
+        module=net.module_, n_steps=steps, history=ran, epsilon=plan.epsilon(steps), log=log, attributes={"net_": net}
+    )

@@ -31,14 +31,15 @@ import secrets
 from numbers import Integral, Real
 
 import numpy as np
-from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+from opacus.accountants.analysis.rdp import get_privacy_spent
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .privacy import _RDP_ALPHAS, default_delta
+from ._base import planned_histories
+from .privacy import RDP_ORDERS, default_delta, history_rdp
 
 __all__ = ["PrivateRandomSearch", "selection_rdp"]
 
@@ -185,10 +186,8 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
                     f"The candidate {params} is not private (epsilon=inf); every candidate of "
                     "PrivateRandomSearch must be, since the bound covers the whole grid. Remove it."
                 )
-            for noise, rate, steps in candidate._training_plan(n_train).history():
-                rdp = np.asarray(compute_rdp(q=rate, noise_multiplier=noise, steps=steps, orders=list(orders)))
-                # Opacus' series overflows to NaN at the largest orders: no bound there.
-                worst = np.maximum(worst, np.where(np.isnan(rdp), np.inf, rdp))
+            for history in planned_histories(candidate, n_train):
+                worst = np.maximum(worst, history_rdp(history, orders))
         return worst
 
     def fit(self, X, y):
@@ -211,7 +210,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         n_samples = _num_samples(X)
         in_validation = rng.uniform(size=n_samples) < self.validation_fraction
         train, validation = np.flatnonzero(~in_validation), np.flatnonzero(in_validation)
-        orders = np.asarray(_RDP_ALPHAS, dtype=float)
+        orders = np.asarray(RDP_ORDERS, dtype=float)
         # The bound is fixed before any candidate is trained: it reads n only.
         rdp = selection_rdp(self._candidate_rdp(grid, len(train), orders), self.mean_n_candidates, orders)
         self.delta_ = self.delta if self.delta is not None else default_delta(n_samples)
@@ -260,23 +259,6 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         """Accuracy of ``best_estimator_`` on ``X, y``."""
         check_is_fitted(self)
         return self.best_estimator_.score(X, y)
-
-    def _privacy_report(self):
-        from .report import PrivacyReport, _fit_row
-
-        check_is_fitted(self)
-        fits = [_fit_row("selected", estimator=self.best_estimator_)]
-        caveats = [
-            "Covered: every candidate's training and noisy validation score, the random number of "
-            "candidates and the choice (Papernot & Steinke 2022, Theorem 2). Not covered: anything "
-            "read from the data outside DP-SGD (each PrivacyLeakWarning), and scores you compute "
-            "later on private rows."
-        ]
-        return PrivacyReport(
-            fits, self.epsilon_, self.delta_, self.best_estimator_.epsilon_, True, {},
-            "private selection over a random number of candidates, RDP bound of the whole search",
-            caveats, "rdp",
-        )
 
 
 def _take(data, indices):
