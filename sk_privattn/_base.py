@@ -14,6 +14,7 @@ input preparation and the module building of the first fit, and continues
 both the training and the privacy accounting (see :mod:`._warm_start`).
 """
 
+import contextlib
 import copy
 import math
 import secrets
@@ -29,9 +30,9 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._plan import plan_training
 from ._training import OPTIMIZERS, TensorBatchDataset, train_module
+from ._recording import RecordsFits, begin_fit
 from ._warm_start import check_budget_left, check_same_delta, check_same_structure, structure
 from ._warnings import caller_stacklevel
-from ._recording import RecordsFits, begin_fit
 from .privacy import ACCOUNTANTS, GDP_WARNING
 
 __all__ = ["BaseDPEstimator", "planned_histories"]
@@ -172,8 +173,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         call = 1 if previous is None else previous["history_"][-1]["call"] + 1
         module_seed, train_seed = self._seeds(call)
         # Seed torch's global generator (weights, dropout) for this fit only.
-        with torch.random.fork_rng(devices=None if self.device.startswith("cuda") else []):
-            torch.manual_seed(module_seed)
+        with self._seeded_torch(module_seed):
             if previous is None:
                 module = self._build_module(input_attributes, n_outputs)
             else:
@@ -231,6 +231,13 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         self.history_ = earlier + [{"call": call, **row} for row in result.log]
         return self
 
+    @contextlib.contextmanager
+    def _seeded_torch(self, seed):
+        """Torch's global generator seeded with ``seed`` inside the block, restored after it."""
+        with torch.random.fork_rng(devices=None if self.device.startswith("cuda") else []):
+            torch.manual_seed(seed)
+            yield
+
     def _seeds(self, call):
         """The seeds of the weights and of the training (sampler and noise) of call ``call``.
 
@@ -247,26 +254,31 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         return int(seeds[-1, 0]), int(seeds[-1, 1])
 
     def _warn_about_plan(self, plan, previous):
-        """The warnings that the privacy parameters of this fit call for."""
-        if plan.delta >= 1.0 / plan.n_samples:
-            origin = (
-                f"warm_start=True keeps the delta_={plan.delta:g} of the fit that built the model, but it"
-                if previous is not None
-                else f"delta={plan.delta}"
-            )
-            fix = (
-                "Fit the first model with a smaller delta, or set warm_start=False to train a new model."
-                if previous is not None
-                else "Use delta=None (the default, 1/(10·n_samples)) or a smaller value."
-            )
-            warnings.warn(
-                f"{origin} is not below 1/n_samples={1.0 / plan.n_samples:.3g}. A mechanism that "
-                f"publishes one whole random row meets that δ, so the guarantee is weak. {fix}",
-                UserWarning,
-                stacklevel=caller_stacklevel(),
-            )
+        """The warnings that the privacy parameters of this fit call for, each once."""
+        weak = self._weak_delta(plan, previous)
+        if weak is not None:
+            warnings.warn(weak, UserWarning, stacklevel=caller_stacklevel())
         if self.accountant == "gdp" and plan.private:
             warnings.warn(GDP_WARNING, UserWarning, stacklevel=caller_stacklevel())
+
+    def _weak_delta(self, plan, previous):
+        """What is wrong with δ, if it is not below 1/n; ``None`` when it is."""
+        if plan.delta < 1.0 / plan.n_samples:
+            return None
+        origin = (
+            f"warm_start=True keeps the delta_={plan.delta:g} of the fit that built the model, but it"
+            if previous is not None
+            else f"delta={plan.delta}"
+        )
+        fix = (
+            "Fit the first model with a smaller delta, or set warm_start=False to train a new model."
+            if previous is not None
+            else "Use delta=None (the default, 1/(10·n_samples)) or a smaller value."
+        )
+        return (
+            f"{origin} is not below 1/n_samples={1.0 / plan.n_samples:.3g}. A mechanism that "
+            f"publishes one whole random row meets that δ, so the guarantee is weak. {fix}"
+        )
 
     def _fit_keeping_state(self, X, y, **fit_params):
         """Run ``_fit``; on any error leave a previous fit exactly as it was."""

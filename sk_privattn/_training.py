@@ -59,6 +59,11 @@ class TensorBatchDataset(Dataset):
         index = torch.as_tensor(indices, dtype=torch.long)
         return self.__getitem__(index)
 
+    def subset(self, rows):
+        """The dataset of the rows ``rows`` (indices or a boolean mask), in that order."""
+        rows = torch.as_tensor(rows)
+        return TensorBatchDataset({name: tensor[rows] for name, tensor in self.inputs.items()}, self.target[rows])
+
 
 def _batch_as_is(batch):
     return batch
@@ -207,6 +212,7 @@ def train_module(
     verbose,
     lr_schedule="constant",
     recorder=None,
+    account=True,
 ):
     """Train ``module`` on ``dataset`` by ``plan``: DP-SGD, or without clipping
     or noise when the plan is not private.
@@ -240,6 +246,11 @@ def train_module(
         the ε spent so far.
     lr_schedule : {"constant", "cosine"}, default="constant"
         "cosine" anneals the learning rate to zero over the plan's steps.
+    account : bool, default=True
+        Compute the ε spent after every epoch and at the end. ``False`` for a
+        caller that accounts the steps itself (a site of a federation, whose
+        plan spans all its rounds): the result's ``epsilon`` is then NaN and
+        its ``log`` empty.
     recorder : object, default=None
         The fit's record in the active privacy ledgers (see
         :func:`sk_privattn._recording.begin_fit`): ``recorder.start()``
@@ -258,7 +269,7 @@ def train_module(
     sampler_generator = torch.Generator().manual_seed(int(seed))
     noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)
 
-    callbacks = [("epsilon", _RecordEpsilon(plan))]
+    callbacks = [("epsilon", _RecordEpsilon(plan))] if account else []
     if lr_schedule == "cosine":
         schedule = LRScheduler(
             policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=plan.n_steps, step_every="batch"
@@ -334,7 +345,12 @@ def train_module(
         if recorder is not None:
             recorder.spent(ran)
     _check_ran_as_planned(ran, plan, steps)
-    log = [{"epoch": row["epoch"], "epsilon": row["epsilon"]} for row in net.history]
+    log = [{"epoch": row["epoch"], "epsilon": row["epsilon"]} for row in net.history] if account else []
     return TrainingResult(
-        module=net.module_, n_steps=steps, history=ran, epsilon=plan.epsilon(steps), log=log, attributes={"net_": net}
+        module=net.module_,
+        n_steps=steps,
+        history=ran,
+        epsilon=plan.epsilon(steps) if account else math.nan,
+        log=log,
+        attributes={"net_": net},
     )

@@ -96,7 +96,14 @@ def compute_epsilon(history, delta, accountant="prv"):
     >>> 0 < one < two
     True
     """
-    history = [entry for entry in history if entry[2] > 0]
+    history = tuple((float(noise), float(rate), int(steps)) for noise, rate, steps in history if steps > 0)
+    return _epsilon(history, float(delta), accountant)
+
+
+@functools.lru_cache(maxsize=1024)
+def _epsilon(history, delta, accountant):
+    # A pure function of its arguments: the same mechanism (a fit, its ledger
+    # record, the sites of a federation of equal size) is accounted once.
     if not history:
         return 0.0
     if any(noise_multiplier == 0 for noise_multiplier, _, _ in history):
