@@ -111,10 +111,14 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         The split, the number of candidates, the draws, the score noise, and
         a seed for each candidate (each trains on its own seed, as the
-        theorem's independent runs must). ``None`` draws all of them from the
-        operating system's secret entropy, and the candidates keep
-        ``random_state=None``. A fixed seed makes the search reproducible,
-        and lets whoever knows it regenerate the noise.
+        theorem's independent runs must; it replaces the ``random_state`` of
+        ``estimator``). ``None`` draws all of them from the operating
+        system's secret entropy, and sets every candidate's
+        ``random_state=None``, so that each draws secret seeds of its own. A
+        fixed seed makes the search reproducible, and lets whoever knows it
+        regenerate the noise. A RandomState instance gives one draw, always
+        one, to the search's own generator: how far it advanced would
+        otherwise tell the number of candidates.
 
     Attributes
     ----------
@@ -203,9 +207,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self : object
         """
         self._validate_params()
-        # random_state=None: the split, the number of candidates, the draws
-        # and the score noise from the operating system's secret entropy.
-        rng = check_random_state(self.random_state if self.random_state is not None else secrets.randbits(32))
+        rng = self._generator()
         grid = list(ParameterGrid(self.param_grid))
         n_samples = _num_samples(X)
         in_validation = rng.uniform(size=n_samples) < self.validation_fraction
@@ -234,15 +236,26 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self.classes_ = self.best_estimator_.classes_
         return self
 
+    def _generator(self):
+        """The search's own generator: from the operating system's secret entropy for
+        ``random_state=None``, else from one draw of ``random_state``."""
+        if self.random_state is None:
+            return np.random.RandomState(secrets.randbits(32))
+        return np.random.RandomState(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
     def _candidate_seed(self, rng):
         """Independent runs, as the theorem needs: each candidate its own seed.
 
-        With ``random_state=None`` the candidates keep ``random_state=None``
-        and draw secret seeds of their own; otherwise each gets a seed drawn
-        from the search's generator.
+        With ``random_state=None`` every candidate gets ``random_state=None``
+        and draws secret seeds of its own (a seed drawn here would be kept in
+        ``best_estimator_``'s parameters, and with it anyone could regenerate
+        its noise); otherwise each gets a seed drawn from the search's
+        generator.
         """
-        if self.random_state is None or "random_state" not in self.estimator.get_params():
+        if "random_state" not in self.estimator.get_params():
             return {}
+        if self.random_state is None:
+            return {"random_state": None}
         return {"random_state": int(rng.randint(np.iinfo(np.int32).max))}
 
     def predict(self, X):
