@@ -35,7 +35,7 @@ from ._warm_start import check_budget_left, check_same_delta, check_same_structu
 from ._warnings import caller_stacklevel
 from .privacy import ACCOUNTANTS, GDP_WARNING
 
-__all__ = ["BaseDPEstimator", "planned_histories"]
+__all__ = ["BaseDPEstimator", "initial_module", "module_inputs", "planned_histories"]
 
 _PREDICT_BATCH_SIZE = 8192
 
@@ -322,3 +322,28 @@ def planned_histories(estimator, n_samples):
     """What a fit of ``estimator`` on ``n_samples`` rows would run, one history per
     group of rows, from its parameters and ``n_samples`` alone (no data read)."""
     return estimator._training_plan(n_samples).row_histories()
+
+
+def initial_module(fitted):
+    """The module that the first call of ``fitted.fit`` started from, built again from its seed.
+
+    The initial weights depend on the parameters and the seed only, not on
+    the data, so a white-box audit may know them. Needs an int
+    ``random_state`` (with ``None`` the seed was secret).
+    """
+    check_is_fitted(fitted)
+    if fitted.random_state is None:
+        raise ValueError(
+            f"{type(fitted).__name__} was fitted with random_state=None, from secret seeds: its initial "
+            "weights cannot be rebuilt. Fit it with an int random_state."
+        )
+    module_seed, _ = fitted._seeds(1)
+    n_outputs = len(fitted.classes_) if hasattr(fitted, "classes_") else 1
+    with fitted._seeded_torch(module_seed):
+        return fitted._build_module(vars(fitted), n_outputs)
+
+
+def module_inputs(fitted, X):
+    """The inputs of ``fitted.module_`` for the rows ``X``: a dict of tensors."""
+    check_is_fitted(fitted)
+    return fitted._transform_inputs(X)

@@ -34,7 +34,7 @@ import numpy as np
 from opacus.accountants.analysis.rdp import get_privacy_spent
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import ParameterGrid
-from sklearn.utils import check_random_state
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
@@ -218,8 +218,8 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self.delta_ = self.delta if self.delta is not None else default_delta(n_samples)
         self.epsilon_ = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=self.delta_)[0])
 
-        X_train, y_train = _take(X, train), _take(y, train)
-        X_val, y_val = _take(X, validation), np.asarray(_take(y, validation))
+        X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
+        X_val, y_val = _safe_indexing(X, validation), np.asarray(_safe_indexing(y, validation))
         # The number of candidates and every score but the best stay local:
         # the theorem covers the release of the best candidate only.
         n_candidates = int(rng.geometric(1.0 / self.mean_n_candidates))
@@ -272,7 +272,3 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         """Accuracy of ``best_estimator_`` on ``X, y``."""
         check_is_fitted(self)
         return self.best_estimator_.score(X, y)
-
-
-def _take(data, indices):
-    return data.iloc[indices] if hasattr(data, "iloc") else np.asarray(data)[indices]
