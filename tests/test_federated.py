@@ -393,7 +393,8 @@ def _deployment(tmp_path, failing_site, **params):
         return X[site == names[index]], y[site == names[index]]
 
     output = tmp_path / "model.pkl"
-    server_app = make_server_app(spec, X[:2], n_sites=3, output_path=output)
+    # SecAgg+ quantizes by max_weight: the largest site, as fit uses.
+    server_app = make_server_app(spec, X[:2], n_sites=3, output_path=output, max_site_rows=150)
     client_app = make_client_app(spec, load_site)
     return server_app, client_app, output, X
 
@@ -408,6 +409,22 @@ def test_deployment_apps_tolerate_a_failing_site(tmp_path):
     assert set(model.sites_) == {0, 2}
     assert model.epsilon_ <= 1.0
     assert model.predict_proba(X[:4]).shape == (4, 2)
+
+
+@pytest.mark.parametrize("dp_level", ["record", "client"])
+def test_deployment_apps_give_the_in_process_model(tmp_path, dp_level):
+    """The apps of a deployment run what fit runs: the same model for the same random_state."""
+    server_app, client_app, output, X = _deployment(tmp_path, failing_site=None, dp_level=dp_level,
+                                                    secure_aggregation=True)
+    run_in_process(server_app, client_app, 3)
+    with open(output, "rb") as f:
+        deployed = pickle.load(f)
+    X, y, site = make_sites()
+    fitted = FederatedDPAttentionClassifier(**FAST, dp_level=dp_level, secure_aggregation=True).fit(X, y, groups=site)
+    # Up to SecAgg+'s quantization, which rounds differently in every run.
+    np.testing.assert_allclose(deployed.predict_proba(X), fitted.predict_proba(X), atol=1e-4)
+    assert deployed.epsilon_ == fitted.epsilon_ and deployed.accountant_history_ == fitted.accountant_history_
+    assert list(deployed.sites_.values()) == list(fitted.sites_.values())
 
 
 def test_deployment_stops_when_too_many_sites_fail(tmp_path):

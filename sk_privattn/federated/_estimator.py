@@ -350,9 +350,9 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
 
     def _train(self, module, dataset, plan, *, criterion, seed, recorder):
         """Flower rounds instead of one DP-SGD run: a simulation, one client per site."""
-        site_seed, noise_seed = np.random.SeedSequence(seed).generate_state(2)
+        site_seed, noise_seed = federation_seeds(seed)
         sites = [SiteData(name, dataset.subset(plan.site_of_row == k)) for k, name in enumerate(plan.site_names)]
-        strategy = make_strategy(self, plan.n_sites, get_arrays(module), plan.server, int(noise_seed))
+        strategy = make_strategy(self, plan.n_sites, get_arrays(module), plan.server, noise_seed)
         server_app = build_server_app(
             strategy,
             n_rounds=self.n_rounds,
@@ -361,7 +361,7 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             max_weight=max(len(site) for site in sites) if plan.server is None else 1,
         )
         client_app = build_client_app(
-            self, simulation_client(self, module, sites, plan.site_plans, int(site_seed), criterion)
+            self, simulation_client(self, module, sites, plan.site_plans, site_seed, criterion)
         )
         recorder.start()
         try:
@@ -377,6 +377,13 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             # Every round that started counts, for every site, aggregated or not.
             recorder.spent(*plan.row_histories(strategy.rounds_started))
         return federation_result(plan, strategy, module)
+
+
+def federation_seeds(train_seed):
+    """The base seed of the sites' coins and training, and the seed of the server's noise,
+    from the fit's training seed: the same in a simulation and in a deployment."""
+    site_seed, noise_seed = np.random.SeedSequence(train_seed).generate_state(2)
+    return int(site_seed >> 1), int(noise_seed >> 1)
 
 
 def federation_result(plan, strategy, module):
@@ -432,8 +439,8 @@ def encode_site(estimator, X, y):
     inputs, y, input_attributes, _ = estimator._fit_inputs(X, y, None)
     target, n_outputs, target_attributes = estimator._prepare_target(y, None)
     module = estimator._build_module(input_attributes, n_outputs)
-    return (TensorBatchDataset(inputs, target), module, estimator._criterion(target_attributes),
-            estimator._seeds(1)[1])
+    site_seed, _ = federation_seeds(estimator._seeds(1)[1])
+    return TensorBatchDataset(inputs, target), module, estimator._criterion(target_attributes), site_seed
 
 
 def deployment_model(estimator, X_public):
@@ -450,7 +457,7 @@ def deployment_model(estimator, X_public):
     module_seed, train_seed = estimator._seeds(1)
     with estimator._seeded_torch(module_seed):
         module = estimator._build_module(input_attributes, n_outputs)
-    return {**target_attributes, **input_attributes}, module, int(np.random.SeedSequence(train_seed).generate_state(1)[0])
+    return {**target_attributes, **input_attributes}, module, federation_seeds(train_seed)[1]
 
 
 def store_deployment_fit(estimator, attributes, plan, strategy, module):
