@@ -29,7 +29,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._plan import plan_training
-from ._training import OPTIMIZERS, TensorBatchDataset, train_module
+from ._training import OPTIMIZERS, TensorBatchDataset, train_with
 from ._recording import RecordsFits, begin_fit
 from ._warm_start import check_budget_left, check_same_delta, check_same_structure, structure
 from ._warnings import caller_stacklevel
@@ -198,21 +198,8 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         its ``start()`` before the first step and its ``spent(...)`` when
         training stops, completed or not.
         """
-        return train_module(
-            module,
-            dataset,
-            plan,
-            criterion=criterion,
-            max_grad_norm=self.max_grad_norm,
-            lr=self.lr,
-            optimizer=self.optimizer,
-            weight_decay=self.weight_decay,
-            device=self.device,
-            seed=seed,
-            verbose=self.verbose,
-            lr_schedule=self.lr_schedule,
-            recorder=recorder,
-        )
+        return train_with(self, module, dataset, plan, criterion=criterion, seed=seed, verbose=self.verbose,
+                          recorder=recorder)
 
     def _store_fit(self, attributes, plan, result, previous=None, call=1):
         """Set the fitted attributes: the encoding's, the module, and what ``plan`` spent."""

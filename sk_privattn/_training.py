@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .privacy import quiet_accounting
 
-__all__ = ["TensorBatchDataset", "TrainingResult", "strip_opacus_state", "train_module"]
+__all__ = ["TensorBatchDataset", "TrainingResult", "strip_opacus_state", "train_module", "train_with"]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -353,4 +353,25 @@ def train_module(
         epsilon=plan.epsilon(steps) if account else math.nan,
         log=log,
         attributes={"net_": net},
+    )
+
+
+def train_with(estimator, module, dataset, plan, *, criterion, seed, verbose=0, recorder=None, account=True):
+    """:func:`train_module` with the training parameters of ``estimator`` (``max_grad_norm``,
+    ``lr``, ``optimizer``, ``weight_decay``, ``device``, ``lr_schedule``)."""
+    return train_module(
+        module,
+        dataset,
+        plan,
+        criterion=criterion,
+        max_grad_norm=estimator.max_grad_norm,
+        lr=estimator.lr,
+        optimizer=estimator.optimizer,
+        weight_decay=estimator.weight_decay,
+        device=estimator.device,
+        seed=seed,
+        verbose=verbose,
+        lr_schedule=estimator.lr_schedule,
+        recorder=recorder,
+        account=account,
     )

@@ -19,10 +19,13 @@ class PrivacyBudget(PrivacyLedger):
     :class:`~sk_privattn.exceptions.BudgetExceededError`. A fit that fails
     part-way still counts what it spent: the steps it took.
 
-    The budget is conservative: it composes every fit in the block as if each
-    had trained on the same rows (it cannot know more before it reads the
-    data). For the per-row cost of a search, see
-    :func:`~sk_privattn.privacy_report`. A budget is a
+    The total is ε for adding or removing one row: the row that would pay
+    most if every fit in the block had trained on it (the budget cannot know
+    more before it reads the data). For the per-row cost of a search, see
+    :func:`~sk_privattn.privacy_report`. A fit whose rows pay different
+    mechanisms (the sites of a federation) is charged, at each Rényi order,
+    its dearest one; the total is then an RDP bound (see
+    :func:`~sk_privattn.privacy.compose_worst_row`). A budget is a
     :class:`~sk_privattn.PrivacyLedger`, so it reaches joblib worker
     processes too, and a check and its reservation happen under a file lock.
 

@@ -149,7 +149,7 @@ def test_readme_links_to_pages_that_exist():
 
 def test_reporting_examples_run_as_written(capsys):
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "reporting.md").read_text(), re.S)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     namespace = {}
     for block in blocks:  # each block continues the previous one, as a reader would run them
         with warnings.catch_warnings():
@@ -158,6 +158,7 @@ def test_reporting_examples_run_as_written(capsys):
     out = capsys.readouterr().out
     assert "total per training row" in out and "over the budget of ε=2" in out
     assert "MembershipInferenceResult(attack='lira'" in out
+    assert "OneRunAuditResult(mode='white-box'" in out
     assert namespace["report"].total_epsilon > namespace["report"].selected_epsilon
 
 

@@ -13,7 +13,7 @@ from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
 from sk_privattn._plan import plan_training, resolve_batch_size
 from sk_privattn._training import TensorBatchDataset, train_module
 from sk_privattn.nn import FTTransformer
-from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compute_epsilon, default_delta
+from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compose_worst_row, compute_epsilon, default_delta
 
 from _settings import FAST_PARAMS
 from conftest import KINDS, PUBLIC, fit_recording_leaks, make_case, recorded_batch_sizes
@@ -296,3 +296,18 @@ def test_warnings_of_fit_point_at_the_callers_line(numeric_data):
             fit()
         assert caught
         assert {w.filename for w in caught} == {__file__}, [(w.filename, str(w.message)[:40]) for w in caught]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    noises=st.lists(st.floats(0.6, 5.0), min_size=1, max_size=3),
+    rate=st.floats(0.01, 1.0),
+    steps=st.integers(1, 200),
+)
+def test_the_worst_row_pays_at_least_each_group_and_one_group_is_the_accountant(noises, rate, steps):
+    groups = [[(noise, rate, steps)] for noise in noises]
+    if len(groups) == 1:
+        assert compose_worst_row([groups], 1e-5, "rdp") == compute_epsilon(groups[0], 1e-5, "rdp")
+    worst = compose_worst_row([groups, [[(1.0, 0.1, 10)]]], 1e-5, "rdp")
+    for group in groups:
+        assert worst >= compute_epsilon([*group, (1.0, 0.1, 10)], 1e-5, "rdp") - 1e-9

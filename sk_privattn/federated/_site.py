@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._training import TensorBatchDataset, train_module
+from .._training import TensorBatchDataset, train_with
 
 __all__ = ["SiteData", "clip_update", "get_arrays", "round_rng", "set_arrays", "train_round"]
 
@@ -65,19 +65,7 @@ def train_round(estimator, module, data, plan, seed, criterion):
     Client level: plain local training; the site clips the update
     (:func:`clip_update`) and the server noises the sum, not here.
     """
-    result = train_module(
-        module,
-        data.dataset,
-        plan.with_epochs(estimator.local_epochs),
-        criterion=criterion,
-        max_grad_norm=estimator.max_grad_norm,
-        lr=estimator.lr,
-        optimizer=estimator.optimizer,
-        weight_decay=estimator.weight_decay,
-        device=estimator.device,
-        seed=seed,
-        verbose=0,
-        lr_schedule=estimator.lr_schedule,
-        account=False,  # the federation accounts the site's plan over all rounds
-    )
+    # The federation accounts the site's plan over all rounds, not each round.
+    result = train_with(estimator, module, data.dataset, plan.with_epochs(estimator.local_epochs),
+                        criterion=criterion, seed=seed, account=False)
     return result.module
