@@ -174,7 +174,7 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     >>> X = rng.uniform(-1, 1, size=(300, 3))
     >>> y = (X[:, 0] + X[:, 1] > 0).astype(int)
     >>> site = np.repeat(["north", "south", "west"], 100)
-    >>> clf = FederatedDPAttentionClassifier(epsilon=1.0, n_rounds=2, bounds=(-1, 1),
+    >>> clf = FederatedDPAttentionClassifier(epsilon=1.0, n_rounds=2, bounds=(-1, 1), classes=[0, 1],
     ...                                      d_token=8, n_heads=2, n_layers=1,
     ...                                      backend="in-process", random_state=0)
     >>> clf = clf.fit(X, y, groups=site)
