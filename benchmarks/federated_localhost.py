@@ -207,6 +207,7 @@ def main(argv=None):
         rows.append([name, f"{model.score(test.data, test.target):.4f}", f"{model.epsilon_:.4f}", f"{model.delta_:.3g}",
                      " / ".join(f"{row['n_results']}" for row in model.history_), f"{seconds:.0f}"])
     agreement = float(np.mean(deployed.predict(test.data) == in_process.predict(test.data)))
+    largest = float(np.max(np.abs(deployed.predict_proba(test.data) - in_process.predict_proba(test.data))))
     table = markdown_table(["run", "test accuracy", "ε", "δ", "sites per round", "seconds"], rows)
     print("\n" + "\n".join([
         f"Two sites of {n_rows} Adult training rows each, {n_rounds} round(s), record-level DP at ε = 1 and "
@@ -214,7 +215,8 @@ def main(argv=None):
         "",
         table,
         "",
-        f"The two models predict the same class on {agreement:.2%} of the {len(test.target):,} test rows.",
+        f"The two models predict the same class on {agreement:.2%} of the {len(test.target):,} test rows; "
+        f"their probabilities differ by at most {largest:.1e} (SecAgg+ rounds the sum).",
         f"Command: `{command_line('federated_localhost.py', *(['--quick'] if args.quick else []))}`.",
         f"Machine: {machine_description()}.",
     ]))
