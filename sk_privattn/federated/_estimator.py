@@ -160,7 +160,7 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     module_ : torch.nn.Module
         The global model after the last round.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string column names.
     is_categorical_, bounds_, categories_
         As in :class:`~sk_privattn.DPAttentionClassifier`. There is no
