@@ -94,7 +94,7 @@ def run(epsilons, n_rounds, n_rows=None):
         central_sites = _per_site_accuracy(central.predict, test, test_sites, sites)
         print(f"central ε={epsilon:g}: accuracy {central_accuracy:.4f}, {central_seconds:.1f} s", flush=True)
 
-        fed = FederatedDPAttentionClassifier(epsilon=epsilon, n_rounds=n_rounds, backend="in-process",
+        fed = FederatedDPAttentionClassifier(epsilon=epsilon, n_rounds=n_rounds, backend="in-process", classes=[0, 1],
                                              random_state=0, **public)
         kept, fed_seconds = _timed(lambda: _fit_federated_following_rounds(fed, X, y, groups))
         fed_accuracy = fed.score(test.data, test.target)

@@ -1,16 +1,20 @@
 """The fit path that every differentially private estimator shares.
 
 ``fit`` runs, in this order: validate the parameters (nothing reads data
-yet); validate ``X`` and ``y`` and encode the inputs (public bounds and
-categories, or warned); build the torch module; train it with DP-SGD through
-:func:`~sk_privattn._training.train_module`; store the plain module and what
-was spent. A subclass supplies its inputs (tabular in ``_tabular.py``,
-sequences in ``sequence.py``), its target handling and its loss
-(``_classification.py``, ``regressor.py``). With ``warm_start=True`` a fitted estimator skips the input
-preparation and the module building of the first fit, and continues both
-the training and the privacy accounting (see :mod:`._warm_start`).
+yet); plan the training from the number of rows (a privacy budget may refuse
+the fit here, see :mod:`._recording`); validate ``X`` and ``y`` and encode
+the inputs (public bounds and categories, or warned); build the torch module;
+train it (``_train``: DP-SGD through
+:func:`~sk_privattn._training.train_module`, or the Flower rounds of the
+federated estimator); store the plain module and what was spent. A subclass
+supplies its inputs (tabular in ``_tabular.py``, sequences in
+``sequence.py``), its target handling and its loss (``_classification.py``,
+``regressor.py``). With ``warm_start=True`` a fitted estimator skips the
+input preparation and the module building of the first fit, and continues
+both the training and the privacy accounting (see :mod:`._warm_start`).
 """
 
+import contextlib
 import copy
 import math
 import secrets
@@ -25,14 +29,14 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
 
 from ._plan import plan_training
-from ._training import OPTIMIZERS, TensorBatchDataset, train_module
+from ._training import OPTIMIZERS, TensorBatchDataset, train_with
+from ._recording import RecordsFits, begin_fit
 from ._warm_start import check_budget_left, check_same_delta, check_same_structure, structure
 from ._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
-from .ledger import RecordsFits, begin_fit
 from .privacy import ACCOUNTANTS, GDP_WARNING
 
-__all__ = ["BaseDPEstimator"]
+__all__ = ["BaseDPEstimator", "initial_module", "module_inputs", "planned_histories"]
 
 #: Rows per predict batch; every batch is padded to it (see ``_forward``).
 _PREDICT_BATCH_SIZE = 512
@@ -153,20 +157,26 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             prior_history=previous["accountant_history_"] if previous is not None else (),
         )
 
-    def _fit(self, X, y, sample_weight=None):
+    def _warm_start_state(self):
+        """The attributes of the fit that this call continues (a warm start), or ``None``."""
+        if not (self.warm_start and hasattr(self, "module_")):
+            return None
+        previous = dict(vars(self))
+        check_same_structure(previous["_structure"], self)
+        check_same_delta(self.delta, previous["delta_"])
+        check_budget_left(previous["accountant_history_"], self.epsilon, previous["delta_"], self.accountant)
+        return previous
+
+    def _fit(self, X, y, sample_weight=None, **fit_params):
+        """The fit path; ``fit_params`` (a federation's ``groups``) go to ``_training_plan``."""
         self._check_params()
-        # What a warm start continues: the attributes of the previous fit.
-        previous = dict(vars(self)) if self.warm_start and hasattr(self, "module_") else None
-        if previous is not None:
-            check_same_structure(previous["_structure"], self)
-            check_same_delta(self.delta, previous["delta_"])
-            check_budget_left(previous["accountant_history_"], self.epsilon, previous["delta_"], self.accountant)
+        previous = self._warm_start_state()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         # The plan needs the number of rows only; ledgers and budgets
-        # (sk_privattn.ledger) record it, and a budget refuses the fit here,
-        # before any data is read.
-        plan = self._training_plan(_num_samples(X), previous)
+        # (sk_privattn._recording) record it, and a budget refuses the fit
+        # here, before any data is read.
+        plan = self._training_plan(_num_samples(X), previous, **fit_params)
         recorder = begin_fit(self, plan, previous)
         inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
         self._warn_about_plan(plan, previous)
@@ -176,46 +186,52 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         call = 1 if previous is None else previous["history_"][-1]["call"] + 1
         module_seed, train_seed = self._seeds(call)
         # Seed torch's global generator (weights, dropout) for this fit only.
-        with torch.random.fork_rng(devices=None if self.device.startswith("cuda") else []):
-            torch.manual_seed(module_seed)
+        with self._seeded_torch(module_seed):
             if previous is None:
                 module = self._build_module(input_attributes, n_outputs)
             else:
                 # A copy, so that a failed call leaves the fitted module as it was.
                 module = copy.deepcopy(previous["module_"])
             self._warn_if_noise_dominates(plan, module)
-            result = train_module(
+            result = self._train(
                 module,
                 dataset,
                 plan,
                 criterion=self._criterion(target_attributes),
-                max_grad_norm=self.max_grad_norm,
-                lr=self.lr,
-                optimizer=self.optimizer,
-                weight_decay=self.weight_decay,
-                device=self.device,
                 seed=train_seed,
-                verbose=self.verbose,
-                lr_schedule=self.lr_schedule,
                 recorder=recorder.for_rows(rows, y),
             )
-        for name, value in {**target_attributes, **input_attributes}.items():
+        return self._store_fit({**target_attributes, **input_attributes}, plan, result, previous, call)
+
+    def _train(self, module, dataset, plan, *, criterion, seed, recorder):
+        """Train ``module`` on ``dataset`` by ``plan``; return a
+        :class:`~sk_privattn._training.TrainingResult`.
+
+        DP-SGD on all rows here; the federated estimator runs Flower rounds
+        instead. ``recorder`` is the fit's record in the open ledgers: call
+        its ``start()`` before the first step and its ``spent(...)`` when
+        training stops, completed or not.
+        """
+        return train_with(self, module, dataset, plan, criterion=criterion, seed=seed, verbose=self.verbose,
+                          recorder=recorder)
+
+    def _store_fit(self, attributes, plan, result, previous=None, call=1):
+        """Set the fitted attributes: the encoding's, the module, and what ``plan`` spent."""
+        for name, value in {**attributes, **result.attributes}.items():
             setattr(self, name, value)
         self._structure = structure(self) if previous is None else previous["_structure"]
         self.module_ = result.module.eval()
-        self.net_ = result.net
         self.delta_ = plan.delta
         self.epsilon_ = result.epsilon
         self.noise_multiplier_ = plan.noise_multiplier
         self.sample_rate_ = plan.sample_rate
         self.n_steps_ = result.n_steps
         self.batch_size_ = plan.batch_size
-        self.max_epochs_ = plan.epochs
+        if "max_epochs" in self.get_params(deep=False):  # a federation has rounds instead
+            self.max_epochs_ = plan.epochs
         self.accountant_history_ = [*plan.prior_history, *result.history]
-        earlier_epochs = previous["history_"] if previous is not None else []
-        self.history_ = earlier_epochs + [
-            {"call": call, "epoch": row["epoch"], "epsilon": row["epsilon"]} for row in result.net.history
-        ]
+        earlier = previous["history_"] if previous is not None else []
+        self.history_ = earlier + [{"call": call, **row} for row in result.log]
         return self
 
     def _target_row_weights(self, target, target_attributes):
@@ -264,6 +280,13 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         )
         return float(sample_weight.max())
 
+    @contextlib.contextmanager
+    def _seeded_torch(self, seed):
+        """Torch's global generator seeded with ``seed`` inside the block, restored after it."""
+        with torch.random.fork_rng(devices=None if self.device.startswith("cuda") else []):
+            torch.manual_seed(seed)
+            yield
+
     def _seeds(self, call):
         """The seeds of the weights and of the training (sampler and noise) of call ``call``.
 
@@ -280,24 +303,10 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         return int(seeds[-1, 0]), int(seeds[-1, 1])
 
     def _warn_about_plan(self, plan, previous):
-        """The warnings that the privacy parameters of this fit call for."""
-        if plan.delta >= 1.0 / plan.n_samples:
-            origin = (
-                f"warm_start=True keeps the delta_={plan.delta:g} of the fit that built the model, but it"
-                if previous is not None
-                else f"delta={plan.delta}"
-            )
-            fix = (
-                "Fit the first model with a smaller delta, or set warm_start=False to train a new model."
-                if previous is not None
-                else "Use delta=None (the default, 1/(10·n_samples)) or a smaller value."
-            )
-            warnings.warn(
-                f"{origin} is not below 1/n_samples={1.0 / plan.n_samples:.3g}. A mechanism that "
-                f"publishes one whole random row meets that δ, so the guarantee is weak. {fix}",
-                UserWarning,
-                stacklevel=caller_stacklevel(),
-            )
+        """The warnings that the privacy parameters of this fit call for, each once."""
+        weak = self._weak_delta(plan, previous)
+        if weak is not None:
+            warnings.warn(weak, UserWarning, stacklevel=caller_stacklevel())
         if self.accountant == "gdp" and plan.private:
             warnings.warn(GDP_WARNING, UserWarning, stacklevel=caller_stacklevel())
         if self.batch_size != "auto" and self.batch_size > plan.n_samples:
@@ -315,21 +324,40 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         ratio = plan.noise_to_signal(n_parameters)
         if ratio > 1.0:
             warnings.warn(
-                f"DP-SGD will likely learn little: {plan.n_steps} steps of about {plan.expected_batch_size:.0f} "
-                f"rows at noise multiplier {plan.noise_multiplier:.3g} leave the noise in the average update "
-                f"{ratio:.1f} times larger than the largest signal that clipping lets through, for a model "
-                f"of {n_parameters:,} parameters. The ratio grows with the square root of the number of "
+                f"DP-SGD will likely learn little: at noise multiplier {plan.noise_multiplier:.3g}, the noise "
+                f"in the average of this fit's updates is {ratio:.1f} times larger than the largest signal "
+                f"that clipping lets through, for a model of {n_parameters:,} parameters (see "
+                "TrainingPlan.noise_to_signal). The ratio grows with the square root of the number of "
                 "parameters and falls with epsilon times the number of rows: train a smaller model "
                 "(fewer d_token or n_layers), raise epsilon, or use more rows.",
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
 
-    def _fit_keeping_state(self, X, y, sample_weight=None):
+    def _weak_delta(self, plan, previous):
+        """What is wrong with δ, if it is not below 1/n; ``None`` when it is."""
+        if plan.delta < 1.0 / plan.n_samples:
+            return None
+        origin = (
+            f"warm_start=True keeps the delta_={plan.delta:g} of the fit that built the model, but it"
+            if previous is not None
+            else f"delta={plan.delta}"
+        )
+        fix = (
+            "Fit the first model with a smaller delta, or set warm_start=False to train a new model."
+            if previous is not None
+            else "Use delta=None (the default, 1/(10·n_samples)) or a smaller value."
+        )
+        return (
+            f"{origin} is not below 1/n_samples={1.0 / plan.n_samples:.3g}. A mechanism that "
+            f"publishes one whole random row meets that δ, so the guarantee is weak. {fix}"
+        )
+
+    def _fit_keeping_state(self, X, y, **fit_params):
         """Run ``_fit``; on any error leave a previous fit exactly as it was."""
         state = dict(self.__dict__)
         try:
-            return self._fit(X, y, sample_weight)
+            return self._fit(X, y, **fit_params)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(state)
@@ -376,3 +404,33 @@ def _padded(rows):
     if missing <= 0 or len(rows) == 0:
         return rows
     return torch.cat([rows, rows[-1:].expand(missing, *rows.shape[1:])])
+
+
+def planned_histories(estimator, n_samples):
+    """What a fit of ``estimator`` on ``n_samples`` rows would run, one history per
+    group of rows, from its parameters and ``n_samples`` alone (no data read)."""
+    return estimator._training_plan(n_samples).row_histories()
+
+
+def initial_module(fitted):
+    """The module that the first call of ``fitted.fit`` started from, built again from its seed.
+
+    The initial weights depend on the parameters and the seed only, not on
+    the data, so a white-box audit may know them. Needs an int
+    ``random_state`` (with ``None`` the seed was secret).
+    """
+    check_is_fitted(fitted)
+    if fitted.random_state is None:
+        raise ValueError(
+            f"{type(fitted).__name__} was fitted with random_state=None, from secret seeds: its initial "
+            "weights cannot be rebuilt. Fit it with an int random_state."
+        )
+    module_seed, _ = fitted._seeds(1)
+    with fitted._seeded_torch(module_seed):
+        return fitted._build_module(vars(fitted), fitted._n_outputs())
+
+
+def module_inputs(fitted, X):
+    """The inputs of ``fitted.module_`` for the rows ``X``: a dict of tensors."""
+    check_is_fitted(fitted)
+    return fitted._transform_inputs(X)

@@ -41,19 +41,21 @@ accountant : {{"prv", "rdp", "gdp"}}, default={default}
     "max_epochs": """\
 max_epochs : int or "auto", default={default}
     Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
-    "auto" takes as many epochs as give about 800 steps (at least 1, at
-    most 50; stored in ``max_epochs_``): small data get enough steps to
-    learn, large data few passes (see docs/privacy.md, "Choosing
-    max_grad_norm, batch_size and max_epochs"). Only the number of rows,
-    treated as public, enters it.""",
+    "auto" takes as many epochs as give about 800 steps, at least 1 and
+    at most 50, and no more than keep the rows processed under 350,000
+    (25 epochs on 1,000 rows, 11 on 32,561, 2 on 200,000; stored in
+    ``max_epochs_``): small data get enough steps to learn, large data
+    few passes (see docs/privacy.md, "Choosing max_grad_norm, batch_size
+    and max_epochs"). Only the number of rows, treated as public, enters
+    it.""",
     "batch_size": """\
 batch_size : int or "auto", default={default}
     Expected batch size under Poisson sampling: each row joins each
     step's batch with probability ``1 / ceil(n / batch_size)``
-    (``sample_rate_``). "auto" uses ``round(sqrt(n))``, capped at 1024
-    (32 on 1,000 rows, 180 on 32,561, 1,000 on a million), stored in
-    ``batch_size_``. Only the number of rows, treated as public, enters
-    it.""",
+    (``sample_rate_``). "auto" uses ``n / 32`` (32 steps an epoch), at
+    least ``sqrt(n)`` and at most 1024 (32 on 1,000 rows, 1,018 on
+    32,561), stored in ``batch_size_``. Only the number of rows, treated
+    as public, enters it.""",
     "lr": """\
 lr : float, default={default}
     Learning rate (peak learning rate under the cosine schedule).""",

@@ -14,7 +14,7 @@ from opacus.grad_sample import GradSampleHooks
 from opacus.optimizers import DPOptimizer
 from opacus.validators import ModuleValidator
 
-from .privacy import _quiet_accounting
+from .privacy import quiet_accounting
 
 __all__ = ["RowWeightedDPOptimizer", "make_private", "strip_opacus_state"]
 
@@ -70,7 +70,7 @@ def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator):
         loss_reduction="mean",
         generator=noise_generator,
     )
-    with _quiet_accounting():
+    with quiet_accounting():
         accountant = create_accountant(mechanism=plan.accountant)
     dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=plan.sample_rate))
     return hooks, dp_optimizer, accountant

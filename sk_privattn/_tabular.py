@@ -41,6 +41,10 @@ class BaseDPAttention(BaseDPEstimator):
         "numeric_encoding": [StrOptions(set(NUMERIC_ENCODINGS))],
     }
 
+    #: Where the bounds and categories come from when they are not given (for
+    #: the PrivacyLeakWarning).
+    _training_rows = "the training data"
+
     _structural_params = (
         "categorical_features",
         "categories",
@@ -163,7 +167,7 @@ class BaseDPAttention(BaseDPEstimator):
             feature_names=getattr(self, "feature_names_in_", None),
             numeric_encoding=self.numeric_encoding,
         )
-        x_num, x_cat = encoder.fit_transform(X_valid, X_original, type(self).__name__)
+        x_num, x_cat = encoder.fit_transform(X_valid, X_original, type(self).__name__, self._training_rows)
         return encoder, x_num, x_cat
 
     @staticmethod

@@ -9,8 +9,9 @@ Opacus hook, wrapper, per-sample or un-noised gradient, and no training loss
 or batch size in the net's history.
 """
 
+import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import tqdm
@@ -21,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ._dpsgd import RowWeightedDPOptimizer, make_private, strip_opacus_state
 
-__all__ = ["TensorBatchDataset", "TrainingResult", "train_module"]
+__all__ = ["TensorBatchDataset", "TrainingResult", "train_module", "train_with"]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -60,6 +61,14 @@ class TensorBatchDataset(Dataset):
     def __getitems__(self, indices):
         index = torch.as_tensor(indices, dtype=torch.long)
         return self.__getitem__(index)
+
+    def subset(self, rows):
+        """The dataset of the rows ``rows`` (indices or a boolean mask), in that order."""
+        rows = torch.as_tensor(rows)
+        row_weight = None if self.row_weight is None else self.row_weight[rows]
+        return TensorBatchDataset(
+            {name: tensor[rows] for name, tensor in self.inputs.items()}, self.target[rows], row_weight
+        )
 
 
 def _batch_as_is(batch):
@@ -172,29 +181,34 @@ class _RecordEpsilon(Callback):
 
 @dataclass
 class TrainingResult:
-    """What :func:`train_module` returns.
+    """What a training routine returns to the fit path.
 
     Attributes
     ----------
     module : torch.nn.Module
         The trained module, with nothing of Opacus left on it.
-    net : skorch.NeuralNet
-        The skorch net that trained it; its ``module_`` is ``module``.
     n_steps : int
-        Optimizer steps taken.
+        Optimizer steps taken (rounds, for a federation at client level).
     history : list of (noise_multiplier, sample_rate, steps)
-        The mechanism this call ran, as the accountant recorded it (noise
-        multiplier 0.0 when not private).
+        The mechanism that ``epsilon`` accounts, as it ran (noise multiplier
+        0.0 when not private).
     epsilon : float
         ε spent (``inf`` when not private), composed with the plan's
         ``prior_history``.
+    log : list of dict
+        One row per epoch (or round) for ``history_``: what the plan
+        released, never a statistic of the rows.
+    attributes : dict
+        Further fitted attributes, by name: the skorch net (``net_``), or a
+        federation's ``sites_``.
     """
 
     module: torch.nn.Module
-    net: NeuralNet
     n_steps: int
     history: list
     epsilon: float
+    log: list = field(default_factory=list)
+    attributes: dict = field(default_factory=dict)
 
 
 def _poisson_loader(dataset, plan, generator):
@@ -238,6 +252,7 @@ def train_module(
     verbose,
     lr_schedule="constant",
     recorder=None,
+    account=True,
 ):
     """Train ``module`` on ``dataset`` by ``plan``: DP-SGD, or without clipping
     or noise when the plan is not private.
@@ -271,9 +286,14 @@ def train_module(
         line per epoch with the ε spent so far.
     lr_schedule : {"constant", "cosine"}, default="constant"
         "cosine" anneals the learning rate to zero over the plan's steps.
+    account : bool, default=True
+        Compute the ε spent after every epoch and at the end. ``False`` for a
+        caller that accounts the steps itself (a site of a federation, whose
+        plan spans all its rounds): the result's ``epsilon`` is then NaN and
+        its ``log`` empty.
     recorder : object, default=None
         The fit's record in the active privacy ledgers (see
-        :func:`sk_privattn.ledger.begin_fit`): ``recorder.start(planned)``
+        :func:`sk_privattn._recording.begin_fit`): ``recorder.start()``
         before the first step, and ``recorder.spent(history)`` once training
         stops, completed or not, with the mechanism that actually ran.
 
@@ -284,12 +304,12 @@ def train_module(
     if len(dataset) != plan.n_samples:
         raise ValueError(f"The plan is for {plan.n_samples} rows, but the dataset has {len(dataset)}.")
     if recorder is not None:
-        recorder.start(plan.history())
+        recorder.start()
     optimizer_class = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
     sampler_generator = torch.Generator().manual_seed(int(seed))
     noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)
 
-    callbacks = [("epsilon", _RecordEpsilon(plan))]
+    callbacks = [("epsilon", _RecordEpsilon(plan))] if account else []
     if lr_schedule == "cosine":
         schedule = LRScheduler(
             policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=plan.n_steps, step_every="batch"
@@ -353,4 +373,33 @@ def train_module(
         if recorder is not None:
             recorder.spent(ran)
     _check_ran_as_planned(ran, plan, steps)
-    return TrainingResult(module=net.module_, net=net, n_steps=steps, history=ran, epsilon=plan.epsilon(steps))
+    log = [{"epoch": row["epoch"], "epsilon": row["epsilon"]} for row in net.history] if account else []
+    return TrainingResult(
+        module=net.module_,
+        n_steps=steps,
+        history=ran,
+        epsilon=plan.epsilon(steps) if account else math.nan,
+        log=log,
+        attributes={"net_": net},
+    )
+
+
+def train_with(estimator, module, dataset, plan, *, criterion, seed, verbose=0, recorder=None, account=True):
+    """:func:`train_module` with the training parameters of ``estimator`` (``max_grad_norm``,
+    ``lr``, ``optimizer``, ``weight_decay``, ``device``, ``lr_schedule``)."""
+    return train_module(
+        module,
+        dataset,
+        plan,
+        criterion=criterion,
+        max_grad_norm=estimator.max_grad_norm,
+        lr=estimator.lr,
+        optimizer=estimator.optimizer,
+        weight_decay=estimator.weight_decay,
+        device=estimator.device,
+        seed=seed,
+        verbose=verbose,
+        lr_schedule=estimator.lr_schedule,
+        recorder=recorder,
+        account=account,
+    )

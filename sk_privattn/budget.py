@@ -1,13 +1,10 @@
 """A privacy budget: a total (ε, δ) that a series of DP fits may not exceed."""
 
-import json
 import math
 
-from filelock import FileLock
-
 from .exceptions import BudgetExceededError
-from .ledger import _LOCK, PrivacyLedger
-from .privacy import ACCOUNTANTS, compute_epsilon
+from .ledger import PrivacyLedger
+from .privacy import ACCOUNTANTS, compose_worst_row
 
 __all__ = ["PrivacyBudget"]
 
@@ -22,10 +19,13 @@ class PrivacyBudget(PrivacyLedger):
     :class:`~sk_privattn.exceptions.BudgetExceededError`. A fit that fails
     part-way still counts what it spent: the steps it took.
 
-    The budget is conservative: it composes every fit in the block as if each
-    had trained on the same rows (it cannot know more before it reads the
-    data). For the per-row cost of a search, see
-    :func:`~sk_privattn.privacy_report`. A budget is a
+    The total is ε for adding or removing one row: the row that would pay
+    most if every fit in the block had trained on it (the budget cannot know
+    more before it reads the data). For the per-row cost of a search, see
+    :func:`~sk_privattn.privacy_report`. A fit whose rows pay different
+    mechanisms (the sites of a federation) is charged, at each Rényi order,
+    its dearest one; the total is then an RDP bound (see
+    :func:`~sk_privattn.privacy.compose_worst_row`). A budget is a
     :class:`~sk_privattn.PrivacyLedger`, so it reaches joblib worker
     processes too, and a check and its reservation happen under a file lock.
 
@@ -83,43 +83,43 @@ class PrivacyBudget(PrivacyLedger):
         self.delta = float(delta)
         self.accountant = accountant
 
-    def __enter__(self):
-        super().__enter__()
-        settings = {"epsilon": self.epsilon, "delta": self.delta, "accountant": self.accountant}
-        (self.path / "budget.json").write_text(json.dumps(settings))
-        return self
+    def _settings(self):
+        return {"epsilon": self.epsilon, "delta": self.delta, "accountant": self.accountant}
 
-    def _history(self, exclude=None):
-        records = self._closed_records if self._closed_records is not None else self._read_records()
-        return [tuple(entry) for record in records if record["id"] != exclude for entry in record["history"]]
+    def _spent(self, exclude=None):
+        """The groups of every fit recorded so far (but ``exclude``)."""
+        return [record["groups"] for record in self.read() if record["id"] != exclude]
+
+    def _total(self, fits):
+        return compose_worst_row(fits, self.delta, self.accountant)
 
     @property
     def spent_epsilon(self):
-        return compute_epsilon(self._history(), self.delta, self.accountant)
+        return self._total(self._spent())
 
     @property
     def remaining_epsilon(self):
         return self.epsilon - self.spent_epsilon
 
-    def _check(self, planned, estimator, exclude=None):
-        history = self._history(exclude)
-        total = compute_epsilon([*history, *planned], self.delta, self.accountant)
+    def check(self, planned, estimator, exclude=None):
+        spent = self._spent(exclude)
+        total = self._total([*spent, planned])
         if total <= self.epsilon:
             return
-        spent = compute_epsilon(history, self.delta, self.accountant)
-        alone = compute_epsilon(planned, self.delta, self.accountant)
+        before = self._total(spent)
+        alone = self._total([planned])
         raise BudgetExceededError(
             f"This fit of {type(estimator).__name__}(epsilon={estimator.epsilon}) would spend "
-            f"ε={alone:.4g} (at δ={self.delta:g}), and composed with the ε={spent:.4g} already "
+            f"ε={alone:.4g} (at δ={self.delta:g}), and composed with the ε={before:.4g} already "
             f"spent it would bring the total to ε={total:.4g}, over the budget of "
-            f"ε={self.epsilon:g}. Remaining budget: ε={self.epsilon - spent:.4g}. Lower the fit's "
+            f"ε={self.epsilon:g}. Remaining budget: ε={self.epsilon - before:.4g}. Lower the fit's "
             "epsilon (or its max_epochs), or start a new budget if this is new data."
         )
 
-    def _reserve(self, record, rows, estimator):
-        with FileLock(str(self.path / _LOCK)):
-            self._check(record["history"], estimator, exclude=record["id"])
-            self._write(record, rows)
+    def reserve(self, record, rows, row_group, estimator):
+        with self.lock():
+            self.check(record["groups"], estimator, exclude=record["id"])
+            self.write(record, rows, row_group)
 
     def __repr__(self):
         return (

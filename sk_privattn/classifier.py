@@ -166,4 +166,4 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         -------
         self : object
         """
-        return self._fit_keeping_state(X, y, sample_weight)
+        return self._fit_keeping_state(X, y, sample_weight=sample_weight)

@@ -31,14 +31,15 @@ import secrets
 from numbers import Integral, Real
 
 import numpy as np
-from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+from opacus.accountants.analysis.rdp import get_privacy_spent
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import ParameterGrid
-from sklearn.utils import check_random_state
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .privacy import _RDP_ALPHAS, default_delta
+from ._base import planned_histories
+from .privacy import RDP_ORDERS, default_delta, history_rdp
 
 __all__ = ["PrivateRandomSearch", "selection_rdp"]
 
@@ -110,10 +111,14 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         The split, the number of candidates, the draws, the score noise, and
         a seed for each candidate (each trains on its own seed, as the
-        theorem's independent runs must). ``None`` draws all of them from the
-        operating system's secret entropy, and the candidates keep
-        ``random_state=None``. A fixed seed makes the search reproducible,
-        and lets whoever knows it regenerate the noise.
+        theorem's independent runs must; it replaces the ``random_state`` of
+        ``estimator``). ``None`` draws all of them from the operating
+        system's secret entropy, and sets every candidate's
+        ``random_state=None``, so that each draws secret seeds of its own. A
+        fixed seed makes the search reproducible, and lets whoever knows it
+        regenerate the noise. A RandomState instance gives one draw, always
+        one, to the search's own generator: how far it advanced would
+        otherwise tell the number of candidates.
 
     Attributes
     ----------
@@ -185,10 +190,8 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
                     f"The candidate {params} is not private (epsilon=inf); every candidate of "
                     "PrivateRandomSearch must be, since the bound covers the whole grid. Remove it."
                 )
-            for noise, rate, steps in candidate._training_plan(n_train).history():
-                rdp = np.asarray(compute_rdp(q=rate, noise_multiplier=noise, steps=steps, orders=list(orders)))
-                # Opacus' series overflows to NaN at the largest orders: no bound there.
-                worst = np.maximum(worst, np.where(np.isnan(rdp), np.inf, rdp))
+            for history in planned_histories(candidate, n_train):
+                worst = np.maximum(worst, history_rdp(history, orders))
         return worst
 
     def fit(self, X, y):
@@ -204,21 +207,19 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self : object
         """
         self._validate_params()
-        # random_state=None: the split, the number of candidates, the draws
-        # and the score noise from the operating system's secret entropy.
-        rng = check_random_state(self.random_state if self.random_state is not None else secrets.randbits(32))
+        rng = self._generator()
         grid = list(ParameterGrid(self.param_grid))
         n_samples = _num_samples(X)
         in_validation = rng.uniform(size=n_samples) < self.validation_fraction
         train, validation = np.flatnonzero(~in_validation), np.flatnonzero(in_validation)
-        orders = np.asarray(_RDP_ALPHAS, dtype=float)
+        orders = np.asarray(RDP_ORDERS, dtype=float)
         # The bound is fixed before any candidate is trained: it reads n only.
         rdp = selection_rdp(self._candidate_rdp(grid, len(train), orders), self.mean_n_candidates, orders)
         self.delta_ = self.delta if self.delta is not None else default_delta(n_samples)
         self.epsilon_ = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=self.delta_)[0])
 
-        X_train, y_train = _take(X, train), _take(y, train)
-        X_val, y_val = _take(X, validation), np.asarray(_take(y, validation))
+        X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
+        X_val, y_val = _safe_indexing(X, validation), np.asarray(_safe_indexing(y, validation))
         # The number of candidates and every score but the best stay local:
         # the theorem covers the release of the best candidate only.
         n_candidates = int(rng.geometric(1.0 / self.mean_n_candidates))
@@ -235,15 +236,26 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self.classes_ = self.best_estimator_.classes_
         return self
 
+    def _generator(self):
+        """The search's own generator: from the operating system's secret entropy for
+        ``random_state=None``, else from one draw of ``random_state``."""
+        if self.random_state is None:
+            return np.random.RandomState(secrets.randbits(32))
+        return np.random.RandomState(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
     def _candidate_seed(self, rng):
         """Independent runs, as the theorem needs: each candidate its own seed.
 
-        With ``random_state=None`` the candidates keep ``random_state=None``
-        and draw secret seeds of their own; otherwise each gets a seed drawn
-        from the search's generator.
+        With ``random_state=None`` every candidate gets ``random_state=None``
+        and draws secret seeds of its own (a seed drawn here would be kept in
+        ``best_estimator_``'s parameters, and with it anyone could regenerate
+        its noise); otherwise each gets a seed drawn from the search's
+        generator.
         """
-        if self.random_state is None or "random_state" not in self.estimator.get_params():
+        if "random_state" not in self.estimator.get_params():
             return {}
+        if self.random_state is None:
+            return {"random_state": None}
         return {"random_state": int(rng.randint(np.iinfo(np.int32).max))}
 
     def predict(self, X):
@@ -260,24 +272,3 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         """Accuracy of ``best_estimator_`` on ``X, y``."""
         check_is_fitted(self)
         return self.best_estimator_.score(X, y)
-
-    def _privacy_report(self):
-        from .report import PrivacyReport, _fit_row
-
-        check_is_fitted(self)
-        fits = [_fit_row("selected", estimator=self.best_estimator_)]
-        caveats = [
-            "Covered: every candidate's training and noisy validation score, the random number of "
-            "candidates and the choice (Papernot & Steinke 2022, Theorem 2). Not covered: anything "
-            "read from the data outside DP-SGD (each PrivacyLeakWarning), and scores you compute "
-            "later on private rows."
-        ]
-        return PrivacyReport(
-            fits, self.epsilon_, self.delta_, self.best_estimator_.epsilon_, True, {},
-            "private selection over a random number of candidates, RDP bound of the whole search",
-            caveats, "rdp",
-        )
-
-
-def _take(data, indices):
-    return data.iloc[indices] if hasattr(data, "iloc") else np.asarray(data)[indices]

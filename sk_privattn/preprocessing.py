@@ -264,7 +264,7 @@ class TabularEncoder:
             ) from exc
         return column
 
-    def fit_transform(self, X, X_original, estimator_name):
+    def fit_transform(self, X, X_original, estimator_name, source="the training data"):
         """Learn bounds and categories (public or warned) and encode ``X``.
 
         Parameters
@@ -275,21 +275,24 @@ class TabularEncoder:
             The input as passed, to read pandas category dtypes.
         estimator_name : str
             For error messages.
+        source : str, default="the training data"
+            What ``X`` is, for the PrivacyLeakWarning of bounds or
+            categories read from it.
         """
         self._estimator_name = estimator_name
         numeric = self._numeric(X)
-        self.bounds_ = self._fit_bounds(numeric)
-        self.categories_ = self._fit_categories(X, X_original)
+        self.bounds_ = self._fit_bounds(numeric, source)
+        self.categories_ = self._fit_categories(X, X_original, source)
         return self.transform(X, numeric=numeric)
 
-    def _fit_bounds(self, numeric):
+    def _fit_bounds(self, numeric, source):
         if not self.numeric_.size:
             return np.zeros((0, 2))
         if self.bounds is None:
             names = ", ".join(self._label(j) for j in self.numeric_)
             warnings.warn(
                 "bounds were not given, so the minimum and maximum of every numeric "
-                f"feature ({names}) were read from the training data to scale it. "
+                f"feature ({names}) were read from {source} to scale it. "
                 "These values are not protected by the differential-privacy "
                 "guarantee: they can reveal the most extreme rows. Pass public "
                 "bounds=(lower, upper), or a dict {feature: (lower, upper)}, to "
@@ -337,7 +340,7 @@ class TabularEncoder:
             )
         return bounds
 
-    def _fit_categories(self, X, X_original):
+    def _fit_categories(self, X, X_original, source):
         """The category list of each categorical feature: public, or read (warned).
 
         A boolean column's categories are its two values: public, whatever
@@ -380,7 +383,7 @@ class TabularEncoder:
             names = ", ".join(self._label(j) for j in from_data)
             warnings.warn(
                 "categories were not given, so the set of values of every categorical "
-                f"feature ({names}) was read from the training data. These lists are not "
+                f"feature ({names}) was read from {source}. These lists are not "
                 "protected by the differential-privacy guarantee: a rare category "
                 "reveals that some row holds it. Pass public categories (a list per "
                 "feature, a dict {feature: list}, or 'from_dtype' for pandas "

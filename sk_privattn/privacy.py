@@ -7,21 +7,23 @@ import warnings
 
 import numpy as np
 from opacus.accountants import create_accountant
+from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
-__all__ = ["ACCOUNTANTS", "default_delta", "calibrate_noise_multiplier", "compute_epsilon"]
+__all__ = ["ACCOUNTANTS", "default_delta", "calibrate_noise_multiplier", "compose_worst_row", "compute_epsilon"]
 
 #: The accountants a DP estimator can use (Opacus' names).
 ACCOUNTANTS = ("prv", "rdp", "gdp")
 
-# Opacus' default RDP orders stop at 63, which cannot certify ε below about
-# log(1/δ)/62; larger orders let the RDP accountant reach small ε too.
-_RDP_ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(11, 64)) + [
+#: The RDP orders of the "rdp" accountant. Opacus' default orders stop at 63,
+#: which cannot certify ε below about log(1/δ)/62; larger orders let the RDP
+#: accountant reach small ε too.
+RDP_ORDERS = [1 + x / 10.0 for x in range(1, 100)] + list(range(11, 64)) + [
     80, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
 ]
 
 
 @contextlib.contextmanager
-def _quiet_accounting():
+def quiet_accounting():
     """Silence numerical chatter of Opacus' accountants that changes no bound.
 
     PRV's discretisation takes log(1 - q), -inf at q = 1, and sizes its domain
@@ -47,7 +49,7 @@ GDP_WARNING = (
 
 
 def _accountant_options(accountant):
-    return {"alphas": _RDP_ALPHAS} if accountant == "rdp" else {}
+    return {"alphas": RDP_ORDERS} if accountant == "rdp" else {}
 
 
 def default_delta(n_samples):
@@ -98,17 +100,82 @@ def compute_epsilon(history, delta, accountant="prv"):
     >>> 0 < one < two
     True
     """
-    history = [entry for entry in history if entry[2] > 0]
+    history = tuple((float(noise), float(rate), int(steps)) for noise, rate, steps in history if steps > 0)
+    return _epsilon(history, float(delta), accountant)
+
+
+@functools.lru_cache(maxsize=1024)
+def _epsilon(history, delta, accountant):
+    # A pure function of its arguments: the same mechanism (a fit, its ledger
+    # record, the sites of a federation of equal size) is accounted once.
     if not history:
         return 0.0
     if any(noise_multiplier == 0 for noise_multiplier, _, _ in history):
         return math.inf
     if accountant == "gdp":
         history = _single_mechanism(history)
-    with _quiet_accounting():
+    with quiet_accounting():
         engine = create_accountant(mechanism=accountant)
         engine.history = list(history)
         return float(engine.get_epsilon(delta=delta, **_accountant_options(accountant)))
+
+
+def history_rdp(history, orders=None):
+    """RDP of ``history`` at each of ``orders`` (``RDP_ORDERS`` by default), by Opacus' analysis.
+
+    ``inf`` where a mechanism has no noise, or where Opacus' series overflows.
+    """
+    orders = np.asarray(RDP_ORDERS if orders is None else orders, dtype=float)
+    total = np.zeros(len(orders))
+    for noise_multiplier, sample_rate, steps in history:
+        if steps <= 0:
+            continue
+        if noise_multiplier <= 0:
+            return np.full(len(orders), np.inf)
+        rdp = np.asarray(compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=steps, orders=list(orders)))
+        total += np.where(np.isnan(rdp), np.inf, rdp)
+    return total
+
+
+def compose_worst_row(fits, delta, accountant="prv"):
+    """ε paid by the row that paid most, if every fit trained on every row.
+
+    Parameters
+    ----------
+    fits : list of list of history
+        One entry per fit: its groups of rows, each with the history that
+        its rows paid (the sites of a federation pay different mechanisms;
+        other fits have one group).
+    delta : float
+    accountant : {"prv", "rdp"}, default="prv"
+        When every fit has one group, the accountant that composes them.
+        Otherwise a row paid one group of each fit, and the RDP of the worst
+        group at each order, summed over the fits, bounds every such row
+        (Rényi DP composes by addition, order by order): the result is an
+        RDP bound whatever ``accountant`` says.
+
+    Returns
+    -------
+    epsilon : float
+
+    Examples
+    --------
+    >>> from sk_privattn.privacy import compose_worst_row, compute_epsilon
+    >>> one = [[(1.0, 0.01, 1000)]]
+    >>> compose_worst_row([one], 1e-5) == compute_epsilon(one[0], 1e-5)
+    True
+    >>> two_sites = [[(1.0, 0.01, 1000)], [(2.0, 0.02, 1000)]]
+    >>> compose_worst_row([two_sites], 1e-5, "rdp") == max(compute_epsilon(h, 1e-5, "rdp") for h in two_sites)
+    True
+    """
+    if all(len(groups) == 1 for groups in fits):
+        return compute_epsilon([entry for groups in fits for entry in groups[0]], delta, accountant)
+    total = sum(np.max([history_rdp(history) for history in groups], axis=0) for groups in fits if groups)
+    if not np.any(total):
+        return 0.0
+    if not np.isfinite(total).any():
+        return math.inf
+    return float(get_privacy_spent(orders=list(RDP_ORDERS), rdp=list(total), delta=delta)[0])
 
 
 def _single_mechanism(history):

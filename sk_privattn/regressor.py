@@ -222,7 +222,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         -------
         self : object
         """
-        return self._fit_keeping_state(X, y, sample_weight)
+        return self._fit_keeping_state(X, y, sample_weight=sample_weight)
 
     def _check_params(self):
         super()._check_params()

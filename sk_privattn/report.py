@@ -5,7 +5,10 @@ import math
 import numpy as np
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
+from ._recording import record_id
+from .model_selection import PrivateRandomSearch
 from .privacy import compute_epsilon
 
 __all__ = ["PrivacyReport", "privacy_report"]
@@ -145,27 +148,59 @@ def _fit_row(role, estimator=None, record=None):
 
 
 def _rows_in_scope(records, scope_ids):
-    """The fits that trained on a row in scope, and which of the scope's rows each trained on.
+    """The fits that trained on a row in scope, and the group of each fit that each row paid.
 
     The scope is the rows of the fits ``scope_ids`` (the refit, the model),
-    or of every fit when there are none.
+    or of every fit when there are none. Returns the fits, and an int matrix
+    with a row per training row and a column per fit: the index of the
+    fit's group (a federation's site) that trained on the row, -1 if none.
     """
     in_scope = [record["rows"] for record in records if not scope_ids or record["id"] in scope_ids]
     rows = np.unique(np.concatenate(in_scope or [np.zeros(0, np.uint64)]))
-    membership = np.stack([np.isin(rows, record["rows"]) for record in records], axis=1)
-    touching = membership.any(axis=0)
-    return [record for record, used in zip(records, touching) if used], membership[:, touching]
+    paid = np.full((len(rows), len(records)), -1, dtype=np.intp)
+    for column, record in enumerate(records):
+        position = np.minimum(np.searchsorted(rows, record["rows"]), max(len(rows) - 1, 0))
+        found = rows[position] == record["rows"] if len(rows) else np.zeros(len(record["rows"]), bool)
+        if len(record["groups"]) == 1:
+            paid[position[found], column] = 0
+            continue
+        # Identical rows share a fingerprint: charge them the dearest group, written last.
+        dearest_last = np.argsort([compute_epsilon(group, record["delta"], "rdp") for group in record["groups"]])
+        for group in dearest_last:
+            chosen = found & (record["row_group"] == group)
+            paid[position[chosen], column] = group
+    touching = (paid >= 0).any(axis=0)
+    return [record for record, used in zip(records, touching) if used], paid[:, touching]
 
 
-def _per_row_total(records, membership, delta, accountant):
+def _per_row_total(records, paid, delta, accountant):
     """ε of the row that paid most, and how many rows are in how many fits."""
-    patterns, counts = np.unique(membership, axis=0, return_counts=True)
+    patterns, counts = np.unique(paid, axis=0, return_counts=True)
     total, per_fit_count = 0.0, {}
     for pattern, count in zip(patterns, counts):
-        history = [tuple(entry) for record, used in zip(records, pattern) if used for entry in record["history"]]
+        history = [tuple(entry) for record, group in zip(records, pattern) if group >= 0
+                   for entry in record["groups"][group]]
         total = max(total, compute_epsilon(history, delta, accountant))
-        per_fit_count[int(pattern.sum())] = per_fit_count.get(int(pattern.sum()), 0) + int(count)
+        n_fits = int((pattern >= 0).sum())
+        per_fit_count[n_fits] = per_fit_count.get(n_fits, 0) + int(count)
     return total, per_fit_count
+
+
+def _search_report(search):
+    """The report of a fitted PrivateRandomSearch: its own bound covers the whole search."""
+    check_is_fitted(search)
+    caveats = [
+        "Covered: every candidate's training and noisy validation score, the random number of "
+        "candidates and the choice (Papernot & Steinke 2022, Theorem 2). Not covered: anything "
+        "read from the data outside DP-SGD (each PrivacyLeakWarning), and scores you compute "
+        "later on private rows."
+    ]
+    return PrivacyReport(
+        [_fit_row("selected", estimator=search.best_estimator_)], search.epsilon_, search.delta_,
+        search.best_estimator_.epsilon_, True, {},
+        "private selection over a random number of candidates, RDP bound of the whole search",
+        caveats, "rdp",
+    )
 
 
 def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
@@ -225,14 +260,12 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
     True
     >>> report.to_frame()[["role", "epsilon", "steps"]]
         role  epsilon  steps
-    0  model      1.0      3
+    0  model      1.0     15
     """
-    from .model_selection import PrivateRandomSearch
-
     if accountant not in ("prv", "rdp"):
         raise ValueError(f"accountant={accountant!r}; use 'prv' or 'rdp', the accountants that compose mechanisms.")
     if isinstance(obj, PrivateRandomSearch):
-        return obj._privacy_report()
+        return _search_report(obj)
     caveats = [_ALWAYS_CAVEAT]
     selected, roles = None, {}
     if isinstance(obj, BaseSearchCV):
@@ -246,12 +279,12 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
             )
         caveats.insert(0, _SELECTION_CAVEAT)
         estimators = _dp_estimators(obj.best_estimator_) if hasattr(obj, "best_estimator_") else []
-        roles = {getattr(est, "_privacy_record_id", None): "refit" for est in estimators}
+        roles = {record_id(est): "refit" for est in estimators}
         selected = estimators[0].epsilon_ if estimators else None
         default_role = "cv fold"
     elif isinstance(obj, dict) and "estimator" in obj:
         estimators = [found for est in obj["estimator"] for found in _dp_estimators(est)]
-        roles = {getattr(est, "_privacy_record_id", None): "cv fold" for est in estimators}
+        roles = {record_id(est): "cv fold" for est in estimators}
         caveats.insert(0, "The cross-validation scores were computed on private rows (the held-out folds).")
         default_role = "other fit on these rows"
     elif obj is None:
@@ -267,29 +300,29 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
                 "pass a fitted DP estimator, a pipeline holding one, a fitted search, or the dict of "
                 "cross_validate(..., return_estimator=True)."
             )
-        roles = {getattr(est, "_privacy_record_id", None): "model" for est in estimators}
+        roles = {record_id(est): "model" for est in estimators}
         selected = estimators[0].epsilon_ if len(estimators) == 1 else None
         default_role = "other fit on these rows"
     roles.pop(None, None)
 
     if ledger is not None:
-        records = ledger._records_with_rows()
-        missing = [est for est in estimators if getattr(est, "_privacy_record_id", None) not in {r["id"] for r in records}]
+        records = ledger.read(with_rows=True)
+        missing = [est for est in estimators if record_id(est) not in {r["id"] for r in records}]
         if missing or not records:
             raise ValueError(
                 f"The ledger holds no record of {len(missing) or 'any'} of the fits of {type(obj).__name__}: "
                 "fit them inside the `with ledger:` block, or call privacy_report without ledger."
             )
-        used, membership = _rows_in_scope(records, set(roles))
+        used, paid = _rows_in_scope(records, set(roles))
         delta = delta if delta is not None else min(record["delta"] for record in used)
-        total, per_fit_count = _per_row_total(used, membership, delta, accountant)
+        total, per_fit_count = _per_row_total(used, paid, delta, accountant)
         fits = [_fit_row(roles.get(record["id"], default_role), record=record) for record in used]
         method = "per row, from the ledger's row fingerprints"
     else:
         histories = [tuple(entry) for est in estimators for entry in est.accountant_history_]
         delta = delta if delta is not None else min(est.delta_ for est in estimators)
         total = compute_epsilon(histories, delta, accountant)
-        fits = [_fit_row(roles.get(getattr(est, "_privacy_record_id", None), "model"), estimator=est) for est in estimators]
+        fits = [_fit_row(roles.get(record_id(est), "model"), estimator=est) for est in estimators]
         if isinstance(obj, dict):
             for fit in fits:
                 fit["role"] = "cv fold"

@@ -239,7 +239,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         -------
         self : object
         """
-        return self._fit_keeping_state(X, y, sample_weight)
+        return self._fit_keeping_state(X, y, sample_weight=sample_weight)
 
     def _check_params(self):
         if self.architecture == "transformer" and self.d_model % self.n_heads:

@@ -9,7 +9,7 @@ import torch
 from opacus.grad_sample import GradSampleHooks
 from sklearn.utils.class_weight import compute_class_weight
 
-import sk_privattn._base
+import sk_privattn._training
 from sk_privattn import DPAttentionClassifier, DPAttentionRegressor, PrivacyLeakWarning
 from sk_privattn._dpsgd import RowWeightedDPOptimizer
 from sk_privattn._training import train_module
@@ -41,7 +41,7 @@ def row_weights(monkeypatch):
         seen.append(None if dataset.row_weight is None else dataset.row_weight.numpy())
         return train_module(module, dataset, plan, **kwargs)
 
-    monkeypatch.setattr(sk_privattn._base, "train_module", recording)
+    monkeypatch.setattr(sk_privattn._training, "train_module", recording)
     return seen
 
 

@@ -72,7 +72,7 @@ def test_a_docstring_that_drifts_from_its_signature_does_not_import():
 # contain. The blocks of one page run in order, in one namespace.
 RUNNABLE_PAGES = {
     "index.md": [],
-    "getting_started.md": ["{'call': 1, 'epoch': 10"],
+    "getting_started.md": ["{'call': 1, 'epoch': 11"],
     "privacy.md": ["[2400000.]"],
     "usage.md": ["True", "is the privacy budget of the model"],
     "sequences.md": ["True ", "(3, ", "'epsilon'"],
@@ -153,7 +153,7 @@ def test_readme_links_to_pages_that_exist():
 
 def test_reporting_examples_run_as_written(capsys):
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "reporting.md").read_text(), re.S)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     namespace = {}
     for block in blocks:  # each block continues the previous one, as a reader would run them
         with warnings.catch_warnings():
@@ -162,6 +162,7 @@ def test_reporting_examples_run_as_written(capsys):
     out = capsys.readouterr().out
     assert "total per training row" in out and "over the budget of ε=2" in out
     assert "MembershipInferenceResult(attack='lira'" in out
+    assert "OneRunAuditResult(mode='white-box'" in out
     assert namespace["report"].total_epsilon > namespace["report"].selected_epsilon
 
 

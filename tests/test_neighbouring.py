@@ -19,6 +19,7 @@ import types
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -232,23 +233,43 @@ def test_neighbouring_fits_differ_only_in_trainable_weights(case):
     assert walk(fitted_on_d) != walk(fitted_on_neighbour)
 
 
-def test_federated_neighbouring_fits_differ_only_in_trainable_weights():
+def _federated_fits(datasets, **params):
     pytest.importorskip("flwr")
     from sk_privattn.federated import FederatedDPAttentionClassifier
 
-    (X, y), (X_neighbour, y_neighbour) = _tabular(n_samples=150)
-    sites = np.repeat(["north", "south", "west"], 50)
-    params = {key: value for key, value in TABULAR.items() if key not in ("max_epochs", "classes")}
+    settings = {key: value for key, value in TABULAR.items() if key not in ("max_epochs", "classes")}
 
-    def fit(estimator, X, y):
+    def fit(estimator, X, sites_and_y):
+        sites, y = sites_and_y
         return estimator.fit(X, y, groups=sites)
 
-    fitted = _fit_twice(
-        lambda: FederatedDPAttentionClassifier(**params, n_rounds=2, classes=[0, 1], backend="in-process"),
-        [(X, y), (X_neighbour, y_neighbour)],
+    return _fit_twice(
+        lambda: FederatedDPAttentionClassifier(**settings, n_rounds=2, classes=[0, 1], backend="in-process", **params),
+        [(X, (sites, y)) for X, sites, y in datasets],
         fit=fit,
     )
+
+
+def test_federated_neighbouring_fits_differ_only_in_trainable_weights():
+    """Record level: one row of one site replaced."""
+    (X, y), (X_neighbour, y_neighbour) = _tabular(n_samples=150)
+    sites = np.repeat(["north", "south", "west"], 50)
+    fitted = _federated_fits([(X, sites, y), (X_neighbour, sites, y_neighbour)])
     assert differences(*fitted) == []
+
+
+def test_client_level_fits_without_one_site_differ_only_in_trainable_weights():
+    """Client level: one whole site's data replaced by other rows, more of them (its size is private too)."""
+    (X, y), _ = _tabular(n_samples=150)
+    X_other, y_other = make_mixed_frame(n_samples=70, seed=1)
+    sites = np.repeat(["north", "south", "west"], 50)
+    X_neighbour = pd.concat([X.iloc[:100], X_other], ignore_index=True)
+    y_neighbour = np.r_[y[:100], y_other]
+    sites_neighbour = np.repeat(["north", "south", "west"], [50, 50, 70])
+    fitted = _federated_fits([(X, sites, y), (X_neighbour, sites_neighbour, y_neighbour)], dp_level="client",
+                             fraction_fit=0.7)
+    assert differences(*fitted) == []
+    assert walk(fitted[0]) != walk(fitted[1])
 
 
 def test_printed_progress_is_the_same_for_neighbouring_data():

@@ -13,7 +13,7 @@ from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
 from sk_privattn._plan import plan_training, resolve_batch_size, resolve_epochs
 from sk_privattn._training import TensorBatchDataset, train_module
 from sk_privattn.nn import FTTransformer
-from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compute_epsilon, default_delta
+from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compose_worst_row, compute_epsilon, default_delta
 
 from _settings import FAST_PARAMS
 from conftest import KINDS, PUBLIC, fit_recording_leaks, make_case, recorded_batch_sizes
@@ -263,10 +263,12 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
     assert all(torch.isfinite(p).all() for p in result.module.parameters())
 
 
-@pytest.mark.parametrize("n_samples, expected_batch, expected_epochs", [(50, 7, 50), (200, 14, 50), (1000, 32, 25)])
-def test_auto_batch_size_and_epochs_follow_the_square_root_of_n(n_samples, expected_batch, expected_epochs):
+@pytest.mark.parametrize(
+    "n_samples, expected_batch, expected_epochs", [(50, 7, 50), (200, 14, 50), (1000, 32, 25), (3000, 94, 25)]
+)
+def test_auto_batch_size_and_epochs_give_small_data_enough_steps(n_samples, expected_batch, expected_epochs):
     plan = plan_training(n_samples, epsilon=1.0, delta=None, batch_size="auto", epochs="auto", accountant="prv")
-    assert plan.batch_size == expected_batch == round(math.sqrt(n_samples))
+    assert plan.batch_size == expected_batch == max(round(math.sqrt(n_samples)), math.ceil(n_samples / 32))
     assert plan.epochs == expected_epochs == min(50, round(800 / math.ceil(n_samples / expected_batch)))
     rng = np.random.RandomState(0)
     X = rng.uniform(-1, 1, size=(n_samples, 2))
@@ -278,12 +280,13 @@ def test_auto_batch_size_and_epochs_follow_the_square_root_of_n(n_samples, expec
     assert clf.n_steps_ == math.ceil(n_samples / expected_batch) * expected_epochs
 
 
-def test_auto_plan_caps_the_batch_and_the_steps_of_large_data():
-    assert resolve_batch_size("auto", 32561) == 180 and resolve_batch_size("auto", 10**7) == 1024
+def test_auto_plan_caps_the_batch_and_the_rows_processed_of_large_data():
+    assert resolve_batch_size("auto", 32561) == 1018 and resolve_batch_size("auto", 10**7) == 1024
     assert resolve_batch_size(64, 10**6) == 64
-    # Large data: one epoch, about sqrt(n) steps; the epochs never fall below one.
-    assert resolve_epochs("auto", 1000) == 1 and resolve_epochs("auto", 9766) == 1
-    assert resolve_epochs("auto", 181) == 4 and resolve_epochs(7, 181) == 7
+    # Large data: few passes, at least one.
+    assert resolve_epochs("auto", 32, 32561) == 11 and resolve_epochs("auto", 196, 200_000) == 2
+    assert resolve_epochs("auto", 977, 10**6) == 1 and resolve_epochs("auto", 9766, 10**7) == 1
+    assert resolve_epochs(7, 32, 32561) == 7
 
 
 def test_warnings_of_fit_point_at_the_callers_line(numeric_data):
@@ -303,3 +306,18 @@ def test_warnings_of_fit_point_at_the_callers_line(numeric_data):
             fit()
         assert caught
         assert {w.filename for w in caught} == {__file__}, [(w.filename, str(w.message)[:40]) for w in caught]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    noises=st.lists(st.floats(0.6, 5.0), min_size=1, max_size=3),
+    rate=st.floats(0.01, 1.0),
+    steps=st.integers(1, 200),
+)
+def test_the_worst_row_pays_at_least_each_group_and_one_group_is_the_accountant(noises, rate, steps):
+    groups = [[(noise, rate, steps)] for noise in noises]
+    if len(groups) == 1:
+        assert compose_worst_row([groups], 1e-5, "rdp") == compute_epsilon(groups[0], 1e-5, "rdp")
+    worst = compose_worst_row([groups, [[(1.0, 0.1, 10)]]], 1e-5, "rdp")
+    for group in groups:
+        assert worst >= compute_epsilon([*group, (1.0, 0.1, 10)], 1e-5, "rdp") - 1e-9

@@ -188,6 +188,39 @@ def test_private_search_covers_the_selection(data):
     assert 1.0 < search.epsilon_ < 10.0
 
 
+class _SeedRecording(DPAttentionClassifier):
+    """Records the random_state with which each candidate trains."""
+
+    seeds = []
+
+    def fit(self, X, y):
+        type(self).seeds.append(self.random_state)
+        return super().fit(X, y)
+
+
+@pytest.mark.parametrize("search_seed", [None, 0, np.random.RandomState(0)])
+def test_private_search_trains_each_candidate_on_its_own_seed(data, search_seed):
+    X, y = data
+    _SeedRecording.seeds = []
+    # The base estimator has a fixed seed, as in the docstring example: no candidate may train on it.
+    search = PrivateRandomSearch(_SeedRecording(**TINY), {"epsilon": [1.0, 2.0]}, mean_n_candidates=3,
+                                 random_state=search_seed)
+    generator_before = pickle.dumps(search_seed)
+    search.fit(X, y)
+    seeds = _SeedRecording.seeds
+    assert 0 not in seeds
+    if search_seed is None:
+        # Secret seeds, drawn by each candidate; none is kept in best_estimator_'s parameters.
+        assert seeds == [None] * len(seeds)
+    else:
+        assert len(seeds) == 3 and len(set(seeds)) == 3  # search seed 0 draws three candidates
+    if isinstance(search_seed, np.random.RandomState):
+        # One draw from the caller's generator, whatever the number of candidates.
+        expected = pickle.loads(generator_before)
+        expected.randint(np.iinfo(np.int32).max)
+        assert pickle.dumps(search_seed) == pickle.dumps(expected)
+
+
 def test_private_search_refuses_a_non_private_candidate(data):
     X, y = data
     search = PrivateRandomSearch(DPAttentionClassifier(**TINY), {"epsilon": [1.0, np.inf]})

@@ -6,8 +6,10 @@ from sklearn.base import clone
 
 from .._plan import TrainingPlan
 from ._client import PLAN_FIELDS, SiteClient, build_client_app
+from ._estimator import deployment_model, encode_site, store_deployment_fit
+from ._plan import FederatedPlan, check_secure_aggregation, client_level_plan, site_plan, sites_per_round
 from ._server import build_server_app, make_strategy
-from ._site import SiteData, get_arrays, set_arrays, site_plan
+from ._site import SiteData, get_arrays
 
 __all__ = ["make_client_app", "make_server_app"]
 
@@ -47,17 +49,15 @@ def make_client_app(estimator, load_site):
     >>> app = make_client_app(spec, load_site)
     """
     settings = clone(estimator)
-    settings._check_params()
+    settings._validate_params()
 
     def make_client(context):
         X, y = load_site(context)
         site = clone(settings)
-        _, _, encoder, x_num, x_cat, _ = site._prepare_inputs(X, deployment=True)
-        classes, target = site._encode_classes(y)
-        module, seed = site._initial_module(encoder, len(classes))
+        dataset, module, criterion, seed = encode_site(site, X, y)
         name = _site_name(context)
-        data = SiteData(name, x_num, x_cat, target)
-        return SiteClient(site, module, data, site_plan(site, name, len(data)), int(name), seed)
+        plan = site_plan(site, name, len(dataset))
+        return SiteClient(site, module, SiteData(name, dataset), plan, int(name), seed, criterion)
 
     return build_client_app(settings, make_client)
 
@@ -74,50 +74,52 @@ def make_server_app(estimator, X_public, *, n_sites, output_path, max_site_rows=
         of the sites' data: the server reads only their layout, to build the
         model. It never sees a site's rows.
     n_sites : int
-        Sites that take part; each round waits for them to connect.
+        Sites that take part (the public roster); each round waits for them
+        to connect.
     output_path : str or path
         Where to pickle the fitted estimator after the last round.
     max_site_rows : int, default=100_000
-        Secure aggregation only: an upper bound on any site's number of rows
-        (SecAgg+'s ``max_weight``).
+        Secure aggregation at record level only: an upper bound on any site's
+        number of rows (SecAgg+'s ``max_weight``).
 
     Returns
     -------
     flwr.server.ServerApp
     """
     settings = clone(estimator)
-    settings._check_params()
-    _, is_categorical, encoder, _, _, _ = settings._prepare_inputs(X_public, deployment=True)
-    classes = settings._encode_classes(settings.classes)[0]
-    module, _ = settings._initial_module(encoder, len(classes))
-    n_sampled = settings._check_sampling(n_sites)
-    client_noise, client_delta = settings._client_level_noise(n_sites, n_sampled)
-    strategy = make_strategy(settings, n_sites, get_arrays(module), client_noise)
+    settings._validate_params()
+    attributes, module, noise_seed = deployment_model(settings, X_public)
+    check_secure_aggregation(settings, n_sites)
+    server = client_level_plan(settings, n_sites) if settings.dp_level == "client" else None
+    strategy = make_strategy(settings, n_sites, get_arrays(module), server, noise_seed)
 
     def on_done():
         if strategy.error is not None:
             raise strategy.error
-        set_arrays(module, strategy.arrays)
-        plans = {
-            name: TrainingPlan(**{field: metrics[field] for field in PLAN_FIELDS}, accountant=settings.accountant)
-            for name, metrics in strategy.site_metrics.items()
-        }
-        if not plans:
-            raise RuntimeError(
-                "No site reported its DP-SGD settings (SecAgg+ hides them from the server), so "
-                "the server cannot account the record-level ε; each site's own calibration "
-                "still bounds it by epsilon."
+        names = tuple(sorted(strategy.site_metrics))
+        site_plans = ()
+        if server is None:
+            site_plans = tuple(
+                TrainingPlan(**{field: strategy.site_metrics[name][field] for field in PLAN_FIELDS},
+                             accountant=settings.accountant)
+                for name in names
             )
-        settings._set_fitted(encoder, is_categorical, classes, module, plans, strategy.rounds,
-                             client_noise, client_delta, n_sampled / n_sites)
+            if not site_plans:
+                raise RuntimeError(
+                    "No site reported its DP-SGD settings (SecAgg+ hides them from the server), so "
+                    "the server cannot account the record-level ε; each site's own calibration "
+                    "still bounds it by epsilon."
+                )
+        plan = FederatedPlan(settings.dp_level, settings.n_rounds, settings.local_epochs, names, site_plans, server)
+        fitted = store_deployment_fit(settings, attributes, plan, strategy, module)
         with open(output_path, "wb") as f:
-            pickle.dump(settings, f)
+            pickle.dump(fitted, f)
 
     return build_server_app(
         strategy,
         n_rounds=settings.n_rounds,
-        n_sampled=n_sampled,
+        n_sampled=sites_per_round(settings, n_sites),
         secure_aggregation=settings.secure_aggregation,
-        max_weight=max_site_rows,
+        max_weight=max_site_rows if server is None else 1,
         on_done=on_done,
     )

@@ -1,33 +1,31 @@
 """FederatedDPAttentionClassifier: the DP attention classifier trained across sites with Flower."""
 
-import functools
 import math
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import _fit_context, clone
-from sklearn.utils import check_random_state
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils.validation import _num_samples
 
+from .._classification import DPClassifierMixin
 from .._tabular import BaseDPAttention
-from ..classifier import DPAttentionClassifier
+from .._training import TensorBatchDataset, TrainingResult
+from .._warnings import caller_stacklevel
 from ..exceptions import PrivacyLeakWarning
-from ..privacy import GDP_WARNING, calibrate_noise_multiplier, compute_epsilon, default_delta
 from ._client import build_client_app, simulation_client
-from ._server import build_server_app, make_strategy, n_sampled_sites
+from ._plan import plan_federation, sites_per_round
+from ._server import build_server_app, make_strategy
 from ._simulation import simulate
-from ._site import SiteData, get_arrays, set_arrays, site_plan
+from ._site import SiteData, get_arrays, set_arrays
 
 __all__ = ["FederatedDPAttentionClassifier"]
 
-_UNUSED = {"max_epochs", "class_weight", "warm_start"}
 
-
-class FederatedDPAttentionClassifier(DPAttentionClassifier):
+class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     """DP attention classifier trained across sites that keep their rows (federated, on Flower).
 
     ``fit(X, y, groups=site)`` runs a Flower simulation with one client per
@@ -39,9 +37,10 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
     deployment, :func:`make_client_app` and :func:`make_server_app` run the
     same code as Flower apps. See docs/federated.md.
 
-    It subclasses :class:`~sk_privattn.DPAttentionClassifier` for the model,
-    the encoding of the inputs and the prediction methods; only ``fit``
-    differs.
+    It runs the fit path of every estimator of this package (validation, the
+    privacy ledgers and budgets, a failed fit that leaves the previous one
+    intact); only the training differs: Flower rounds instead of one DP-SGD
+    run.
 
     Parameters
     ----------
@@ -54,30 +53,35 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
         rows under record-level DP (each site its own), and the number of
         sites under client-level DP. The largest δ used is ``delta_``.
     dp_level : {"record", "client"}, default="record"
-        "record": every site trains with DP-SGD on its own rows; each row of
-        every site is protected, also from the server and the other sites;
-        ``epsilon_`` is the largest ε any site spent. "client" (DP-FedAvg):
-        sites train without noise, each site's whole update is clipped to
-        ``clipping_norm`` and the server adds Gaussian noise to the average;
-        a whole site's data is protected, but only in the model that comes
-        out, not from the server, and only many sites make it useful.
+        "record": every site trains with DP-SGD on its own rows; ``epsilon_``
+        covers adding or removing one row of one site (the largest ε any
+        site spent), also against the server and the other sites. "client"
+        (DP-FedAvg): sites train without noise, each site joins a round by
+        its own coin with probability ``fraction_fit``, its update is
+        clipped to ``clipping_norm``, and the server adds Gaussian noise to
+        the sum of the updates, divided by the fixed ``fraction_fit`` times
+        the number of sites; ``epsilon_`` covers zeroing out one whole site
+        (its data replaced by data that contributes nothing; the roster of
+        sites is public), in the model that comes out, not against the
+        server, and only many sites make it useful. See docs/federated.md.
     n_rounds : int, default=10
         Federated rounds.
     local_epochs : int, default=1
         Passes over its rows that a site makes in each round.
     fraction_fit : float, default=1.0
-        Fraction of the sites that train in each round (at least one).
+        Record level: the fraction of the sites that Flower samples to train
+        in each round (at least one). Client level: the probability with
+        which each site joins each round (Poisson sampling of sites).
     max_failed_fraction : float, default=0.5
-        A site whose training raises is left out of that round's average, up
-        to this fraction of the sampled sites; more failures stop ``fit``.
-        Under client-level DP, Flower's DP wrapper skips the aggregation of a
-        round with any failure (the round still counts as spent).
+        A site whose training raises is left out of that round, up to this
+        fraction of the sites asked; more failures stop ``fit``. The round
+        still counts as spent.
     clipping_norm : float, default=1.0
         Client level only: bound on the L2 norm of each site's update (its
         new weights minus the global ones).
     secure_aggregation : bool, default=False
         Run Flower's SecAgg+ protocol: the server learns only the sum of the
-        sites' updates, never one site's. Needs at least 3 sampled sites.
+        sites' updates, never one site's. Needs at least 2 sites per round.
     max_grad_norm : float, default=1.0
         Record level: per-sample gradient clipping bound of DP-SGD.
     accountant : {"prv", "rdp", "gdp"}, default="prv"
@@ -98,7 +102,9 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
         which a real federation cannot do: pass public values.
     classes : array-like or None, default=None
         The public class labels. ``None`` takes the union of the labels of
-        ``y`` over all sites; a deployment needs them.
+        ``y`` over all sites, which a real federation cannot do, with a
+        :class:`~sk_privattn.exceptions.PrivacyLeakWarning`; a deployment
+        needs them.
     backend : {"ray", "in-process"}, default="ray"
         "ray" runs Flower's simulation engine: one Ray worker per site, in
         parallel. "in-process" calls the same Flower ClientApp and ServerApp
@@ -115,28 +121,48 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+    class_weight_ : ndarray of shape (n_classes,)
+        All 1.0.
     epsilon_ : float
         Record level: the largest ε spent by a site, over all rounds, at its
         own δ; every round counts, whether or not the site was sampled or
-        failed (an upper bound when ``fraction_fit < 1``). Client level: ε of the whole federation with respect to one
-        site, from Opacus' accountant over ``n_rounds`` Gaussian mechanisms
-        sampling ``fraction_fit`` of the sites.
+        failed (an upper bound when ``fraction_fit < 1``). Client level: ε of
+        the whole federation for zeroing out one site, from Opacus'
+        accountant over ``n_rounds`` Gaussian mechanisms, each sampling the
+        sites with probability ``fraction_fit``.
     delta_ : float
-    noise_multiplier_, sample_rate_, n_steps_, batch_size_, accountant_history_
-        Record level: those of the site with the largest ε (``n_steps_``
-        counts its local steps over all rounds). Client level: the server's
-        noise multiplier, the fraction of sites sampled, the rounds, and the
-        largest site batch size.
+        The largest δ used.
+    noise_multiplier_ : float
+        Record level: that of the site with the largest ε. Client level: the
+        server's.
+    sample_rate_ : float
+        Record level: that of the site with the largest ε. Client level:
+        ``fraction_fit``.
+    n_steps_ : int
+        Record level: the local steps of the site with the largest ε over
+        all rounds. Client level: the rounds.
+    batch_size_ : int or float
+        Record level: the batch size of the site with the largest ε. Client
+        level: the fixed denominator of the server's noisy sum,
+        ``fraction_fit`` times the number of sites.
+    accountant_history_ : list of (noise_multiplier, sample_rate, steps)
+        The mechanism that ``epsilon_`` composes.
     sites_ : dict
-        Per site (value of ``groups``): ``n_rows``, ``batch_size``,
-        ``noise_multiplier``, ``sample_rate``, ``n_steps``, ``delta`` and, at
-        record level, ``epsilon``.
+        Record level, per site (value of ``groups``): ``n_rows``,
+        ``batch_size``, ``noise_multiplier``, ``sample_rate``, ``n_steps``,
+        ``delta`` and ``epsilon``. Client level: the names of the sites, each
+        with an empty dict (a site's size and local training are part of the
+        data that client-level DP protects).
     history_ : list of dict
-        Per round: ``round``, ``n_results`` (sites that returned an update),
-        ``n_failures`` and ``aggregated`` (whether the global model changed).
+        Per round: ``call``, ``round``, ``n_results`` (sites that returned an
+        update), ``n_failures`` and ``aggregated`` (whether the global model
+        changed).
     module_ : torch.nn.Module
         The global model after the last round.
-    n_features_in_, feature_names_in_, is_categorical_, bounds_, categories_
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Defined only when ``X`` has string column names.
+    is_categorical_, bounds_, categories_
         As in :class:`~sk_privattn.DPAttentionClassifier`. There is no
         ``net_``: each site trains its own skorch net, every round.
 
@@ -148,7 +174,7 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
     >>> X = rng.uniform(-1, 1, size=(300, 3))
     >>> y = (X[:, 0] + X[:, 1] > 0).astype(int)
     >>> site = np.repeat(["north", "south", "west"], 100)
-    >>> clf = FederatedDPAttentionClassifier(epsilon=1.0, n_rounds=2, bounds=(-1, 1),
+    >>> clf = FederatedDPAttentionClassifier(epsilon=1.0, n_rounds=2, bounds=(-1, 1), classes=[0, 1],
     ...                                      d_token=8, n_heads=2, n_layers=1,
     ...                                      backend="in-process", random_state=0)
     >>> clf = clf.fit(X, y, groups=site)
@@ -159,7 +185,7 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
     """
 
     _parameter_constraints = {
-        **{k: v for k, v in DPAttentionClassifier._parameter_constraints.items() if k not in _UNUSED},
+        **BaseDPAttention._parameter_constraints,
         "dp_level": [StrOptions({"record", "client"})],
         "n_rounds": [Interval(Integral, 1, None, closed="left")],
         "local_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -170,6 +196,9 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
         "classes": ["array-like", None],
         "backend": [StrOptions({"ray", "in-process"})],
     }
+
+    #: Where the bounds and categories come from when they are not given.
+    _training_rows = "the pooled rows of all sites (which a real federation cannot do)"
 
     def __init__(
         self,
@@ -259,88 +288,51 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
                 "(sklearn.set_config(enable_metadata_routing=True)) and use "
                 "FederatedDPAttentionClassifier(...).set_fit_request(groups=True)."
             )
-        self._check_params()
-        settings = clone(self)
-        X, is_categorical, encoder, x_num, x_cat, X_valid = self._prepare_inputs(X, deployment=False)
-        y = column_or_1d(y, warn=True)
-        groups = column_or_1d(groups)
-        check_consistent_length(X_valid, y, groups)
-        classes, target = self._encode_classes(y)
-        site_names, site_of_row = np.unique(groups, return_inverse=True)
-        if len(site_names) < 2:
-            raise ValueError(
-                f"groups has a single value ({site_names[0]!r}): a federation needs at least two "
-                "sites. For one site, use DPAttentionClassifier."
+        return self._fit_keeping_state(X, y, groups=groups)
+
+    # -- the hooks of the shared fit path ---------------------------------
+
+    def _warm_start_state(self):
+        return None
+
+    def _training_plan(self, n_samples, previous=None, *, groups):
+        return plan_federation(self, groups, n_samples)
+
+    def _weak_delta(self, plan, previous):
+        if plan.server is not None:
+            if plan.delta < 1.0 / plan.n_sites:
+                return None
+            return (
+                f"delta={plan.delta:g} is not below 1/n_sites={1.0 / plan.n_sites:.3g}: under client-level DP, "
+                "a mechanism that publishes one whole random site meets that δ. Use delta=None "
+                "(1/(10 n_sites)) or a smaller value."
             )
-        sites = [
-            SiteData(name, x_num[site_of_row == k], x_cat[site_of_row == k], target[site_of_row == k])
-            for k, name in enumerate(site_names.tolist())
+        weak = [
+            f"{name!r} ({site.n_samples} rows)"
+            for name, site in zip(plan.site_names, plan.site_plans)
+            if site.private and site.delta >= 1.0 / site.n_samples
         ]
-        plans = [site_plan(settings, site.name, len(site)) for site in sites]
-        n_sites = len(sites)
-        n_sampled = self._check_sampling(n_sites)
-        client_noise, client_delta = self._client_level_noise(n_sites, n_sampled)
-        module, seed = self._initial_module(encoder, len(classes))
-        strategy = make_strategy(settings, n_sites, get_arrays(module), client_noise)
-        server_app = build_server_app(
-            strategy,
-            n_rounds=self.n_rounds,
-            n_sampled=n_sampled,
-            secure_aggregation=self.secure_aggregation,
-            max_weight=max(len(site) for site in sites),
+        if not weak:
+            return None
+        return (
+            f"delta={self.delta} is not below 1/n for the sites {', '.join(weak)}: a mechanism that "
+            "publishes one whole random row of a site meets that δ. Use delta=None (1/(10 n) per "
+            "site) or a smaller value."
         )
-        client_app = build_client_app(settings, simulation_client(settings, module, sites, plans, seed))
-        simulate(server_app, client_app, n_sites, backend=self.backend, verbose=self.verbose)
-        if strategy.error is not None:
-            raise strategy.error
-        if not strategy.rounds:
-            raise RuntimeError(
-                "The Flower simulation ended before any round was aggregated; rerun with "
-                "verbose=1 to see Flower's and Ray's logs."
-            )
-        set_arrays(module, strategy.arrays)
-        self._set_fitted(encoder, is_categorical, classes, module, dict(zip(site_names.tolist(), plans)),
-                         strategy.rounds, client_noise, client_delta, n_sampled / n_sites)
-        return self
 
-    # -- shared with the deployment apps -----------------------------------
-
-    def _check_params(self):
-        BaseDPAttention._check_params(self)
-        if self.accountant == "gdp" and math.isfinite(self.epsilon):
-            warnings.warn(GDP_WARNING, UserWarning, stacklevel=3)
-
-    def _prepare_inputs(self, X, *, deployment):
-        """Validate ``X`` and build the encoder (public bounds/categories, or warned)."""
-        X_original = X
-        X_valid, _, is_categorical = self._validate_columns(X)
-        missing = []
-        if self.bounds is None and not is_categorical.all():
-            missing.append("bounds")
-        if self.categories is None and is_categorical.any():
-            missing.append("categories")
-        if deployment and (missing or self.classes is None):
-            missing += ["classes"] if self.classes is None else []
-            raise ValueError(
-                f"{' and '.join(missing)} must be given for a deployment: every site and the server "
-                "must encode the columns and the labels the same way without seeing each other's "
-                "data. Pass public values to FederatedDPAttentionClassifier."
-            )
-        if missing:
-            warnings.warn(
-                f"{' and '.join(missing)} were read from the pooled rows of all sites, which a real "
-                "federation cannot do (and which the sites would have to share outside the DP "
-                f"guarantee). Pass public {' and '.join(missing)} to prevent this.",
-                PrivacyLeakWarning,
-                stacklevel=4,
-            )
-        encoder, x_num, x_cat = self._fit_encoder(X_valid, X_original, is_categorical)
-        return X_original, is_categorical, encoder, x_num, x_cat, X_valid
-
-    def _encode_classes(self, y):
-        """The classes (public ``classes``, or the union over the sites) and ``y`` encoded."""
+    def _prepare_target(self, y, previous):
+        """The classes (public ``classes``, or the union over the sites, warned) and ``y`` encoded."""
         check_classification_targets(y)
         present = np.unique(y)
+        if self.classes is None:
+            warnings.warn(
+                "classes=None: the class labels were read from the pooled labels of all sites "
+                f"({present.tolist()}), which a real federation cannot do, outside the "
+                "differential-privacy guarantee: a label that only some site holds reveals it. "
+                "Pass the public class labels as classes=[...] to prevent this.",
+                PrivacyLeakWarning,
+                stacklevel=caller_stacklevel(),
+            )
         classes = present if self.classes is None else np.unique(np.asarray(self.classes))
         unknown = np.setdiff1d(present, classes)
         if unknown.size:
@@ -353,100 +345,122 @@ class FederatedDPAttentionClassifier(DPAttentionClassifier):
                 f"y contains only one class ({classes[0]!r}) over all sites; a classifier needs at "
                 "least two classes."
             )
-        return classes, np.searchsorted(classes, y)
+        target = torch.as_tensor(np.searchsorted(classes, y), dtype=torch.long)
+        return target, len(classes), {"classes_": classes, "class_weight_": np.ones(len(classes))}
 
-    def _initial_module(self, encoder, n_classes):
-        """The global model before the first round, and the base seed of the sites."""
-        module_seed, site_seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=2)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(module_seed))
-            module = self._build_module({"_encoder": encoder}, n_classes)
-        return module, int(site_seed)
-
-    def _check_sampling(self, n_sites):
-        n_sampled = n_sampled_sites(self.fraction_fit, n_sites)
-        if self.secure_aggregation and n_sampled < 3:
-            raise ValueError(
-                f"secure_aggregation=True needs at least 3 sites per round for SecAgg+, but "
-                f"fraction_fit={self.fraction_fit} samples {n_sampled} of the {n_sites} sites. "
-                "Raise fraction_fit, add sites, or set secure_aggregation=False."
-            )
-        return n_sampled
-
-    def _client_level_noise(self, n_sites, n_sampled):
-        """Client level: the server's noise multiplier, calibrated over the rounds, and its δ."""
-        if self.dp_level != "client":
-            return 0.0, None
-        delta = self.delta if self.delta is not None else default_delta(n_sites)
-        if delta >= 1.0 / n_sites:
-            warnings.warn(
-                f"delta={delta} is not below 1/n_sites={1.0 / n_sites:.3g}: under client-level DP, a "
-                "mechanism that publishes one whole random site meets that δ. Use delta=None "
-                "(1/(10 n_sites)) or a smaller value.",
-                UserWarning,
-                stacklevel=3,
-            )
-        if not math.isfinite(self.epsilon):
-            return 0.0, delta
-        noise = calibrate_noise_multiplier(
-            epsilon=float(self.epsilon),
-            delta=delta,
-            sample_rate=n_sampled / n_sites,
-            steps=self.n_rounds,
-            accountant=self.accountant,
+    def _train(self, module, dataset, plan, *, criterion, seed, recorder):
+        """Flower rounds instead of one DP-SGD run: a simulation, one client per site."""
+        site_seed, noise_seed = federation_seeds(seed)
+        sites = [SiteData(name, dataset.subset(plan.site_of_row == k)) for k, name in enumerate(plan.site_names)]
+        strategy = make_strategy(self, plan.n_sites, get_arrays(module), plan.server, noise_seed)
+        server_app = build_server_app(
+            strategy,
+            n_rounds=self.n_rounds,
+            n_sampled=sites_per_round(self, plan.n_sites),
+            secure_aggregation=self.secure_aggregation,
+            max_weight=max(len(site) for site in sites) if plan.server is None else 1,
         )
-        return noise, delta
-
-    def _set_fitted(self, encoder, is_categorical, classes, module, plans, rounds, client_noise, client_delta,
-                    client_rate):
-        """Store the model and what it spent (``plans``: site name -> the site's TrainingPlan)."""
-        self.classes_ = classes
-        self.class_weight_ = np.ones(len(classes))
-        for name, value in self._encoding_attributes(encoder, is_categorical).items():
-            setattr(self, name, value)
-        self.module_ = module.eval()
-        # Every round counts, whether or not the site was sampled or failed.
-        ran = {name: plan.with_epochs(self.local_epochs * len(rounds)) for name, plan in plans.items()}
-        self.sites_ = {
-            name: {
-                "n_rows": plan.n_samples,
-                "batch_size": plan.batch_size,
-                "noise_multiplier": plan.noise_multiplier,
-                "sample_rate": plan.sample_rate,
-                "n_steps": plan.n_steps,
-                "delta": plan.delta,
-            }
-            for name, plan in ran.items()
-        }
-        if self.dp_level == "record":
-            for name, plan in ran.items():
-                self.sites_[name]["epsilon"] = self._spent(tuple(plan.history()), plan.delta)
-            worst = max(ran, key=lambda name: self.sites_[name]["epsilon"])
-            plan = ran[worst]
-            self.epsilon_ = self.sites_[worst]["epsilon"]
-            self.delta_ = max(plan.delta for plan in ran.values())
-            self.noise_multiplier_ = plan.noise_multiplier
-            self.sample_rate_ = plan.sample_rate
-            self.n_steps_ = plan.n_steps
-            self.batch_size_ = plan.batch_size
-            self.accountant_history_ = plan.history()
-        else:
-            self.delta_ = client_delta
-            self.noise_multiplier_ = client_noise
-            self.sample_rate_ = client_rate
-            self.n_steps_ = len(rounds)
-            self.batch_size_ = max(plan.batch_size for plan in ran.values())
-            self.accountant_history_ = [(client_noise, client_rate, len(rounds))]
-            self.epsilon_ = self._spent(self.accountant_history_, client_delta)
-        self.history_ = [dict(row) for row in rounds]
-
-    def _spent(self, history, delta):
-        if not math.isfinite(self.epsilon):
-            return math.inf
-        return _cached_epsilon(tuple(history), delta, self.accountant)
+        client_app = build_client_app(
+            self, simulation_client(self, module, sites, plan.site_plans, site_seed, criterion)
+        )
+        recorder.start()
+        try:
+            simulate(server_app, client_app, plan.n_sites, backend=self.backend, verbose=self.verbose)
+            if strategy.error is not None:
+                raise strategy.error
+            if not strategy.rounds:
+                raise RuntimeError(
+                    "The Flower simulation ended before any round was aggregated; rerun with "
+                    "verbose=1 to see Flower's and Ray's logs."
+                )
+        finally:
+            # Every round that started counts, for every site, aggregated or not.
+            recorder.spent(*plan.row_histories(strategy.rounds_started))
+        return federation_result(plan, strategy, module)
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_epsilon(history, delta, accountant):
-    # Sites of the same size run the same mechanism: account it once.
-    return compute_epsilon(list(history), delta, accountant)
+def federation_seeds(train_seed):
+    """The base seed of the sites' coins and training, and the seed of the server's noise,
+    from the fit's training seed: the same in a simulation and in a deployment."""
+    site_seed, noise_seed = np.random.SeedSequence(train_seed).generate_state(2)
+    return int(site_seed >> 1), int(noise_seed >> 1)
+
+
+def federation_result(plan, strategy, module):
+    """The :class:`~sk_privattn._training.TrainingResult` of a federation that ran ``strategy``.
+
+    Every round that started counts, for every site, whether or not it was
+    sampled, failed or aggregated.
+    """
+    set_arrays(module, strategy.arrays)
+    rounds = strategy.rounds_started
+    return TrainingResult(
+        module=module,
+        n_steps=plan.steps(rounds),
+        history=plan.history(rounds),
+        epsilon=plan.epsilon(rounds),
+        log=[dict(row) for row in strategy.rounds],
+        attributes={"sites_": plan.sites(rounds)},
+    )
+
+
+# -- what the deployment apps (._apps) share with fit ------------------------
+
+
+def check_public_encoding(estimator, X):
+    """Raise unless the encoding of ``X`` and of the labels needs no data: a deployment's
+    sites and server must encode alike without seeing each other's rows."""
+    _, _, is_categorical = estimator._validate_columns(X)
+    missing = [
+        name
+        for name, needed in [
+            ("bounds", not is_categorical.all()),
+            ("categories", is_categorical.any()),
+            ("classes", True),
+        ]
+        if needed and getattr(estimator, name) is None
+    ]
+    if missing:
+        raise ValueError(
+            f"{' and '.join(missing)} must be given for a deployment: every site and the server "
+            "must encode the columns and the labels the same way without seeing each other's "
+            "data. Pass public values to FederatedDPAttentionClassifier."
+        )
+
+
+def encode_site(estimator, X, y):
+    """A site's rows encoded by the public encoding: ``(dataset, module, criterion, seed)``.
+
+    The module has the federation's architecture (its weights are replaced
+    by the global ones every round); ``seed`` is the base of the site's
+    coins and training seeds.
+    """
+    check_public_encoding(estimator, X)
+    inputs, y, input_attributes, _ = estimator._fit_inputs(X, y, None)
+    target, n_outputs, target_attributes = estimator._prepare_target(y, None)
+    module = estimator._build_module(input_attributes, n_outputs)
+    site_seed, _ = federation_seeds(estimator._seeds(1)[1])
+    return TensorBatchDataset(inputs, target), module, estimator._criterion(target_attributes), site_seed
+
+
+def deployment_model(estimator, X_public):
+    """The server's initial model, from the layout of a few public rows: ``(attributes, module, seed)``.
+
+    ``attributes`` are the fitted attributes of the encoding and the labels;
+    ``seed`` seeds the server's client-level noise.
+    """
+    check_public_encoding(estimator, X_public)
+    classes = np.asarray(estimator.classes)
+    labels = np.resize(classes, _num_samples(X_public))  # public placeholders: only the layout is read
+    _, _, input_attributes, _ = estimator._fit_inputs(X_public, labels, None)
+    _, n_outputs, target_attributes = estimator._prepare_target(classes, None)
+    module_seed, train_seed = estimator._seeds(1)
+    with estimator._seeded_torch(module_seed):
+        module = estimator._build_module(input_attributes, n_outputs)
+    return {**target_attributes, **input_attributes}, module, federation_seeds(train_seed)[1]
+
+
+def store_deployment_fit(estimator, attributes, plan, strategy, module):
+    """Make ``estimator`` the fitted model of a deployment's federation, as fit does."""
+    estimator._store_fit(attributes, plan, federation_result(plan, strategy, module))
+    return estimator

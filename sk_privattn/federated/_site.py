@@ -1,22 +1,19 @@
-"""What one site does with its own rows: encode them, and train the global model locally.
+"""What one site does with its own rows: train the global model locally.
 
-Nothing here imports Flower: the Flower client (:mod:`._apps`) and the
-estimator call these functions, so that the simulation and a real deployment
-run the same training and the same accounting.
+Nothing here imports Flower: the Flower client (:mod:`._client`) calls these
+functions, so that the simulation and a real deployment run the same
+training and the same accounting.
 """
 
-import math
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .._plan import plan_training
-from .._training import TensorBatchDataset, train_module
+from .._training import TensorBatchDataset, train_with
 
-__all__ = ["SiteData", "get_arrays", "set_arrays", "site_plan", "train_round"]
+__all__ = ["SiteData", "clip_update", "get_arrays", "round_rng", "set_arrays", "train_round"]
 
 
 @dataclass
@@ -24,51 +21,10 @@ class SiteData:
     """The encoded rows of one site, and its name (for messages only)."""
 
     name: object
-    x_num: np.ndarray
-    x_cat: np.ndarray
-    target: np.ndarray
+    dataset: TensorBatchDataset
 
     def __len__(self):
-        return len(self.target)
-
-    def dataset(self):
-        inputs = {"x_num": torch.from_numpy(self.x_num), "x_cat": torch.from_numpy(self.x_cat)}
-        return TensorBatchDataset(inputs, torch.as_tensor(self.target, dtype=torch.long))
-
-
-def site_plan(estimator, name, n_rows):
-    """The training plan of a site with ``n_rows`` rows over the whole federation.
-
-    Record level: the noise is calibrated once, so that all ``n_rounds``
-    rounds of ``local_epochs`` epochs compose to ``epsilon`` at the site's δ
-    (``delta``, or ``1 / (10 * n_rows)``); each round trains
-    ``plan.with_epochs(local_epochs)``. Client level (or ``epsilon=inf``):
-    local training without noise. Only the number of rows, treated as public
-    as in the central estimators, enters it.
-    """
-    private = estimator.dp_level == "record" and math.isfinite(estimator.epsilon)
-    plan = plan_training(
-        n_rows,
-        epsilon=float(estimator.epsilon) if private else math.inf,
-        delta=estimator.delta,
-        batch_size=estimator.batch_size,
-        epochs=estimator.local_epochs * estimator.n_rounds,
-        accountant=estimator.accountant,
-    )
-    if plan.batch_size > n_rows:
-        raise ValueError(
-            f"Site {name!r} (a value of groups) has {n_rows} rows, fewer than batch_size={plan.batch_size}. "
-            "Lower batch_size (or use batch_size='auto'), or merge this site with another."
-        )
-    if estimator.dp_level == "record" and plan.delta >= 1.0 / n_rows:
-        warnings.warn(
-            f"delta={plan.delta} is not below 1/n={1.0 / n_rows:.3g} for site {name!r} ({n_rows} rows): a "
-            "mechanism that publishes one whole random row of that site meets that δ. Use "
-            "delta=None (1/(10 n) per site) or a smaller value.",
-            UserWarning,
-            stacklevel=2,
-        )
-    return plan
+        return len(self.dataset)
 
 
 def get_arrays(module):
@@ -87,30 +43,29 @@ def set_arrays(module, arrays):
     module.load_state_dict(OrderedDict((key, torch.as_tensor(np.asarray(a))) for key, a in zip(keys, arrays)))
 
 
-def round_seed(random_state_seed, site_index, server_round):
-    """A fresh seed for each site and round: reused DP noise would break the accounting."""
-    return int(np.random.SeedSequence([random_state_seed, site_index, server_round]).generate_state(1)[0] >> 1)
+def clip_update(new_arrays, old_arrays, clipping_norm):
+    """``new_arrays`` with their update (``new - old``, all arrays as one vector)
+    scaled down to L2 norm at most ``clipping_norm``. An update of zero stays zero."""
+    updates = [np.asarray(new, dtype=np.float64) - old for new, old in zip(new_arrays, old_arrays)]
+    norm = float(np.sqrt(sum(np.sum(update**2) for update in updates)))
+    scale = min(1.0, clipping_norm / norm) if norm > 0 else 1.0
+    return [(old + scale * update).astype(np.asarray(new).dtype)
+            for new, old, update in zip(new_arrays, old_arrays, updates)]
+
+
+def round_rng(site_seed, site_index, server_round):
+    """A fresh generator for each site and round: reused DP noise or coins would break the accounting."""
+    return np.random.default_rng([site_seed, site_index, server_round])
 
 
 def train_round(estimator, module, data, plan, seed, criterion):
     """Train ``module`` (holding the global weights) on one site for one round, in place.
 
     Record level: DP-SGD with the site's noise, calibrated over all rounds.
-    Client level: plain local training; the update is clipped and noised by
-    Flower's mods and strategy wrappers, not here.
+    Client level: plain local training; the site clips the update
+    (:func:`clip_update`) and the server noises the sum, not here.
     """
-    result = train_module(
-        module,
-        data.dataset(),
-        plan.with_epochs(estimator.local_epochs),
-        criterion=criterion,
-        max_grad_norm=estimator.max_grad_norm,
-        lr=estimator.lr,
-        optimizer=estimator.optimizer,
-        weight_decay=estimator.weight_decay,
-        device=estimator.device,
-        seed=seed,
-        verbose=0,
-        lr_schedule=estimator.lr_schedule,
-    )
+    # The federation accounts the site's plan over all rounds, not each round.
+    result = train_with(estimator, module, data.dataset, plan.with_epochs(estimator.local_epochs),
+                        criterion=criterion, seed=seed, account=False)
     return result.module

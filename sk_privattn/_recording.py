@@ -1,0 +1,203 @@
+"""How a DP fit records itself in the open ledgers (and asks the open budgets).
+
+The one fit path of every estimator (:mod:`._base`) calls :func:`begin_fit`
+with the fit's plan, before it reads any data: every open
+:class:`~sk_privattn.PrivacyBudget` checks the planned mechanism then. The
+training routine then calls ``start()`` before its first step, which reserves
+the planned mechanism with a keyed fingerprint of each training row (so a fit
+whose process dies still counts), and ``spent(...)`` when it stops, completed
+or not, with what actually ran.
+
+A fit's rows may pay different mechanisms: each site of a federation runs its
+own. The plan then gives one history per *group* of rows
+(``plan.row_histories()``, and ``plan.group_of_row``), and the record keeps the
+group of every row, so that :func:`~sk_privattn.privacy_report` composes, for
+each row, exactly what it paid.
+
+How worker processes find the ledgers: an estimator pickled while a ledger is
+open carries the ledger's directory in its pickled state (:class:`RecordsFits`).
+``GridSearchCV`` clones in the parent and pickles the clone to the worker, so
+the worker's fit records into the parent's ledger. Nothing is added to the
+estimator's parameters, so ``clone`` and ``get_params`` are unchanged. When the
+``with`` block ends the ledger is closed: later fits of such an unpickled
+estimator record nothing.
+"""
+
+import hashlib
+import math
+import os
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from .ledger import attach, is_open, open_ledgers
+from .privacy import compute_epsilon
+
+__all__ = ["RecordsFits", "begin_fit", "record_id", "row_fingerprints"]
+
+
+def row_fingerprints(X, y, key):
+    """A keyed 64-bit fingerprint of each row of ``(X, y)``, as uint64.
+
+    BLAKE2b keyed with the ledger's secret ``key``: without the key, the
+    fingerprints do not let anyone test whether a given record was used.
+    Numeric arrays are hashed by their float64 bytes, mixed (object) arrays by
+    the ``repr`` of each row: within one search the rows reach every fit in
+    the same form, so the same row gets the same fingerprint.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y) if y is not None else np.zeros(len(X))
+    if X.dtype.kind in "biuf":
+        rows = [row.tobytes() for row in np.ascontiguousarray(X, dtype=np.float64)]
+    else:
+        rows = [repr(tuple(row)).encode() for row in X]
+    labels = [repr(label).encode() for label in y.tolist()]
+    digests = [
+        hashlib.blake2b(row + b"\x00" + label, key=key, digest_size=8).digest() for row, label in zip(rows, labels)
+    ]
+    return np.frombuffer(b"".join(digests), dtype=np.uint64).copy()
+
+
+def record_id(estimator):
+    """The id of the ledger record of ``estimator``'s last fit, or ``None`` if none recorded it."""
+    return getattr(estimator, "_privacy_record_id", None)
+
+
+def _ledgers_of(estimator):
+    """The open ledgers a fit of ``estimator`` records to: this process's, and those it was pickled with."""
+    ledgers = open_ledgers()
+    known = {ledger.path for ledger in ledgers}
+    for path in getattr(estimator, "_ledger_paths", ()):
+        attached = None if Path(path) in known else attach(path)
+        if attached is not None:
+            ledgers.append(attached)
+            known.add(attached.path)
+    return ledgers
+
+
+class RecordsFits:
+    """Mixin of the DP estimators: an open ledger travels with a pickled estimator.
+
+    ``__getstate__`` adds the directories of the ledgers open in this process;
+    ``__setstate__`` keeps them, so that a fit in a joblib worker records to
+    them. Parameters, ``clone`` and ``get_params`` are untouched.
+    """
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        paths = {str(ledger.path) for ledger in open_ledgers()}
+        paths.update(path for path in state.pop("_ledger_paths", ()) if is_open(path))
+        if paths:
+            state["_ledger_paths"] = sorted(paths)
+        return state
+
+
+class _NoRecorder:
+    """What :func:`begin_fit` returns when no ledger is open: records nothing."""
+
+    def for_rows(self, X, y):
+        return self
+
+    def start(self):
+        pass
+
+    def spent(self, *histories):
+        pass
+
+
+def _steps(histories):
+    return sum(int(entry[2]) for history in histories for entry in history)
+
+
+def _as_lists(history):
+    return [[float(noise), float(rate), int(steps)] for noise, rate, steps in history]
+
+
+class _FitRecorder:
+    """The record of one fit in every open ledger, from its start to its end."""
+
+    def __init__(self, estimator, ledgers, plan, previous):
+        self.estimator = estimator
+        self.ledgers = ledgers
+        self.planned = plan.row_histories()
+        self.group_of_row = plan.group_of_row
+        self.record = {
+            "id": uuid.uuid4().hex,
+            "estimator": type(estimator).__name__,
+            "params": _simple_params(estimator),
+            "n_samples": plan.n_samples,
+            "delta": plan.delta,
+            "accountant": estimator.accountant,
+            "warm_start_call": previous is not None,
+            "status": "running",
+            "history": [],
+            "groups": [],
+            "epsilon": math.nan,
+            "pid": os.getpid(),
+            "started": time.time(),
+        }
+        # Checked before the fit reads any data: the plan needs only the number of rows.
+        for ledger in ledgers:
+            ledger.check(self.planned, estimator)
+
+    def for_rows(self, X, y):
+        """The validated training rows, fingerprinted when the fit starts training."""
+        self.X, self.y = X, y
+        return self
+
+    def start(self):
+        """Reserve the planned mechanisms, with the rows, before the first step."""
+        for ledger in self.ledgers:
+            rows = row_fingerprints(self.X, self.y, ledger.key)
+            ledger.reserve(self._with(self.planned, "running"), rows, self.group_of_row, self.estimator)
+
+    def spent(self, *histories):
+        """Replace the reservation by what ran: one history per group of rows."""
+        complete = _steps(histories) >= _steps(self.planned)
+        record = self._with(histories, "complete" if complete else "failed")
+        self.estimator._privacy_record_id = record["id"]
+        for ledger in self.ledgers:
+            ledger.write(record)
+
+    def _with(self, histories, status):
+        groups = [_as_lists(history) for history in histories]
+        epsilons = [math.nan] * len(groups)  # of a running fit: not computed, to keep the start cheap
+        if status != "running":
+            accountant = "prv" if self.record["accountant"] == "gdp" else self.record["accountant"]
+            epsilons = [compute_epsilon(group, self.record["delta"], accountant) for group in groups]
+        worst = int(np.argmax(epsilons)) if status != "running" and groups else 0
+        return dict(
+            self.record,
+            status=status,
+            groups=groups,
+            history=groups[worst] if groups else [],
+            epsilon=epsilons[worst] if groups else math.nan,
+        )
+
+
+def _simple_params(estimator):
+    """The parameters of ``estimator`` that JSON can hold (numbers, strings, None)."""
+    return {
+        name: value
+        for name, value in estimator.get_params(deep=False).items()
+        if isinstance(value, (bool, int, float, str)) or value is None
+    }
+
+
+def begin_fit(estimator, plan, previous=None):
+    """Start the record of a fit of ``estimator`` that will run ``plan``; check every open budget.
+
+    ``plan`` gives ``n_samples``, ``delta``, ``row_histories()`` (one history
+    per group of rows) and ``group_of_row`` (``None`` for a single group).
+    Raises :class:`~sk_privattn.exceptions.BudgetExceededError` if an open
+    :class:`~sk_privattn.PrivacyBudget` cannot afford the plan. Returns an
+    object whose ``start()`` and ``spent(*histories)`` the training routine
+    calls, before the first step and when it stops, whether it completed or
+    failed.
+    """
+    ledgers = _ledgers_of(estimator)
+    if not ledgers:
+        return _NoRecorder()
+    return _FitRecorder(estimator, ledgers, plan, previous)

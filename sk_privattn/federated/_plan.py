@@ -1,0 +1,328 @@
+"""The plan of a federated fit: each site's DP-SGD, or the server's client-level mechanism.
+
+Everything here reads the parameters, the number of sites and the number of
+rows of each site, never a row. The two privacy levels and the neighbouring
+relation that each ε covers:
+
+- **record level**: each site runs DP-SGD on its own rows by its own
+  :class:`~sk_privattn._plan.TrainingPlan`, calibrated once over all rounds.
+  ε covers adding or removing one row of one site, at that site's δ, with
+  the number of rows of every site treated as public (as ``n`` is for the
+  central estimators).
+- **client level** (DP-FedAvg, McMahan et al. 2018): ε covers *zeroing out one
+  site*: two federations of the same ``N`` sites are neighbours when one
+  site's data is replaced by data that contributes nothing (Kairouz et al.
+  2021). The roster of sites, hence ``N``, is public. Every round each site
+  joins independently with probability ``fraction_fit`` (Poisson sampling,
+  drawn by the site itself), its update is clipped to ``clipping_norm``, and
+  the server adds Gaussian noise of standard deviation ``noise_multiplier *
+  clipping_norm`` to the *sum* of the updates, which it divides by the fixed,
+  public ``fraction_fit * N`` (the expected number of sampled sites). That is
+  exactly the Poisson-subsampled Gaussian mechanism of sensitivity
+  ``clipping_norm`` that Opacus' accountant composes over ``n_rounds``.
+"""
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils.validation import column_or_1d
+
+from .._plan import TrainingPlan, plan_training
+from ..privacy import calibrate_noise_multiplier, compute_epsilon, default_delta
+
+__all__ = ["ClientLevelPlan", "FederatedPlan", "client_level_plan", "plan_federation", "site_plan"]
+
+#: Flower's SecAgg+ needs at least two sites in a round.
+MIN_SECURE_SITES = 2
+
+
+def site_plan(estimator, name, n_rows):
+    """The DP-SGD plan of a site with ``n_rows`` rows over the whole federation.
+
+    Record level: the noise is calibrated once, so that all ``n_rounds``
+    rounds of ``local_epochs`` epochs compose to ``epsilon`` at the site's δ
+    (``delta``, or ``1 / (10 * n_rows)``); each round trains
+    ``plan.with_epochs(local_epochs)``. Client level (or ``epsilon=inf``):
+    local training without noise.
+    """
+    private = estimator.dp_level == "record" and math.isfinite(estimator.epsilon)
+    plan = plan_training(
+        n_rows,
+        epsilon=float(estimator.epsilon) if private else math.inf,
+        delta=estimator.delta,
+        batch_size=estimator.batch_size,
+        epochs=estimator.local_epochs * estimator.n_rounds,
+        accountant=estimator.accountant,
+    )
+    if plan.batch_size > n_rows:
+        raise ValueError(
+            f"Site {name!r} (a value of groups) has {n_rows} rows, fewer than batch_size={plan.batch_size}. "
+            "Lower batch_size (or use batch_size='auto'), or merge this site with another."
+        )
+    return plan
+
+
+@dataclass(frozen=True)
+class ClientLevelPlan:
+    """The server's mechanism under client-level DP, one step per round.
+
+    Attributes
+    ----------
+    n_sites : int
+        ``N``, public.
+    sample_rate : float
+        Probability that a site joins a round (``fraction_fit``).
+    n_rounds : int
+    noise_multiplier : float
+        0.0 for ``epsilon=inf``.
+    delta : float
+    accountant : str
+    """
+
+    n_sites: int
+    sample_rate: float
+    n_rounds: int
+    noise_multiplier: float
+    delta: float
+    accountant: str
+
+    @property
+    def denominator(self):
+        """The fixed divisor of the noisy sum: the expected number of sampled sites."""
+        return self.sample_rate * self.n_sites
+
+    def history(self, rounds=None):
+        """The mechanism that ε composes: ``[(noise_multiplier, sample_rate, rounds)]``."""
+        return [(self.noise_multiplier, self.sample_rate, self.n_rounds if rounds is None else int(rounds))]
+
+    def row_history(self, rounds=None):
+        """What any one *row* of a site paid, for a privacy ledger.
+
+        Adding or removing a row moves its site's clipped update anywhere in
+        the ball of radius ``clipping_norm``: the sum moves by up to twice
+        the clipping norm. Without crediting the sampling of sites, that is
+        a Gaussian mechanism of noise multiplier ``noise_multiplier / 2``
+        each round, an upper bound.
+        """
+        return [(self.noise_multiplier / 2, 1.0, self.n_rounds if rounds is None else int(rounds))]
+
+    def epsilon(self, rounds=None):
+        if self.noise_multiplier == 0:
+            return math.inf
+        return compute_epsilon(self.history(rounds), self.delta, self.accountant)
+
+
+def client_level_plan(estimator, n_sites):
+    """The :class:`ClientLevelPlan` of ``estimator`` over ``n_sites`` sites, calibrated to ``epsilon``."""
+    delta = float(estimator.delta) if estimator.delta is not None else default_delta(n_sites)
+    noise = 0.0
+    if math.isfinite(estimator.epsilon):
+        noise = calibrate_noise_multiplier(
+            epsilon=float(estimator.epsilon),
+            delta=delta,
+            sample_rate=float(estimator.fraction_fit),
+            steps=estimator.n_rounds,
+            accountant=estimator.accountant,
+        )
+    return ClientLevelPlan(int(n_sites), float(estimator.fraction_fit), estimator.n_rounds, noise, delta,
+                           estimator.accountant)
+
+
+@functools.lru_cache(maxsize=256)
+def _site_epsilon(plan):
+    # Sites of the same size run the same plan: account it once.
+    return plan.epsilon()
+
+
+@dataclass(frozen=True, eq=False)
+class FederatedPlan:
+    """The plan of a federated fit, with what the fit path and the ledgers read.
+
+    The estimator's ``epsilon_``, ``noise_multiplier_``, ``sample_rate_``,
+    ``n_steps_``, ``batch_size_`` and ``accountant_history_`` describe the
+    *released* mechanism: at record level the site whose ε is largest, at
+    client level the server's (``batch_size_`` is then the fixed denominator,
+    the expected number of sampled sites). ``delta`` is the largest δ used.
+
+    Attributes
+    ----------
+    dp_level : {"record", "client"}
+    n_rounds : int
+    local_epochs : int
+    site_names : tuple
+    site_plans : tuple of TrainingPlan
+        Each site's plan over all rounds (without noise at client level).
+    server : ClientLevelPlan or None
+        Client level only.
+    site_of_row : ndarray of int or None
+        The site of each training row (in a simulation; ``None`` in a
+        deployment, whose server sees no row).
+    """
+
+    dp_level: str
+    n_rounds: int
+    local_epochs: int
+    site_names: tuple
+    site_plans: tuple
+    server: ClientLevelPlan = None
+    site_of_row: np.ndarray = None
+
+    # -- what the fit path reads -------------------------------------------
+
+    @property
+    def released(self):
+        """The plan that the estimator's attributes describe (see the class docstring)."""
+        if self.server is not None:
+            return self.server
+        return max(self.site_plans, key=_site_epsilon)
+
+    @property
+    def n_samples(self):
+        return sum(plan.n_samples for plan in self.site_plans)
+
+    @property
+    def n_sites(self):
+        return len(self.site_names)
+
+    @property
+    def delta(self):
+        if self.server is not None:
+            return self.server.delta
+        return max(plan.delta for plan in self.site_plans)
+
+    @property
+    def noise_multiplier(self):
+        return self.released.noise_multiplier
+
+    @property
+    def sample_rate(self):
+        return self.released.sample_rate
+
+    @property
+    def batch_size(self):
+        return self.server.denominator if self.server is not None else self.released.batch_size
+
+    @property
+    def private(self):
+        return self.released.noise_multiplier > 0
+
+    prior_history = ()
+
+    def noise_to_signal(self, n_parameters):
+        """Record level: the worst site's :meth:`TrainingPlan.noise_to_signal` over all rounds.
+        Client level: 0.0, since the sites train without noise, and the server's noise falls on
+        averaged updates whose signal this measure does not describe."""
+        if self.server is not None:
+            return 0.0
+        return max(self._site_after(plan, None).noise_to_signal(n_parameters) for plan in self.site_plans)
+
+    def _site_after(self, plan, rounds):
+        return plan.with_epochs(self.local_epochs * (self.n_rounds if rounds is None else int(rounds)))
+
+    def steps(self, rounds=None):
+        """Steps of the released mechanism after ``rounds`` rounds (all by default)."""
+        if self.server is not None:
+            return self.n_rounds if rounds is None else int(rounds)
+        return self._site_after(self.released, rounds).n_steps
+
+    def history(self, rounds=None):
+        """The released mechanism after ``rounds`` rounds (every round counts, for every site)."""
+        if self.server is not None:
+            return self.server.history(rounds)
+        return self._site_after(self.released, rounds).history()
+
+    def epsilon(self, rounds=None):
+        if self.server is not None:
+            return self.server.epsilon(rounds)
+        return _site_epsilon(self._site_after(self.released, rounds))
+
+    # -- what the ledgers read ---------------------------------------------
+
+    def _groups(self):
+        """The distinct site plans, and the group of each site."""
+        distinct = list(dict.fromkeys(self.site_plans))
+        return distinct, np.array([distinct.index(plan) for plan in self.site_plans], dtype=np.intp)
+
+    def row_histories(self, rounds=None):
+        """One history per group of rows: a row pays its site's plan (record level), or
+        the server's mechanism (client level, see :meth:`ClientLevelPlan.row_history`)."""
+        if self.server is not None:
+            return [self.server.row_history(rounds)]
+        distinct, _ = self._groups()
+        return [self._site_after(plan, rounds).history() for plan in distinct]
+
+    @property
+    def group_of_row(self):
+        if self.server is not None or self.site_of_row is None:
+            return None
+        return self._groups()[1][self.site_of_row]
+
+    # -- what the fitted estimator keeps ---------------------------------------
+
+    def sites(self, rounds):
+        """``sites_``: what each site ran and spent (record level); only the names at client level,
+        where a site's size and training are part of the data that the guarantee protects."""
+        if self.server is not None:
+            return {name: {} for name in self.site_names}
+        sites = {}
+        for name, plan in zip(self.site_names, self.site_plans):
+            ran = self._site_after(plan, rounds)
+            sites[name] = {
+                "n_rows": ran.n_samples,
+                "batch_size": ran.batch_size,
+                "noise_multiplier": ran.noise_multiplier,
+                "sample_rate": ran.sample_rate,
+                "n_steps": ran.n_steps,
+                "delta": ran.delta,
+                "epsilon": _site_epsilon(ran),
+            }
+        return sites
+
+
+def plan_federation(estimator, groups, n_samples):
+    """The :class:`FederatedPlan` of a fit on ``n_samples`` rows in the sites ``groups``.
+
+    Reads the parameters and ``groups`` (which site holds each row), never a
+    row. Raises for a single site, a site smaller than its batch, and secure
+    aggregation with fewer than two sites per round.
+    """
+    groups = column_or_1d(groups)
+    if len(groups) != n_samples:
+        raise ValueError(
+            f"groups has {len(groups)} entries for {n_samples} rows of X; give the site of every row."
+        )
+    names, site_of_row = np.unique(groups, return_inverse=True)
+    if len(names) < 2:
+        raise ValueError(
+            f"groups has a single value ({names[0]!r}): a federation needs at least two "
+            "sites. For one site, use DPAttentionClassifier."
+        )
+    names = tuple(names.tolist())
+    sizes = np.bincount(site_of_row, minlength=len(names))
+    site_plans = tuple(site_plan(estimator, name, int(size)) for name, size in zip(names, sizes))
+    server = client_level_plan(estimator, len(names)) if estimator.dp_level == "client" else None
+    check_secure_aggregation(estimator, len(names))
+    return FederatedPlan(estimator.dp_level, estimator.n_rounds, estimator.local_epochs, names, site_plans, server,
+                         site_of_row)
+
+
+def sites_per_round(estimator, n_sites):
+    """How many sites the server asks to train in a round: at record level Flower's FedAvg
+    samples ``fraction_fit`` of them (at least one); at client level it asks every site,
+    and each joins by its own coin."""
+    if estimator.dp_level == "client":
+        return n_sites
+    return max(1, int(n_sites * estimator.fraction_fit))
+
+
+def check_secure_aggregation(estimator, n_sites):
+    """SecAgg+ needs at least two sites in every round."""
+    asked = sites_per_round(estimator, n_sites)
+    if estimator.secure_aggregation and asked < MIN_SECURE_SITES:
+        raise ValueError(
+            f"secure_aggregation=True needs at least {MIN_SECURE_SITES} sites per round for SecAgg+, but "
+            f"fraction_fit={estimator.fraction_fit} samples {asked} of the {n_sites} sites. "
+            "Raise fraction_fit, add sites, or set secure_aggregation=False."
+        )
