@@ -69,7 +69,7 @@ class PrivateRocketClassifier(ClassifierMixin, BaseEstimator):
         torch.nn.init.zeros_(linear.weight)
         torch.nn.init.zeros_(linear.bias)
         result = train_module(
-            linear, TensorBatchDataset({"input": features}, torch.from_numpy(target)), plan,
+            _Linear(linear), TensorBatchDataset({"x": features}, torch.from_numpy(target)), plan,
             criterion=torch.nn.CrossEntropyLoss, max_grad_norm=self.max_grad_norm, lr=self.lr, optimizer="adam",
             weight_decay=0.0, device="cpu", seed=self.random_state, verbose=0, lr_schedule="cosine",
         )
@@ -79,6 +79,18 @@ class PrivateRocketClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         with torch.inference_mode():
-            logits = self.module_(rocket_features(X, self.convolutions_))
+            logits = self.module_(x=rocket_features(X, self.convolutions_))
         return self.classes_[logits.argmax(dim=1).numpy()]
 
+
+
+class _Linear(torch.nn.Module):
+    """A linear layer called by keyword, as ``train_module`` calls a module; Opacus' hooks read
+    a layer's positional input, so the layer itself is called inside."""
+
+    def __init__(self, linear):
+        super().__init__()
+        self.linear = linear
+
+    def forward(self, x):
+        return self.linear(x)

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from .transformer import TransformerBlock, encode_cls
 
-__all__ = ["AdditiveAttentionPooling", "LSTMAttention", "PatchTransformer"]
+__all__ = ["AdditiveAttentionPooling", "CountEmbedding", "LSTMAttention", "PatchTransformer"]
 
 
 def _patches(x, mask, patch_size):
@@ -54,6 +54,24 @@ def _patch_inputs(x, mask, patch_size, n_kernels):
     steps = step_mask.reshape(batch, n_patches, patch_size).sum(dim=2)
     values = 2 * x.float() / steps.clamp_min(1).unsqueeze(-1) - 1
     return values, steps > 0, step_mask
+
+
+class CountEmbedding(nn.Module):
+    """A linear map of a patch's proportions of positive kernel outputs and of observed steps.
+
+    Two layers, one per kind of proportion, each fed a contiguous tensor: a
+    matrix product of odd width, or over a strided slice, gives a row a
+    result that depends, in its last bits, on its position in the batch
+    (measured with torch 2.13 on CPU), and a prediction must not.
+    """
+
+    def __init__(self, n_kernels, d_out):
+        super().__init__()
+        self.kernels = nn.Linear(n_kernels, d_out)
+        self.observed = nn.Linear(1, d_out, bias=False)
+
+    def forward(self, values):
+        return self.kernels(values[..., :-1].contiguous()) + self.observed(values[..., -1:].contiguous())
 
 
 def _spread_over_steps(patch_weights, step_mask, patch_size, n_steps):
@@ -139,7 +157,7 @@ class LSTMAttention(nn.Module):
         self.n_kernels = int(n_kernels)
         d_input = self.patch_size * n_inputs
         if self.n_kernels:
-            self.embed = nn.Linear(self.n_kernels + 1, d_hidden)
+            self.embed = CountEmbedding(self.n_kernels, d_hidden)
             d_input = d_hidden
         self.lstm = DPLSTM(
             d_input, d_hidden, num_layers=n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.0
@@ -210,7 +228,10 @@ class PatchTransformer(nn.Module):
         self.patch_size = int(patch_size)
         self.max_patches = int(max_patches)
         self.n_kernels = int(n_kernels)
-        self.patch = nn.Linear(self.n_kernels + 1 if self.n_kernels else self.patch_size * n_inputs, d_token)
+        if self.n_kernels:
+            self.patch = CountEmbedding(self.n_kernels, d_token)
+        else:
+            self.patch = nn.Linear(self.patch_size * n_inputs, d_token)
         # Row 0 is the [CLS] token, row 1 + p the position of patch p: an
         # nn.Embedding, so that Opacus has per-sample gradients for them.
         self.positions = nn.Embedding(1 + self.max_patches, d_token)
