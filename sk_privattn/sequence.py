@@ -50,15 +50,15 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     ----------
     {privacy parameters}
     architecture : {"transformer", "lstm_attention"}, default="transformer"
-        "transformer": patches of ``patch_size`` steps become tokens (a
-        linear map plus a positional embedding) and pre-norm transformer
+        "transformer": patches of ``patch_size`` steps become tokens (see
+        ``embedding``, plus a positional embedding) and pre-norm transformer
         blocks read them through a ``[CLS]`` token, as in
         :class:`~sk_privattn.DPAttentionClassifier`. It can predict series
-        up to ``n_timesteps_`` steps, rounded up to whole patches. "lstm_attention": an LSTM (Opacus'
-        :class:`~opacus.layers.DPLSTM`) whose states are pooled by learned
-        additive attention over time, then a linear head. It accepts series
-        of any length, but trains several times slower than the transformer
-        under DP.
+        up to ``n_timesteps_`` steps, rounded up to whole patches.
+        "lstm_attention": an LSTM (Opacus' :class:`~opacus.layers.DPLSTM`)
+        reads one patch per step; its states are pooled by learned additive
+        attention over time, then a linear head. It accepts series of any
+        length, but trains slower than the transformer under DP.
     embedding : {"random_conv", "linear"}, default="random_conv"
         How a patch of ``patch_size`` steps becomes the input of the
         network. "random_conv": ``n_kernels`` random dilated convolutions
