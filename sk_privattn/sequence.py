@@ -101,12 +101,14 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         Public maximum length of a series, for the transformer's positional
         embeddings, and the longest dilation of the random convolutions.
         ``None`` takes the length of the longest training series (and, for
-        "lstm_attention", dilations for series of 16 patches). When the series do not all fill ``X`` (a list of different
-        lengths, or NaN padding), that length is read from the data, outside
+        "lstm_attention", dilations for series of 16 patches). When the
+        series do not all fill ``X`` (a list of different lengths, or NaN
+        padding), that length is read from the data, outside
         the accounted ε, and a
         :class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so; series
-        that fill an array without padding reveal only its shape. Unused by
-        "lstm_attention", which accepts any length.
+        that fill an array without padding reveal only its shape.
+        "lstm_attention" accepts any length and reads no length from the
+        data: ``max_timesteps`` only bounds its kernels' dilations.
     class_weight : None, dict, or "balanced", default=None
         Weight of each class in the loss, as in
         :class:`~sk_privattn.DPAttentionClassifier`. "balanced" reads the
@@ -175,8 +177,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     }
 
     _structural_params = (
-        "architecture", "embedding", "n_kernels", "d_model", "n_heads", "n_layers", "patch_size", "dropout", "scaling", "bounds",
-        "max_timesteps",
+        "architecture", "embedding", "n_kernels", "d_model", "n_heads", "n_layers", "patch_size", "dropout",
+        "scaling", "bounds", "max_timesteps",
     )
 
     def __init__(
