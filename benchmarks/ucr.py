@@ -5,8 +5,8 @@ ElectricDevices (UCR archive): 8,926 training and 7,711 test series of 96 steps,
 the archive's own train/test split:
 
 - ``DPSequenceClassifier`` with ``architecture="transformer"`` and with
-  ``architecture="lstm_attention"``, each at ε ∈ {1, 3, 8, inf} with the settings in
-  ``DP_SETTINGS`` (the defaults, random-convolution patches), and the transformer once more
+  ``architecture="lstm_attention"``, each at ε ∈ {1, 3, 8, inf} with its defaults
+  (random-convolution patches), and the transformer once more
   at ε = inf with ``NON_PRIVATE_SETTINGS`` (the linear patches and larger model that train
   best without noise);
 - the private peer: ROCKET features and a linear classifier trained with DP-SGD at the same
@@ -45,15 +45,12 @@ from sk_privattn.privacy import default_delta  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 0
 
-#: The runs: (architecture, settings, which ε). ``DP_SETTINGS`` (the defaults: random-convolution
-#: patches, one small block, batch_size="auto") run at every ε, inf included, so that each
-#: private row has its own non-private reference; the settings tuned without privacy (linear
-#: patches, a larger model, more epochs, a low learning rate) run at ε = inf only. The series are
-#: z-normalised in the archive already, so ``scaling="per_series"`` (the default) loses nothing.
-DP_SETTINGS = {
-    "transformer": dict(),
-    "lstm_attention": dict(),
-}
+#: The runs. Each architecture with its defaults (random-convolution patches, one small block,
+#: batch_size="auto") at every ε, inf included, so that each private row has its own
+#: non-private reference; the settings tuned without privacy (linear patches, a larger model,
+#: more epochs, a low learning rate) at ε = inf only. The series are z-normalised in the archive
+#: already, so ``scaling="per_series"`` (the default) loses nothing.
+ARCHITECTURES = ("transformer", "lstm_attention")
 NON_PRIVATE_SETTINGS = {
     "transformer": dict(
         embedding="linear", d_model=64, n_layers=3, patch_size=4, batch_size=256, max_epochs=60, lr=0.003,
@@ -96,7 +93,7 @@ def run(data_dir, epsilons, architectures, quick=False):
         print(f"{name:<50} ε={asked:<5g} spent={spent:<8.4g} accuracy={accuracy:.4f} fit={seconds:.1f}s", flush=True)
 
     for architecture in architectures:
-        runs = [("defaults", DP_SETTINGS[architecture], epsilons)]
+        runs = [("defaults", {}, epsilons)]
         if architecture in NON_PRIVATE_SETTINGS and math.inf in epsilons:
             runs.append(("non-private settings", NON_PRIVATE_SETTINGS[architecture], [math.inf]))
         for label, settings, run_epsilons in runs:
@@ -128,7 +125,7 @@ def report(results, shapes, command):
     table = markdown_table(["model", "ε asked", "ε spent", "test accuracy", "fit seconds"], rows)
     def describe(settings):
         return "; ".join(
-            f"{name}: " + (", ".join(f"{key}={value}" for key, value in values.items()) or "defaults")
+            f"{name}: " + ", ".join(f"{key}={value}" for key, value in values.items())
             for name, values in settings.items()
         )
 
@@ -143,8 +140,8 @@ own split: {n_train:,} training and {n_test:,} test series of {n_steps} steps, {
 classes. One seed ({SEED}) per row; the variation between seeds was not measured.
 
 `DPSequenceClassifier`, defaults otherwise, δ = {default_delta(n_train):.3g} = 1/(10·n) for
-every private row. "Defaults", run at every ε including inf (each private row's own
-non-private reference): {describe(DP_SETTINGS)}. "Non-private settings", run at ε = inf only:
+every private row. "Defaults": the estimator's own, run at every ε including inf (each private
+row's own non-private reference). "Non-private settings", run at ε = inf only:
 {describe(NON_PRIVATE_SETTINGS)}. The private peer: {PEER_SETTINGS["n_kernels"]} ROCKET kernels
 (the proportion of positive values of each, over the whole series), a linear layer trained
 with the package's DP-SGD routine and Adam, cosine schedule, clipping 1;
@@ -168,7 +165,7 @@ def main(argv=None):
         help="folder that holds ucr/ (default: $SK_PRIVATTN_DATA, else ../shared/data)",
     )
     parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 3.0, 8.0, math.inf])
-    parser.add_argument("--architectures", nargs="+", default=list(DP_SETTINGS), choices=list(DP_SETTINGS))
+    parser.add_argument("--architectures", nargs="+", default=list(ARCHITECTURES), choices=ARCHITECTURES)
     parser.add_argument(
         "--quick", action="store_true",
         help=f"the first {QUICK_ROWS:,} training and test series, ε = 8 and inf; the table is printed, not written",
@@ -179,7 +176,7 @@ def main(argv=None):
     arguments = []
     if args.epsilons != [1.0, 3.0, 8.0, math.inf]:
         arguments += ["--epsilons", *(f"{e:g}" for e in args.epsilons)]
-    if args.architectures != list(DP_SETTINGS):
+    if args.architectures != list(ARCHITECTURES):
         arguments += ["--architectures", *args.architectures]
     command = command_line("ucr.py", *arguments)
     results, shapes = run(args.data_dir, args.epsilons, args.architectures, quick=args.quick)
