@@ -32,6 +32,12 @@ def _estimator_classes():
     return {cls.__name__: cls for cls in (DPAttentionClassifier, DPAttentionRegressor, DPSequenceClassifier)}
 
 
+def _rebuildable_modules():
+    from .nn import RandomConvolutions
+
+    return {"RandomConvolutions": RandomConvolutions}
+
+
 def _encode(value):
     """``value`` as JSON, with arrays, tuples and optimizer classes tagged."""
     if isinstance(value, np.ndarray):
@@ -51,6 +57,9 @@ def _encode(value):
         return {"__torch_optimizer__": value.__name__}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if type(value).__name__ in _rebuildable_modules() and type(value) is _rebuildable_modules()[type(value).__name__]:
+        # A module that its arguments build again exactly: the random kernels of a sequence model.
+        return {"__module__": type(value).__name__, "config": value.config()}
     raise TypeError(
         f"{type(value).__name__} {value!r} cannot be saved without pickle; only numbers, strings, arrays, "
         "lists, dicts and torch.optim classes can. Use pickle or joblib for such an estimator."
@@ -72,6 +81,11 @@ def _decode(value):
         return tuple(_decode(item) for item in value["__tuple__"])
     if "__dict_items__" in value:
         return {_decode(key): _decode(item) for key, item in value["__dict_items__"]}
+    if "__module__" in value:
+        modules = _rebuildable_modules()
+        if value["__module__"] not in modules:
+            raise ValueError(f"{value['__module__']!r} is not a module that sk_privattn.persistence rebuilds.")
+        return modules[value["__module__"]](**value["config"])
     if "__torch_optimizer__" in value:
         optimizer = getattr(torch.optim, value["__torch_optimizer__"])
         if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):

@@ -7,6 +7,7 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.base import _fit_context
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names, _check_y, check_consistent_length, validate_data
 
@@ -16,11 +17,15 @@ from ._docs import shared_docstring
 from ._series import SCALINGS, as_padded_series, is_ragged, scale_series
 from ._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
-from .nn import LSTMAttention, PatchTransformer
+from .nn import LSTMAttention, PatchTransformer, RandomConvolutions
 
 __all__ = ["DPSequenceClassifier"]
 
 ARCHITECTURES = ("transformer", "lstm_attention")
+EMBEDDINGS = ("random_conv", "linear")
+
+#: Without a public maximum length, the LSTM's random kernels span up to this many patches.
+_LSTM_KERNEL_PATCHES = 16
 
 
 @shared_docstring
@@ -54,26 +59,39 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     {optimizer}
     {weight_decay}
     architecture : {"transformer", "lstm_attention"}, default="transformer"
-        "transformer": patches of ``patch_size`` steps become tokens (a
-        linear map plus a positional embedding) and pre-norm transformer
+        "transformer": patches of ``patch_size`` steps become tokens (see
+        ``embedding``, plus a positional embedding) and pre-norm transformer
         blocks read them through a ``[CLS]`` token, as in
         :class:`~sk_privattn.DPAttentionClassifier`. It can predict series
-        up to ``n_timesteps_`` steps, rounded up to whole patches. "lstm_attention": an LSTM (Opacus'
-        :class:`~opacus.layers.DPLSTM`) whose states are pooled by learned
-        additive attention over time, then a linear head. It accepts series
-        of any length, but trains several times slower than the transformer
-        under DP.
+        up to ``n_timesteps_`` steps, rounded up to whole patches.
+        "lstm_attention": an LSTM (Opacus' :class:`~opacus.layers.DPLSTM`)
+        reads one patch per step; its states are pooled by learned additive
+        attention over time, then a linear head. It accepts series of any
+        length, but trains slower than the transformer under DP.
+    embedding : {"random_conv", "linear"}, default="random_conv"
+        How a patch of ``patch_size`` steps becomes the input of the
+        network. "random_conv": ``n_kernels`` random dilated convolutions
+        (ROCKET, Dempster et al., 2020), drawn from ``random_state`` and the
+        public length only and never trained, run over the series; a patch is
+        read as the proportion of positive outputs of each kernel on its
+        steps (and of observed steps), which a linear layer maps to
+        ``d_model``. The features cost no privacy, and under DP-SGD they
+        train far better than raw values (docs/sequences.md). "linear": a
+        linear map of the patch's values, as in PatchTST.
+    n_kernels : int, default=1000
+        Random convolutions of ``embedding="random_conv"``.
     d_model : int, default=32
         Token size of the transformer, state size of the LSTM.
     n_heads : int, default=4
         Attention heads of the transformer; must divide ``d_model``.
-    n_layers : int, default=2
+    n_layers : int, default=1
         Transformer blocks, or stacked LSTM layers.
-    patch_size : int, default=4
+    patch_size : int, default=8
         Time steps per transformer token, or per LSTM step. Opacus computes
         the LSTM's per-sample gradients one recurrent step at a time, so
         ``patch_size`` divides the cost of a private LSTM; 1 gives the
-        classic LSTM over single time steps.
+        classic LSTM over single time steps. At most 255 with
+        ``embedding="random_conv"``.
     dropout : float, default=0.0
         Dropout in the transformer blocks, or between LSTM layers and before
         the head.
@@ -90,13 +108,16 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         or two sequences with one entry per channel.
     max_timesteps : int, default=None
         Public maximum length of a series, for the transformer's positional
-        embeddings. ``None`` takes the length of the longest training
-        series. When the series do not all fill ``X`` (a list of different
-        lengths, or NaN padding), that length is read from the data, outside
+        embeddings, and the longest dilation of the random convolutions.
+        ``None`` takes the length of the longest training series (and, for
+        "lstm_attention", dilations for series of 16 patches). When the
+        series do not all fill ``X`` (a list of different lengths, or NaN
+        padding), that length is read from the data, outside
         the accounted ε, and a
         :class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so; series
-        that fill an array without padding reveal only its shape. Unused by
-        "lstm_attention", which accepts any length.
+        that fill an array without padding reveal only its shape.
+        "lstm_attention" accepts any length and reads no length from the
+        data: ``max_timesteps`` only bounds its kernels' dilations.
     {classes}
     {class_weight}
     {max_sample_weight}
@@ -114,6 +135,9 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     n_timesteps_ : int or None
         Longest series the transformer accepts (``max_timesteps``, or the
         longest training series); ``None`` for "lstm_attention".
+    convolutions_ : RandomConvolutions or None
+        The frozen random kernels of ``embedding="random_conv"``, drawn from
+        ``random_state`` and the public length only; ``None`` for "linear".
     n_features_in_ : int
         Columns of ``X`` when it was a 2-D array (one univariate series per
         row), as in scikit-learn; a 2-D ``X`` at predict time must have as
@@ -140,7 +164,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     >>> t = np.linspace(0, 1, 24)
     >>> y = rng.randint(2, size=300)
     >>> X = np.sin(2 * np.pi * (1 + y[:, None]) * t) + 0.3 * rng.randn(300, 24)
-    >>> clf = DPSequenceClassifier(epsilon=3.0, max_epochs=3, random_state=0).fit(X, y)
+    >>> clf = DPSequenceClassifier(epsilon=3.0, classes=[0, 1], max_epochs=3, random_state=0).fit(X, y)
     >>> clf.epsilon_ <= 3.0
     True
     >>> clf.attention(X[:2]).shape
@@ -151,6 +175,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         **BaseDPEstimator._parameter_constraints,
         **DPClassifierMixin._classifier_constraints,
         "architecture": [StrOptions(set(ARCHITECTURES))],
+        "embedding": [StrOptions(set(EMBEDDINGS))],
+        "n_kernels": [Interval(Integral, 1, None, closed="left")],
         "d_model": [Interval(Integral, 1, None, closed="left")],
         "n_heads": [Interval(Integral, 1, None, closed="left")],
         "n_layers": [Interval(Integral, 1, None, closed="left")],
@@ -161,8 +187,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     }
 
     _structural_params = (
-        "architecture", "d_model", "n_heads", "n_layers", "patch_size", "dropout", "scaling", "bounds",
-        "max_timesteps",
+        "architecture", "embedding", "n_kernels", "d_model", "n_heads", "n_layers", "patch_size", "dropout",
+        "scaling", "bounds", "max_timesteps",
     )
 
     def __init__(
@@ -172,17 +198,19 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         delta=None,
         max_grad_norm=1.0,
         accountant="prv",
-        max_epochs=20,
+        max_epochs=30,
         batch_size="auto",
-        lr=0.02,
+        lr=0.01,
         lr_schedule="cosine",
         optimizer="adamw",
         weight_decay=0.0,
         architecture="transformer",
+        embedding="random_conv",
+        n_kernels=1000,
         d_model=32,
         n_heads=4,
-        n_layers=2,
-        patch_size=4,
+        n_layers=1,
+        patch_size=8,
         dropout=0.0,
         scaling="per_series",
         bounds=None,
@@ -206,6 +234,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.architecture = architecture
+        self.embedding = embedding
+        self.n_kernels = n_kernels
         self.d_model = d_model
         self.n_heads = n_heads
         self.n_layers = n_layers
@@ -246,6 +276,11 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
             raise ValueError(
                 f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}; "
                 f"for example d_model={self.n_heads * max(1, round(self.d_model / self.n_heads))}."
+            )
+        if self.embedding == "random_conv" and self.patch_size > 255:
+            raise ValueError(
+                f"patch_size={self.patch_size} is too large for embedding='random_conv', which counts "
+                "the positive outputs of each patch in a byte; use patch_size <= 255, or embedding='linear'."
             )
         if self.scaling == "bounds":
             if self.bounds is None or len(self.bounds) != 2:
@@ -294,9 +329,12 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                     )
         return series, lengths, width
 
-    def _inputs(self, series, lengths):
+    def _inputs(self, series, lengths, convolutions):
         x, mask = scale_series(series, lengths, self.scaling, self.bounds)
-        return {"x": torch.from_numpy(x), "mask": torch.from_numpy(mask)}
+        x, mask = torch.from_numpy(x), torch.from_numpy(mask)
+        if convolutions is not None:
+            x = _count_patches(x, mask, convolutions, self.patch_size)
+        return {"x": x, "mask": mask}
 
     def _fit_inputs(self, X, y, previous):
         series, lengths, width = self._series(X, reset=True)
@@ -318,11 +356,23 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                 f"{self._max_steps(n_timesteps)} (max_timesteps={n_timesteps}). Raise max_timesteps, "
                 "or cut the series."
             )
-        attributes = {"n_channels_": series.shape[2], "n_timesteps_": n_timesteps}
+        if previous is not None:
+            convolutions = previous["convolutions_"]
+        else:
+            convolutions = self._draw_convolutions(series.shape[2], n_timesteps)
+        attributes = {"n_channels_": series.shape[2], "n_timesteps_": n_timesteps, "convolutions_": convolutions}
         # Each series without its padding, whatever the width of the array it came in.
         rows = np.empty((len(series), 1), dtype=object)
         rows[:, 0] = [s[:length].tobytes() for s, length in zip(series, lengths)]
-        return self._inputs(series, lengths), y, attributes, rows
+        return self._inputs(series, lengths, convolutions), y, attributes, rows
+
+    def _draw_convolutions(self, n_channels, n_timesteps):
+        """The random kernels of ``embedding="random_conv"``, from public quantities only."""
+        if self.embedding != "random_conv":
+            return None
+        span = n_timesteps or self.max_timesteps or _LSTM_KERNEL_PATCHES * self.patch_size
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return RandomConvolutions(n_channels, self.n_kernels, span, seed=seed)
 
     def _resolve_max_timesteps(self, lengths, width):
         """The transformer's longest series: public, the width of ``X``, or read (warned)."""
@@ -353,10 +403,12 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                 f"{self._max_steps(self.n_timesteps_)}. Cut the series, or use "
                 "architecture='lstm_attention', which accepts any length."
             )
-        return self._inputs(series, lengths)
+        return self._inputs(series, lengths, self.convolutions_)
 
     def _build_module(self, attributes, n_outputs):
         n_inputs = attributes["n_channels_"] + 1  # the values and an "observed" flag
+        convolutions = attributes["convolutions_"]
+        n_kernels = 0 if convolutions is None else convolutions.n_kernels
         if self.architecture == "lstm_attention":
             return LSTMAttention(
                 n_inputs,
@@ -365,6 +417,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                 n_layers=self.n_layers,
                 dropout=self.dropout,
                 patch_size=self.patch_size,
+                n_kernels=n_kernels,
             )
         return PatchTransformer(
             n_inputs,
@@ -375,6 +428,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
             n_heads=self.n_heads,
             n_layers=self.n_layers,
             dropout=self.dropout,
+            n_kernels=n_kernels,
         )
 
     def attention(self, X):
@@ -412,6 +466,19 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _count_patches(x, mask, convolutions, patch_size):
+    """Per patch, the positive outputs of each random kernel and the observed steps.
+
+    The kernels read the values (missing values and padding are 0 there);
+    the last channel of ``x``, the "observed" flag, is counted beside them.
+    """
+    counts = convolutions.count_positive(x[:, :, :-1], mask, patch_size)
+    n_patches = counts.shape[1]
+    flags = torch.nn.functional.pad(x[:, :, -1], (0, n_patches * patch_size - x.shape[1]))
+    observed = flags.reshape(len(x), n_patches, patch_size).sum(dim=2).to(torch.uint8)
+    return torch.cat([counts, observed.unsqueeze(-1)], dim=2)
 
 
 def _ndim(X):

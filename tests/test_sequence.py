@@ -14,22 +14,28 @@ from sklearn.base import clone
 from sk_privattn import DPSequenceClassifier
 from sk_privattn._plan import plan_training
 from sk_privattn._training import TensorBatchDataset, train_module
-from sk_privattn.nn import LSTMAttention, PatchTransformer
+from sk_privattn.nn import LSTMAttention, PatchTransformer, RandomConvolutions
 
 from _settings import FAST_SEQUENCE_PARAMS
 from conftest import fit_recording_leaks, make_series, recorded_batch_sizes
 
 ARCHITECTURES = ["transformer", "lstm_attention"]
+EMBEDDINGS = ["random_conv", "linear"]
 
 
 def _clf(**params):
     return DPSequenceClassifier(**{**FAST_SEQUENCE_PARAMS, "random_state": 0, "classes": [0, 1], **params})
 
 
-@pytest.fixture(scope="module", params=ARCHITECTURES)
+@pytest.fixture(
+    scope="module",
+    params=[(a, e) for a in ARCHITECTURES for e in EMBEDDINGS],
+    ids=lambda p: "-".join(p),
+)
 def fitted(request):
     X, y = make_series()
-    return _clf(architecture=request.param).fit(X, y), X, y
+    architecture, embedding = request.param
+    return _clf(architecture=architecture, embedding=embedding).fit(X, y), X, y
 
 
 def _ragged(X, lengths):
@@ -121,11 +127,53 @@ def test_missing_values_inside_a_series_are_allowed(fitted):
     assert np.all(np.isfinite(clf.predict_proba(X[:2])))
 
 
-def test_learns_the_frequency_without_privacy():
+@pytest.mark.parametrize("embedding", EMBEDDINGS)
+def test_learns_the_frequency_without_privacy(embedding):
     X, y = make_series(n_samples=400)
     for architecture in ARCHITECTURES:
-        clf = _clf(architecture=architecture, epsilon=np.inf, max_epochs=15, lr=0.01).fit(X[:300], y[:300])
+        clf = _clf(architecture=architecture, embedding=embedding, epsilon=np.inf, max_epochs=15, lr=0.01)
+        clf.fit(X[:300], y[:300])
         assert clf.score(X[300:], y[300:]) > 0.9, architecture
+
+
+def test_random_kernels_are_drawn_from_the_seed_and_the_length_only():
+    X, y = make_series()
+    other_X, other_y = make_series(seed=1)
+    first = _clf().fit(X, y).convolutions_
+    second = _clf().fit(other_X * 5 + 3, other_y).convolutions_
+    assert isinstance(first, RandomConvolutions) and first.n_kernels == FAST_SEQUENCE_PARAMS["n_kernels"]
+    assert first.groups == second.groups
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    # Frozen: buffers, which no optimizer and no DP-SGD step sees.
+    assert list(first.parameters()) == [] and not any(p.requires_grad for p in first.buffers())
+    other_seed = _clf(random_state=1).fit(X, y).convolutions_
+    assert other_seed.groups != first.groups or not torch.equal(other_seed.weight_0, first.weight_0)
+    assert _clf(embedding="linear").fit(X, y).convolutions_ is None
+
+
+def test_count_positive_counts_the_steps_of_each_series_only():
+    torch.manual_seed(0)
+    convolutions = RandomConvolutions(2, 12, max_timesteps=10, seed=3)
+    x = torch.randn(3, 10, 2)
+    mask = torch.arange(10)[None, :] < torch.tensor([[10], [7], [2]])
+    x = x * mask[..., None]  # padding enters the network as 0
+    counts = convolutions.count_positive(x, mask, patch_size=4)
+    assert counts.shape == (3, 3, 12) and counts.dtype == torch.uint8
+    positive = (convolutions(x) > 0) & mask[..., None]
+    expected = torch.stack([positive[:, 0:4].sum(1), positive[:, 4:8].sum(1), positive[:, 8:].sum(1)], dim=1)
+    torch.testing.assert_close(counts.long(), expected.long())
+    # Longer padding changes nothing on the steps of a series.
+    longer = convolutions.count_positive(torch.cat([x, torch.zeros(3, 6, 2)], 1), torch.cat([mask, mask[:, :6] & False], 1), 4)
+    torch.testing.assert_close(longer[:, :3], counts)
+    assert not longer[:, 3:].any()
+
+
+def test_random_conv_patch_size_is_limited():
+    X, y = make_series()
+    with pytest.raises(ValueError, match="patch_size=300 is too large for embedding='random_conv'"):
+        _clf(patch_size=300).fit(X, y)
+    assert _clf(patch_size=300, embedding="linear").fit(X, y).n_timesteps_ == X.shape[1]
 
 
 def test_scaling_per_series_ignores_level_and_bounds_keep_it():
@@ -202,6 +250,15 @@ def test_warm_start_continues_and_checks_channels():
         clf.set_params(architecture="lstm_attention", epsilon=4.0).fit(X, y)
 
 
+def test_warm_start_keeps_the_random_kernels():
+    X, y = make_series()
+    clf = _clf(warm_start=True).fit(X, y)
+    kernels = clf.convolutions_
+    assert clf.set_params(epsilon=2.0).fit(X, y).convolutions_ is kernels
+    with pytest.raises(ValueError, match="n_kernels"):
+        clf.set_params(n_kernels=8, epsilon=4.0).fit(X, y)
+
+
 @pytest.mark.parametrize(
     "make_module",
     [lambda: LSTMAttention(3, 2, d_hidden=8), lambda: PatchTransformer(3, 2, 2, patch_size=2, d_token=8, n_heads=2, n_layers=2)],
@@ -229,8 +286,10 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
         lambda: LSTMAttention(3, 2, d_hidden=8),
         lambda: LSTMAttention(3, 2, d_hidden=8, patch_size=4),
         lambda: PatchTransformer(3, 2, 3, patch_size=2, d_token=8, n_heads=2, n_layers=2),
+        lambda: LSTMAttention(3, 2, d_hidden=8, patch_size=2, n_kernels=5),
+        lambda: PatchTransformer(3, 2, 3, patch_size=2, d_token=8, n_heads=2, n_layers=2, n_kernels=5),
     ],
-    ids=["lstm_attention", "lstm_attention_patches", "transformer"],
+    ids=["lstm_attention", "lstm_attention_patches", "transformer", "lstm_attention_kernels", "transformer_kernels"],
 )
 def test_per_sample_gradients_match_row_by_row_gradients(make_module):
     from opacus import GradSampleModule
@@ -239,6 +298,9 @@ def test_per_sample_gradients_match_row_by_row_gradients(make_module):
     module = make_module()
     x, mask, y = torch.randn(4, 6, 3), torch.ones(4, 6, dtype=torch.bool), torch.tensor([0, 1, 1, 0])
     mask[1, 4:] = False
+    if module.n_kernels:
+        # Counts per patch of 2 steps: of positive kernel outputs, then of observed steps.
+        x = torch.randint(0, 3, (4, 3, module.n_kernels + 1), dtype=torch.uint8)
     wrapped = GradSampleModule(module, loss_reduction="sum")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Full backward hook is firing")

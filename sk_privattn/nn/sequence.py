@@ -6,6 +6,14 @@ boolean ``mask`` of shape (batch, n_timesteps) that is ``True`` on the steps
 of each series and ``False`` on its padding. Padding gets exactly zero
 attention weight, so appending padding to a series leaves its output
 unchanged.
+
+With ``n_kernels > 0`` a patch is not read from its values but from what
+:meth:`~sk_privattn.nn.RandomConvolutions.count_positive` counted in it:
+``x`` then has shape (batch, n_patches, n_kernels + 1), for each patch the
+number of positive outputs of each random kernel, and last the number of
+observed (not missing) steps. Each becomes a proportion of the patch's steps
+in the series, mapped to [-1, 1]; the proportion of positive values is the
+feature of ROCKET (Dempster et al., 2020), here per patch.
 """
 
 import torch
@@ -15,7 +23,7 @@ from torch.nn import functional as F
 
 from .transformer import TransformerBlock, encode_cls
 
-__all__ = ["AdditiveAttentionPooling", "LSTMAttention", "PatchTransformer"]
+__all__ = ["AdditiveAttentionPooling", "CountEmbedding", "LSTMAttention", "PatchTransformer"]
 
 
 def _patches(x, mask, patch_size):
@@ -31,6 +39,39 @@ def _patches(x, mask, patch_size):
     step_mask = F.pad(mask, (0, pad))
     patch_mask = step_mask.reshape(batch, n_patches, patch_size).any(dim=2)
     return values, patch_mask, step_mask
+
+
+def _patch_inputs(x, mask, patch_size, n_kernels):
+    """The patches' features, the patch mask and the padded step mask.
+
+    Without kernels, the values of the patch's steps (:func:`_patches`); with
+    them, the proportions that ``x`` counts, in [-1, 1].
+    """
+    if not n_kernels:
+        return _patches(x, mask, patch_size)
+    batch, n_patches, _ = x.shape
+    step_mask = F.pad(mask, (0, n_patches * patch_size - mask.shape[1]))
+    steps = step_mask.reshape(batch, n_patches, patch_size).sum(dim=2)
+    values = 2 * x.float() / steps.clamp_min(1).unsqueeze(-1) - 1
+    return values, steps > 0, step_mask
+
+
+class CountEmbedding(nn.Module):
+    """A linear map of a patch's proportions of positive kernel outputs and of observed steps.
+
+    Two layers, one per kind of proportion, each fed a contiguous tensor: a
+    matrix product of odd width, or over a strided slice, gives a row a
+    result that depends, in its last bits, on its position in the batch
+    (measured with torch 2.13 on CPU), and a prediction must not.
+    """
+
+    def __init__(self, n_kernels, d_out):
+        super().__init__()
+        self.kernels = nn.Linear(n_kernels, d_out)
+        self.observed = nn.Linear(1, d_out, bias=False)
+
+    def forward(self, values):
+        return self.kernels(values[..., :-1].contiguous()) + self.observed(values[..., -1:].contiguous())
 
 
 def _spread_over_steps(patch_weights, step_mask, patch_size, n_steps):
@@ -104,13 +145,22 @@ class LSTMAttention(nn.Module):
         Dropout between LSTM layers and before the head.
     patch_size : int, default=1
         Time steps per LSTM step.
+    n_kernels : int, default=0
+        With ``n_kernels > 0``, ``x`` holds counts of random convolutions per
+        patch (see the module's docstring), which a linear layer maps to
+        ``d_hidden`` before the LSTM reads them.
     """
 
-    def __init__(self, n_inputs, n_outputs, *, d_hidden=64, n_layers=1, dropout=0.0, patch_size=1):
+    def __init__(self, n_inputs, n_outputs, *, d_hidden=64, n_layers=1, dropout=0.0, patch_size=1, n_kernels=0):
         super().__init__()
         self.patch_size = int(patch_size)
+        self.n_kernels = int(n_kernels)
+        d_input = self.patch_size * n_inputs
+        if self.n_kernels:
+            self.embed = CountEmbedding(self.n_kernels, d_hidden)
+            d_input = d_hidden
         self.lstm = DPLSTM(
-            self.patch_size * n_inputs, d_hidden, num_layers=n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.0
+            d_input, d_hidden, num_layers=n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.0
         )
         self.pooling = AdditiveAttentionPooling(d_hidden)
         self.dropout = nn.Dropout(dropout)
@@ -119,13 +169,15 @@ class LSTMAttention(nn.Module):
     def forward(self, x, mask, *, need_weights=False):
         """Return the logits (batch, n_outputs), and with ``need_weights``
         the attention over time steps (batch, time)."""
-        values, patch_mask, step_mask = _patches(x, mask, self.patch_size)
+        values, patch_mask, step_mask = _patch_inputs(x, mask, self.patch_size, self.n_kernels)
+        if self.n_kernels:
+            values = self.embed(values)
         states, _ = self.lstm(values)
         pooled, weights = self.pooling(states, patch_mask)
         logits = self.head(self.dropout(pooled))
         if not need_weights:
             return logits
-        return logits, _spread_over_steps(weights, step_mask, self.patch_size, x.shape[1])
+        return logits, _spread_over_steps(weights, step_mask, self.patch_size, mask.shape[1])
 
 
 class PatchTransformer(nn.Module):
@@ -152,6 +204,10 @@ class PatchTransformer(nn.Module):
     n_layers : int, default=2
     ffn_factor : float, default=2.0
     dropout : float, default=0.0
+    n_kernels : int, default=0
+        With ``n_kernels > 0``, ``x`` holds counts of random convolutions per
+        patch (see the module's docstring), and the token of a patch is a
+        linear map of their proportions.
     """
 
     def __init__(
@@ -166,11 +222,16 @@ class PatchTransformer(nn.Module):
         n_layers=2,
         ffn_factor=2.0,
         dropout=0.0,
+        n_kernels=0,
     ):
         super().__init__()
         self.patch_size = int(patch_size)
         self.max_patches = int(max_patches)
-        self.patch = nn.Linear(self.patch_size * n_inputs, d_token)
+        self.n_kernels = int(n_kernels)
+        if self.n_kernels:
+            self.patch = CountEmbedding(self.n_kernels, d_token)
+        else:
+            self.patch = nn.Linear(self.patch_size * n_inputs, d_token)
         # Row 0 is the [CLS] token, row 1 + p the position of patch p: an
         # nn.Embedding, so that Opacus has per-sample gradients for them.
         self.positions = nn.Embedding(1 + self.max_patches, d_token)
@@ -185,8 +246,8 @@ class PatchTransformer(nn.Module):
         the last block's ``[CLS]`` attention spread over time steps (batch,
         time): each patch's weight, averaged over heads, shared equally by
         its steps of the series."""
-        batch, n_steps, _ = x.shape
-        values, patch_mask, step_mask = _patches(x, mask, self.patch_size)
+        batch, n_steps = mask.shape
+        values, patch_mask, step_mask = _patch_inputs(x, mask, self.patch_size, self.n_kernels)
         n_patches = values.shape[1]
         if n_patches > self.max_patches:
             raise ValueError(
