@@ -73,11 +73,15 @@ def covers(module):
     return True
 
 
-# -- the rules: squared norms of each row's gradient, and the clipped sum -----
+# -- the rules ------------------------------------------------------------------
 #
-# Each rule sees one layer's calls of one batch: ``inputs`` of shape
-# (batch, tokens, features) and ``grads``, the gradient of each row's own
-# loss with respect to the layer's output, of shape (batch, tokens, outputs).
+# Each rule sees one layer's calls of one batch: its input ``a`` as the rule
+# reads it, of shape (batch, tokens, features), and ``g``, the gradient of
+# the batch's loss with respect to the layer's output, of shape (batch,
+# tokens, outputs). ``squared_norms`` returns each row's squared gradient
+# norm (in units of ``g``) and whatever the clipped sum can reuse;
+# ``clipped_sum`` returns each parameter's sum of the rows' gradients, row
+# ``i`` multiplied by ``factor[i]``.
 
 
 def _tokens(tensor, n_features):
@@ -90,7 +94,7 @@ def _linear_inputs(layer, x):
 
 
 def _linear_squared_norms(layer, a, g):
-    squared = torch.zeros(len(g), dtype=g.dtype, device=g.device)
+    squared, per_row = g.new_zeros(len(g)), None
     if layer.weight.requires_grad:
         n_tokens, n_in, n_out = a.shape[1], a.shape[2], g.shape[2]
         if n_tokens == 1:
@@ -99,18 +103,24 @@ def _linear_squared_norms(layer, a, g):
             # The ghost norm: (tokens x tokens) products instead of (out x in).
             squared += (g @ g.transpose(1, 2) * (a @ a.transpose(1, 2))).sum(dim=(1, 2))
         else:
-            squared += (g.transpose(1, 2) @ a).square().sum(dim=(1, 2))
+            per_row = g.transpose(1, 2) @ a
+            squared += per_row.square().sum(dim=(1, 2))
     if layer.bias is not None and layer.bias.requires_grad:
         squared += g.sum(dim=1).square().sum(dim=1)
-    return squared
+    return squared, per_row
 
 
-def _linear_clipped_sum(layer, a, scaled_g):
+def _linear_clipped_sum(layer, a, g, factor, per_row):
     sums = {}
     if layer.weight.requires_grad:
-        sums[layer.weight] = scaled_g.reshape(-1, scaled_g.shape[-1]).T @ a.reshape(-1, a.shape[-1])
+        if per_row is not None:
+            sums[layer.weight] = (factor @ per_row.flatten(1)).view_as(layer.weight)
+        elif a.shape[2] <= g.shape[2]:  # scale the smaller of the two
+            sums[layer.weight] = g.flatten(0, 1).T @ (a * factor[:, None, None]).flatten(0, 1)
+        else:
+            sums[layer.weight] = (g * factor[:, None, None]).flatten(0, 1).T @ a.flatten(0, 1)
     if layer.bias is not None and layer.bias.requires_grad:
-        sums[layer.bias] = scaled_g.sum(dim=(0, 1))
+        sums[layer.bias] = factor @ g.sum(dim=1)
     return sums
 
 
@@ -123,16 +133,22 @@ def _embedding_inputs(layer, index):
 
 
 def _embedding_squared_norms(layer, index, g):
+    if layer.padding_idx is not None:
+        g = g * (index >= 0)
+    ordered = index.squeeze(2).sort(dim=1).values
+    if not (ordered[:, 1:] == ordered[:, :-1]).logical_and_(ordered[:, 1:] >= 0).any():
+        # Each token of a row reads its own table row: the norms add up.
+        return g.square().sum(dim=(1, 2)), None
     # Tokens of one row that read the same table row add up before the norm.
     same_row = (index == index.transpose(1, 2)) & (index >= 0)
-    return (g @ g.transpose(1, 2) * same_row).sum(dim=(1, 2))
+    return (g @ g.transpose(1, 2) * same_row).sum(dim=(1, 2)), None
 
 
-def _embedding_clipped_sum(layer, index, scaled_g):
-    index, scaled_g = index.reshape(-1), scaled_g.reshape(-1, scaled_g.shape[-1])
+def _embedding_clipped_sum(layer, index, g, factor, _):
+    index, g = index.reshape(-1), (g * factor[:, None, None]).flatten(0, 1)
     kept = index >= 0
     grad = torch.zeros_like(layer.weight)
-    return {layer.weight: grad.index_add_(0, index[kept], scaled_g[kept])}
+    return {layer.weight: grad.index_add_(0, index[kept], g[kept])}
 
 
 def _layer_norm_inputs(layer, x):
@@ -140,26 +156,18 @@ def _layer_norm_inputs(layer, x):
     return _tokens(normalized, math.prod(layer.normalized_shape))
 
 
-def _layer_norm_per_row(layer, normalized, g):
-    """Each row's gradient of each parameter (small: the size of one token)."""
-    rows = {}
-    if layer.weight is not None and layer.weight.requires_grad:
-        rows[layer.weight] = (g * normalized).sum(dim=1)
-    if layer.bias is not None and layer.bias.requires_grad:
-        rows[layer.bias] = g.sum(dim=1)
-    return rows
-
-
 def _layer_norm_squared_norms(layer, normalized, g):
-    per_row = _layer_norm_per_row(layer, normalized, g).values()
-    return sum(row.square().sum(dim=1) for row in per_row)
+    # Each row's gradient of each parameter is small (the size of one token).
+    per_row = {}
+    if layer.weight is not None and layer.weight.requires_grad:
+        per_row[layer.weight] = (g * normalized).sum(dim=1)
+    if layer.bias is not None and layer.bias.requires_grad:
+        per_row[layer.bias] = g.sum(dim=1)
+    return sum(row.square().sum(dim=1) for row in per_row.values()), per_row
 
 
-def _layer_norm_clipped_sum(layer, normalized, scaled_g):
-    return {
-        parameter: row.sum(dim=0).view_as(parameter)
-        for parameter, row in _layer_norm_per_row(layer, normalized, scaled_g).items()
-    }
+def _layer_norm_clipped_sum(layer, normalized, g, factor, per_row):
+    return {parameter: (factor @ row).view_as(parameter) for parameter, row in per_row.items()}
 
 
 #: Per layer type: (its input as the rule reads it, squared norms, clipped sum).
@@ -246,9 +254,8 @@ class BookKeepingClipper:
                         "clipping needs it as the layer returned it. Use an out-of-place operation."
                     )
         grads = iter(torch.autograd.grad(loss, outputs, allow_unused=True) if outputs else ())
-        # The rows' own gradients: the loss is a mean over the batch.
         per_layer = []
-        squared = torch.zeros(batch_size, dtype=loss.dtype, device=loss.device)
+        squared = loss.new_zeros(batch_size)
         for layer in layers:
             read, squared_norms, _ = _RULES[type(layer)]
             inputs, output_grads = [], []
@@ -259,21 +266,22 @@ class BookKeepingClipper:
                         f"{layer} ran on a tensor whose first axis has {len(layer_input)} entries, but the "
                         f"batch has {batch_size} rows; per-sample clipping needs the batch on the first axis."
                     )
-                if grad is None:
-                    grad = torch.zeros_like(output)
                 inputs.append(read(layer, layer_input))
-                output_grads.append(_tokens(grad, grad.shape[-1]) * batch_size)
-            inputs, output_grads = torch.cat(inputs, dim=1), torch.cat(output_grads, dim=1)
-            if batch_size:
-                squared += squared_norms(layer, inputs, output_grads)
-            per_layer.append((layer, inputs, output_grads))
-        factor = (self.max_grad_norm / (squared.sqrt() + 1e-6)).clamp(max=1.0)
+                output_grads.append(_tokens(torch.zeros_like(output) if grad is None else grad, output.shape[-1]))
+            # A layer called several times: its tokens of all calls, one row's gradient.
+            a, g = (torch.cat(t, dim=1) if len(t) > 1 else t[0] for t in (inputs, output_grads))
+            layer_squared, reuse = squared_norms(layer, a, g)
+            squared += layer_squared
+            per_layer.append((layer, a, g, reuse))
+        # The loss is the mean over the batch: row i's own gradient is
+        # batch_size times its part of the loss's gradient.
+        norms = squared.sqrt() * batch_size
+        factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0) * batch_size
         if row_weight is not None:
             factor = factor * row_weight.to(factor)
         sums = {}
-        for layer, inputs, output_grads in per_layer:
-            _, _, clipped_sum = _RULES[type(layer)]
-            sums.update(clipped_sum(layer, inputs, output_grads * factor[:, None, None]))
+        for layer, a, g, reuse in per_layer:
+            sums.update(_RULES[type(layer)][2](layer, a, g, factor, reuse))
         for parameter in self._parameters:
             # A layer that did not run in this pass has a zero gradient.
             parameter.grad = sums[parameter].view_as(parameter) if parameter in sums else torch.zeros_like(parameter)
