@@ -34,7 +34,8 @@ from .privacy import ACCOUNTANTS, GDP_WARNING
 
 __all__ = ["BaseDPEstimator"]
 
-_PREDICT_BATCH_SIZE = 8192
+#: Rows per predict batch; every batch is padded to it (see ``_forward``).
+_PREDICT_BATCH_SIZE = 512
 
 
 def _check_device(device):
@@ -101,6 +102,15 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
 
     def _build_module(self, attributes, n_outputs):
         """The torch module for inputs encoded as ``attributes`` describe."""
+        raise NotImplementedError
+
+    def _restore_inputs(self):
+        """The private attributes of the input encoding, rebuilt from the public fitted
+        ones (``sk_privattn.persistence.load``); none by default."""
+        return {}
+
+    def _n_outputs(self):
+        """Outputs of ``module_`` for the fitted target."""
         raise NotImplementedError
 
     def _prepare_target(self, y, previous):
@@ -173,6 +183,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             else:
                 # A copy, so that a failed call leaves the fitted module as it was.
                 module = copy.deepcopy(previous["module_"])
+            self._warn_if_noise_dominates(plan, module)
             result = train_module(
                 module,
                 dataset,
@@ -288,6 +299,30 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             )
         if self.accountant == "gdp" and plan.private:
             warnings.warn(GDP_WARNING, UserWarning, stacklevel=caller_stacklevel())
+        if self.batch_size != "auto" and self.batch_size > plan.n_samples:
+            warnings.warn(
+                f"batch_size={self.batch_size} is larger than the {plan.n_samples} training rows: every "
+                "step then samples each row with probability 1, a single step per epoch, with no "
+                "privacy amplification by sampling. Use a smaller batch_size, or batch_size='auto'.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
+
+    def _warn_if_noise_dominates(self, plan, module):
+        """Warn when the noise of the whole plan outweighs any signal (see ``TrainingPlan.noise_to_signal``)."""
+        n_parameters = sum(parameter.numel() for parameter in module.parameters() if parameter.requires_grad)
+        ratio = plan.noise_to_signal(n_parameters)
+        if ratio > 1.0:
+            warnings.warn(
+                f"DP-SGD will likely learn little: {plan.n_steps} steps of about {plan.expected_batch_size:.0f} "
+                f"rows at noise multiplier {plan.noise_multiplier:.3g} leave the noise in the average update "
+                f"{ratio:.1f} times larger than the largest signal that clipping lets through, for a model "
+                f"of {n_parameters:,} parameters. The ratio grows with the square root of the number of "
+                "parameters and falls with epsilon times the number of rows: train a smaller model "
+                "(fewer d_token or n_layers), raise epsilon, or use more rows.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
 
     def _fit_keeping_state(self, X, y, sample_weight=None):
         """Run ``_fit``; on any error leave a previous fit exactly as it was."""
@@ -304,8 +339,11 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
     def _forward(self, X, *, need_weights=False):
         """Run ``module_`` on ``X`` in eval mode, batched, without gradients.
 
-        Returns the outputs as an ndarray, and with ``need_weights`` also
-        the module's attention weights.
+        Returns the outputs as a float64 ndarray, and with ``need_weights``
+        also the module's attention weights. Every batch has the same shape
+        (the last one is padded with copies of its last row): float32
+        arithmetic then gives each row the same outputs whichever rows it is
+        predicted with, as scikit-learn's invariance checks expect.
         """
         check_is_fitted(self)
         inputs = self._transform_inputs(X)
@@ -315,13 +353,25 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         self.module_.eval()
         with torch.inference_mode():
             for start in range(0, n_samples, _PREDICT_BATCH_SIZE):
-                batch = {name: tensor[start : start + _PREDICT_BATCH_SIZE].to(device) for name, tensor in inputs.items()}
+                batch = {
+                    name: _padded(tensor[start : start + _PREDICT_BATCH_SIZE]).to(device)
+                    for name, tensor in inputs.items()
+                }
+                size = min(_PREDICT_BATCH_SIZE, n_samples - start)
                 result = self.module_(**batch, need_weights=need_weights)
                 if need_weights:
                     result, attention = result
-                    weights.append(attention.float().cpu())
-                outputs.append(result.float().cpu())
-        logits = torch.cat(outputs).numpy() if outputs else np.zeros((0, 0))
+                    weights.append(attention[:size].cpu())
+                outputs.append(result[:size].cpu())
+        logits = torch.cat(outputs).double().numpy() if outputs else np.zeros((0, 0))
         if need_weights:
-            return logits, torch.cat(weights).numpy()
+            return logits, torch.cat(weights).double().numpy()
         return logits
+
+
+def _padded(rows):
+    """``rows`` padded to ``_PREDICT_BATCH_SIZE`` rows with copies of its last row."""
+    missing = _PREDICT_BATCH_SIZE - len(rows)
+    if missing <= 0 or len(rows) == 0:
+        return rows
+    return torch.cat([rows, rows[-1:].expand(missing, *rows.shape[1:])])

@@ -76,6 +76,9 @@ class DPClassifierMixin(ClassifierMixin):
             )
         return weights
 
+    def _n_outputs(self):
+        return len(self.classes_)
+
     def _criterion(self, target_attributes):
         return torch.nn.CrossEntropyLoss(reduction="none")
 

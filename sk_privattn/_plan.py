@@ -93,6 +93,29 @@ class TrainingPlan:
             return math.inf
         return compute_epsilon([*self.prior_history, *self.history(steps)], self.delta, self.accountant)
 
+    @property
+    def expected_batch_size(self):
+        """``n_samples * sample_rate``: the mean size of a Poisson batch."""
+        return self.n_samples * self.sample_rate
+
+    def noise_to_signal(self, n_parameters):
+        """How much the noise outweighs the largest signal in the average of all updates.
+
+        Each step adds Gaussian noise of norm about
+        ``noise_multiplier * max_grad_norm * sqrt(n_parameters)`` to a sum of
+        ``expected_batch_size`` clipped gradients, each of norm at most
+        ``max_grad_norm``. Averaged over ``n_steps`` steps, noise and signal
+        compare as ``noise_multiplier * sqrt(n_parameters) /
+        (expected_batch_size * sqrt(n_steps))``. Above 1 the noise drowns even
+        gradients that all point the same way. For a fixed ε it scales as
+        ``sqrt(n_parameters) / (epsilon * n_samples)``: more rows, a larger ε
+        or a smaller model lower it; batch size and epochs barely do. All of
+        it is public (the parameters and n); 0.0 without privacy.
+        """
+        if not self.private:
+            return 0.0
+        return self.noise_multiplier * math.sqrt(n_parameters) / (self.expected_batch_size * math.sqrt(self.n_steps))
+
     def with_epochs(self, epochs):
         """The same mechanism for ``epochs`` epochs: one round of a site that
         was calibrated over all its rounds."""

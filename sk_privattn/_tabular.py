@@ -10,6 +10,7 @@ public category lists (or both read from the data, with a
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
@@ -112,7 +113,17 @@ class BaseDPAttention(BaseDPEstimator):
         super()._check_params()
 
     def _validate_X(self, X, y=None, *, reset):
-        """``validate_data`` keeping mixed columns (object dtype) for the encoder."""
+        """``validate_data`` keeping mixed columns (object dtype) for the encoder.
+
+        Missing values pass (the encoder turns them into tokens); a sparse
+        matrix is refused with what to pass instead.
+        """
+        if sp.issparse(X):
+            raise TypeError(
+                f"{type(self).__name__} got a sparse matrix X, such as OneHotEncoder returns. Pass "
+                "the raw columns instead, categorical ones as they are, and their public category "
+                "lists as categories=...: the estimator gives each category an embedding of its own."
+            )
         options = dict(reset=reset, dtype=None, ensure_all_finite=False)
         if y is None:
             validated = validate_data(self, X, **options)
@@ -137,7 +148,9 @@ class BaseDPAttention(BaseDPEstimator):
         """Validate ``X`` (and ``y``) for a fit; also return which columns are categorical."""
         X_valid, y = self._validate_X(X, y, reset=True)
         feature_names = getattr(self, "feature_names_in_", None)
-        is_categorical = resolve_categorical_features(X, X_valid.shape[1], self.categorical_features, feature_names)
+        is_categorical = resolve_categorical_features(
+            X, X_valid.shape[1], self.categorical_features, feature_names, categories=self.categories
+        )
         return X_valid, y, is_categorical
 
     def _fit_encoder(self, X_valid, X_original, is_categorical):
@@ -162,6 +175,17 @@ class BaseDPAttention(BaseDPEstimator):
             "categories_": encoder.categories_,
             "_encoder": encoder,
         }
+
+    def _restore_inputs(self):
+        encoder = TabularEncoder.from_fitted(
+            self.is_categorical_,
+            bounds=self.bounds_,
+            categories=self.categories_,
+            feature_names=getattr(self, "feature_names_in_", None),
+            numeric_encoding=self.numeric_encoding,
+            estimator_name=type(self).__name__,
+        )
+        return {"_encoder": encoder}
 
     def _transform_inputs(self, X):
         X, _ = self._validate_X(X, reset=False)
@@ -216,5 +240,6 @@ class BaseDPAttention(BaseDPEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.categorical = True
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = False
         return tags

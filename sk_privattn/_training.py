@@ -9,14 +9,14 @@ Opacus hook, wrapper, per-sample or un-noised gradient, and no training loss
 or batch size in the net's history.
 """
 
-import math
 import warnings
 from dataclasses import dataclass
 
 import torch
+import tqdm
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from skorch import NeuralNet
-from skorch.callbacks import Callback, LRScheduler, PrintLog, ProgressBar
+from skorch.callbacks import Callback, LRScheduler, PrintLog
 from skorch.dataset import unpack_data
 from torch.utils.data import DataLoader, Dataset
 
@@ -88,7 +88,9 @@ class _PrivateNet(NeuralNet):
 
     @property
     def _default_callbacks(self):
-        return [("print_log", PrintLog())]
+        # skorch's epoch timer and loss scoring record statistics of the rows;
+        # the epoch log is added by train_module when verbose.
+        return []
 
     def get_iterator(self, dataset, training=False):
         if training:
@@ -142,6 +144,38 @@ class _PrivateNet(NeuralNet):
         if row_weight is None or self.dpsgd_ is not None:
             return losses.mean()
         return (losses * row_weight).mean()
+
+
+class _FitProgress(Callback):
+    """One progress bar over every step of the fit, with its ETA, the epoch and the ε spent.
+
+    The epoch log (skorch's ``PrintLog``) prints above it, through
+    ``tqdm.write``. Nothing here reads the training rows.
+    """
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.bar_ = None
+
+    def on_train_begin(self, net, **kwargs):
+        self.bar_ = tqdm.tqdm(total=self.plan.n_steps, unit="step", desc="DP-SGD", dynamic_ncols=True)
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and self.bar_ is not None:
+            self.bar_.update()
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.bar_ is not None:
+            epsilon = net.history[-1, "epsilon"]
+            self.bar_.set_postfix(epoch=f"{len(net.history)}/{self.plan.epochs}", epsilon=f"{epsilon:.3g}")
+
+    def close(self):
+        if self.bar_ is not None:
+            self.bar_.close()
+            self.bar_ = None
+
+    def on_train_end(self, net, **kwargs):
+        self.close()
 
 
 class _RecordEpsilon(Callback):
@@ -253,8 +287,8 @@ def train_module(
     seed : int
         Seeds the batch sampler and the DP noise.
     verbose : int
-        0 silent; 1 a progress bar per epoch and a log line per epoch with
-        the ε spent so far.
+        0 silent; 1 a progress bar over all steps, with its ETA, and a log
+        line per epoch with the ε spent so far.
     lr_schedule : {"constant", "cosine"}, default="constant"
         "cosine" anneals the learning rate to zero over the plan's steps.
     recorder : object, default=None
@@ -285,7 +319,8 @@ def train_module(
         )
         callbacks.append(("lr_schedule", schedule))
     if verbose:
-        callbacks.append(("progress_bar", ProgressBar(batches_per_epoch=plan.steps_per_epoch)))
+        # The log lines print above the progress bar.
+        callbacks += [("progress", _FitProgress(plan)), ("print_log", PrintLog(sink=tqdm.tqdm.write))]
     net = _PrivateNet(
         module,
         criterion=criterion,
@@ -337,6 +372,8 @@ def train_module(
         for _, callback in net.callbacks_:
             if isinstance(callback, LRScheduler):
                 callback.lr_scheduler_ = None  # it held the DP optimizer
+            if isinstance(callback, _FitProgress):
+                callback.close()
         if recorder is not None:
             recorder.spent(ran)
     _check_ran_as_planned(ran, plan, steps)

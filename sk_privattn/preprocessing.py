@@ -17,14 +17,20 @@ from .exceptions import PrivacyLeakWarning
 
 __all__ = ["TabularEncoder", "resolve_categorical_features"]
 
-_CATEGORICAL_DTYPE_KINDS = ("category", "object", "string", "str")
+_CATEGORICAL_DTYPE_KINDS = ("category", "object", "string", "str", "bool", "boolean")
+#: Columns of these dtypes have public categories: their two values.
+_BOOLEAN_DTYPES = ("bool", "boolean")
 
 
 def _is_dataframe(X):
     return hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc")
 
 
-def resolve_categorical_features(X, n_features, categorical_features, feature_names):
+def _dtype_kind(dtype):
+    return str(dtype).split("[")[0]
+
+
+def resolve_categorical_features(X, n_features, categorical_features, feature_names, categories=None):
     """Return the boolean mask of categorical columns of ``X``.
 
     Parameters
@@ -34,9 +40,13 @@ def resolve_categorical_features(X, n_features, categorical_features, feature_na
     n_features : int
     categorical_features : None, "from_dtype", or array-like of bool, int or str
         As in :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
-        ``"from_dtype"`` also treats object and string DataFrame columns as
-        categorical, since they cannot be numeric.
+        ``"from_dtype"`` also treats object, string and boolean DataFrame
+        columns as categorical, since they cannot be numeric, and every
+        column that ``categories`` (a dict) lists.
     feature_names : ndarray of str or None
+    categories : dict, list, str or None, default=None
+        The estimator's ``categories``; with ``"from_dtype"``, the columns a
+        dict names (by name or index) are categorical.
 
     Returns
     -------
@@ -50,12 +60,14 @@ def resolve_categorical_features(X, n_features, categorical_features, feature_na
                 f"categorical_features={categorical_features!r} is not valid; use "
                 "None, 'from_dtype', or an array-like of bool, int or str."
             )
-        if not _is_dataframe(X):
-            return np.zeros(n_features, dtype=bool)
-        return np.array(
-            [str(dtype).split("[")[0] in _CATEGORICAL_DTYPE_KINDS for dtype in X.dtypes],
-            dtype=bool,
-        )
+        mask = np.zeros(n_features, dtype=bool)
+        if _is_dataframe(X):
+            mask |= np.array([_dtype_kind(dtype) in _CATEGORICAL_DTYPE_KINDS for dtype in X.dtypes], dtype=bool)
+        if isinstance(categories, dict):
+            names = list(feature_names) if feature_names is not None else []
+            for j in range(n_features):
+                mask[j] |= j in categories or (j < len(names) and _lookup_key(categories, names[j]) is not None)
+        return mask
     spec = np.asarray(categorical_features)
     if spec.size == 0:
         return np.zeros(n_features, dtype=bool)
@@ -96,14 +108,26 @@ def resolve_categorical_features(X, n_features, categorical_features, feature_na
     )
 
 
+def _lookup_key(mapping, name):
+    """The key of ``mapping`` for column ``name``: the name itself, or the name
+    without the ``transformer__`` prefix that a ColumnTransformer's
+    ``set_output(transform="pandas")`` adds; ``None`` if neither is a key."""
+    if name in mapping:
+        return name
+    if isinstance(name, str) and "__" in name and name.split("__", 1)[1] in mapping:
+        return name.split("__", 1)[1]
+    return None
+
+
 def _per_feature(value, features, feature_names, what):
     """Look up a per-feature public value given as a list or a dict."""
     if isinstance(value, dict):
         keys = []
         for j in features:
             name = feature_names[j] if feature_names is not None else None
-            if name is not None and name in value:
-                keys.append(value[name])
+            key = _lookup_key(value, name) if name is not None else None
+            if key is not None:
+                keys.append(value[key])
             elif j in value:
                 keys.append(value[j])
             else:
@@ -122,6 +146,11 @@ def _per_feature(value, features, feature_names, what):
             "one per feature, in column order, or a dict keyed by column name."
         )
     return value
+
+
+def _is_list_of_pairs(bounds):
+    """A list with one ``(lower, upper)`` pair per numeric feature (a tuple is ``(lower, upper)``)."""
+    return isinstance(bounds, list) and len(bounds) > 0 and all(np.ndim(pair) == 1 and len(pair) == 2 for pair in bounds)
 
 
 def _is_missing(values):
@@ -184,23 +213,56 @@ class TabularEncoder:
         self.numeric_ = np.flatnonzero(~self.is_categorical)
         self.categorical_ = np.flatnonzero(self.is_categorical)
 
+    @classmethod
+    def from_fitted(cls, is_categorical, *, bounds, categories, feature_names, numeric_encoding, estimator_name):
+        """An encoder with the fitted ``bounds_`` and ``categories_`` given, as a fit would leave it."""
+        encoder = cls(
+            is_categorical, bounds=bounds, categories=categories, feature_names=feature_names,
+            numeric_encoding=numeric_encoding,
+        )
+        encoder.bounds_ = np.asarray(bounds, dtype=np.float64).reshape(-1, 2)
+        encoder.categories_ = [np.asarray(values, dtype=object) for values in categories]
+        encoder._estimator_name = estimator_name
+        return encoder
+
     def _label(self, j):
         return repr(self.feature_names[j]) if self.feature_names is not None else f"x{j}"
 
     def _numeric(self, X):
+        """The numeric columns of ``X`` as float64, NaN where a value is missing.
+
+        NaN, ``None`` and pandas' ``NA`` are missing values, which the model
+        learns as a token of their own. Infinity is refused, naming its column.
+        """
         if not self.numeric_.size:
             return np.zeros((X.shape[0], 0))
         columns = X[:, self.numeric_]
         try:
             columns = columns.astype(np.float64)
+        except (TypeError, ValueError):
+            columns = np.column_stack([self._numeric_column(X[:, j], j) for j in self.numeric_])
+        infinite = np.isinf(columns).any(axis=0)
+        if infinite.any():
+            j = self.numeric_[np.flatnonzero(infinite)[0]]
+            raise ValueError(
+                f"Input X contains infinity in the numeric feature {self._label(j)}. Numeric values "
+                "must be finite, or missing (NaN, None or pd.NA), which the model learns as a token of "
+                "its own; replace infinite values by missing ones, or clip them to the bounds."
+            )
+        return columns
+
+    def _numeric_column(self, values, j):
+        missing = _is_missing(values)
+        column = np.full(len(values), np.nan)
+        try:
+            column[~missing] = values[~missing].astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise type(exc)(
-                f"{exc}. A numeric column holds values that are not numbers: if it "
-                "is categorical, name it in categorical_features (or give the "
-                "DataFrame column a 'category' dtype)."
+                f"The numeric feature {self._label(j)} holds values that are not numbers ({exc}). If it "
+                "is categorical, name it in categorical_features, or list its categories in "
+                "categories (or give the DataFrame column a 'category' dtype)."
             ) from exc
-        assert_all_finite(columns, input_name="X", estimator_name=self._estimator_name)
-        return columns
+        return column
 
     def fit_transform(self, X, X_original, estimator_name):
         """Learn bounds and categories (public or warned) and encode ``X``.
@@ -235,10 +297,16 @@ class TabularEncoder:
                 PrivacyLeakWarning,
                 stacklevel=caller_stacklevel(),
             )
-            return np.column_stack([numeric.min(axis=0), numeric.max(axis=0)])
+            observed = ~np.isnan(numeric)
+            # A feature with no observed value gets (0, 0): every row is then missing anyway.
+            lower = np.where(observed.any(axis=0), np.nanmin(np.where(observed, numeric, np.inf), axis=0), 0.0)
+            upper = np.where(observed.any(axis=0), np.nanmax(np.where(observed, numeric, -np.inf), axis=0), 0.0)
+            return np.column_stack([lower, upper])
         if isinstance(self.bounds, dict):
             pairs = _per_feature(self.bounds, self.numeric_, self.feature_names, "bounds")
             bounds = np.asarray(pairs, dtype=np.float64)
+        elif _is_list_of_pairs(self.bounds):
+            bounds = np.asarray(_per_feature(self.bounds, self.numeric_, self.feature_names, "bounds"), dtype=np.float64)
         else:
             if len(self.bounds) != 2:
                 raise ValueError(
@@ -270,24 +338,33 @@ class TabularEncoder:
         return bounds
 
     def _fit_categories(self, X, X_original):
-        categories = []
-        from_data = []
+        """The category list of each categorical feature: public, or read (warned).
+
+        A boolean column's categories are its two values: public, whatever
+        ``categories`` says of the other columns.
+        """
         spec = self.categories
-        if spec is not None and not isinstance(spec, str):
-            spec = _per_feature(spec, self.categorical_, self.feature_names, "categories")
-        for position, j in enumerate(self.categorical_):
-            if spec is None:
-                values = X[:, j]
-                present = values[~_is_missing(values)]
-                categories.append(np.asarray(sorted(set(present.tolist()), key=_sort_key), dtype=object))
-                from_data.append(j)
-            elif isinstance(spec, str):
-                if spec != "from_dtype":
-                    raise ValueError(
-                        f"categories={spec!r} is not valid; use None, 'from_dtype', a "
-                        "list with one array-like per categorical feature, or a dict."
-                    )
-                dtype = X_original.dtypes.iloc[j] if _is_dataframe(X_original) else None
+        if isinstance(spec, str) and spec != "from_dtype":
+            raise ValueError(
+                f"categories={spec!r} is not valid; use None, 'from_dtype', a "
+                "list with one array-like per categorical feature, or a dict."
+            )
+        dtypes = [X_original.dtypes.iloc[j] if _is_dataframe(X_original) else None for j in self.categorical_]
+        is_boolean = [_dtype_kind(dtype) in _BOOLEAN_DTYPES for dtype in dtypes]
+        listed = None
+        if isinstance(spec, (list, dict)):
+            features = self.categorical_ if isinstance(spec, list) else self.categorical_[~np.array(is_boolean, bool)]
+            listed = dict(zip(features.tolist(), _per_feature(spec, features, self.feature_names, "categories")))
+        categories, from_data = [], []
+        for j, dtype, boolean in zip(self.categorical_, dtypes, is_boolean):
+            if listed is not None and j in listed:
+                values = list(listed[j])
+                if len(set(values)) != len(values):
+                    raise ValueError(f"categories for feature {self._label(j)} contain duplicates: {values!r}.")
+                categories.append(np.asarray(values, dtype=object))
+            elif boolean:
+                categories.append(np.asarray([False, True], dtype=object))
+            elif spec == "from_dtype":
                 if dtype is None or not hasattr(dtype, "categories"):
                     raise ValueError(
                         f"categories='from_dtype' needs a pandas 'category' dtype, but feature "
@@ -295,12 +372,10 @@ class TabularEncoder:
                     )
                 categories.append(np.asarray(list(dtype.categories), dtype=object))
             else:
-                listed = list(spec[position])
-                if len(set(listed)) != len(listed):
-                    raise ValueError(
-                        f"categories for feature {self._label(j)} contain duplicates: {listed!r}."
-                    )
-                categories.append(np.asarray(listed, dtype=object))
+                values = X[:, j]
+                present = values[~_is_missing(values)]
+                categories.append(np.asarray(sorted(set(present.tolist()), key=_sort_key), dtype=object))
+                from_data.append(j)
         if from_data:
             names = ", ".join(self._label(j) for j in from_data)
             warnings.warn(

@@ -26,10 +26,14 @@ def _quiet_accounting():
 
     PRV's discretisation takes log(1 - q), -inf at q = 1, and sizes its domain
     with an internal RDP bound that warns when its largest order is optimal
-    (the domain is then only larger, the ε bound unchanged).
+    (the domain is then only larger, the ε bound unchanged). At very little
+    noise (ε in the thousands, met while calibrating) PRV's sums overflow to
+    NaN and RDP's best order is its smallest: the bound is then only looser,
+    and calibration treats a failed bound as "too little noise".
     """
-    with np.errstate(divide="ignore", over="ignore"), warnings.catch_warnings():
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        warnings.filterwarnings("ignore", message="Optimal order is the smallest alpha")
         # Said once per fit, in our words, by the estimators (see GDP_WARNING).
         warnings.filterwarnings("ignore", message="GDP accounting is experimental")
         yield

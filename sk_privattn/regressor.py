@@ -267,6 +267,9 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         )
         return np.array([y.min(), y.max()])
 
+    def _n_outputs(self):
+        return 1
+
     def _criterion(self, target_attributes):
         return _LOSSES[self.loss]()
 

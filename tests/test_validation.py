@@ -36,8 +36,7 @@ def _with_bad(X, value):
 
 
 BAD_FITS = {
-    "nan": (lambda X, y: (_with_bad(X, np.nan), y), {}, ValueError, "Input X contains NaN"),
-    "inf": (lambda X, y: (_with_bad(X, np.inf), y), {}, ValueError, "Input X contains infinity"),
+    "inf": (lambda X, y: (_with_bad(X, np.inf), y), {}, ValueError, "contains infinity in the numeric feature x1"),
     "one class": (lambda X, y: (X, np.zeros_like(y)), {}, ValueError, "only one class"),
     "empty X": (lambda X, y: (X[:0], y[:0]), {}, ValueError, "0 sample"),
     "length mismatch": (lambda X, y: (X, y[:-1]), {}, ValueError, "inconsistent numbers of samples"),
@@ -87,10 +86,18 @@ def test_wrong_number_of_features_at_predict(fitted):
         clf.predict(X[:, :2])
 
 
-def test_nan_at_predict(fitted):
+def test_infinity_at_predict_names_the_column(fitted):
     clf, X, _ = fitted
-    with pytest.raises(ValueError, match="Input X contains NaN"):
-        clf.predict(_with_bad(X, np.nan))
+    with pytest.raises(ValueError, match="Input X contains infinity in the numeric feature x1"):
+        clf.predict(_with_bad(X, -np.inf))
+
+
+def test_sparse_input_points_to_categories(fitted):
+    import scipy.sparse
+
+    clf, X, y = fitted
+    with pytest.raises(TypeError, match="sparse matrix X, such as OneHotEncoder returns.*categories="):
+        _clf().fit(scipy.sparse.csr_matrix(X), y)
 
 
 def test_predict_before_fit():

@@ -14,17 +14,21 @@ class FeatureTokenizer(nn.Module):
     Numeric feature ``j`` becomes the token ``x_j * w_j + b_j`` (its own
     learned affine map). With ``n_views > 1`` each numeric feature arrives
     as several fixed transforms of the same value (for example linear and
-    logarithmic scaling), and its token is ``sum_v x_jv * w_jv + b_j``. Categorical feature ``j`` with code ``c`` becomes the
-    embedding row for ``(j, c)``; code 0 of every categorical feature is the
-    slot for "unknown or missing". A learned ``[CLS]`` token is prepended, so
-    the output has ``1 + n_numeric + n_categorical`` tokens.
+    logarithmic scaling), and its token is ``sum_v x_jv * w_jv + b_j``. A
+    missing value (NaN) becomes the feature's own learned "missing" token
+    ``m_j`` instead: it reads nothing but that row. Categorical feature ``j``
+    with code ``c`` becomes the embedding row for ``(j, c)``; code 0 of every
+    categorical feature is the slot for "unknown or missing". A learned
+    ``[CLS]`` token is prepended, so the output has
+    ``1 + n_numeric + n_categorical`` tokens.
 
     All parameters live in two ``nn.Embedding`` tables, so Opacus computes
     their per-sample gradients with its embedding grad sampler:
 
     - ``scale``: one row ``w_jv`` per numeric feature and view;
     - ``table``: the ``[CLS]`` row, one bias row ``b_j`` per numeric feature,
-      then ``cardinality_j + 1`` rows per categorical feature.
+      one missing row ``m_j`` per numeric feature, then
+      ``cardinality_j + 1`` rows per categorical feature.
 
     Parameters
     ----------
@@ -49,9 +53,10 @@ class FeatureTokenizer(nn.Module):
         self.cardinalities = cardinalities
         self.d_token = int(d_token)
         self.n_views = int(n_views)
-        # Row layout of ``table``: [CLS], numeric biases, then each categorical
-        # feature's unknown slot followed by its categories.
-        offsets, start = [], 1 + self.n_numeric
+        # Row layout of ``table``: [CLS], numeric biases, numeric "missing"
+        # tokens, then each categorical feature's unknown slot followed by its
+        # categories.
+        offsets, start = [], 1 + 2 * self.n_numeric
         for cardinality in cardinalities:
             offsets.append(start)
             start += cardinality + 1
@@ -74,7 +79,8 @@ class FeatureTokenizer(nn.Module):
         Parameters
         ----------
         x_num : Tensor of shape (batch, n_numeric * n_views), float
-            View ``v`` of feature ``j`` in column ``v * n_numeric + j``.
+            View ``v`` of feature ``j`` in column ``v * n_numeric + j``; NaN
+            (in every view) where the value is missing.
         x_cat : Tensor of shape (batch, n_categorical), long
             Codes in ``[0, cardinality_j]``; 0 means unknown or missing.
 
@@ -86,7 +92,10 @@ class FeatureTokenizer(nn.Module):
         device = self.table.weight.device
         rows = [torch.zeros(batch, 1, dtype=torch.long, device=device)]
         if self.n_numeric:
-            rows.append(torch.arange(1, 1 + self.n_numeric, device=device).repeat(batch, 1))
+            missing = torch.isnan(x_num[:, : self.n_numeric])
+            x_num = torch.nan_to_num(x_num, nan=0.0)
+            bias = torch.arange(1, 1 + self.n_numeric, device=device).repeat(batch, 1)
+            rows.append(bias + self.n_numeric * missing.long())
         if self.n_categorical:
             offsets = torch.tensor(self._categorical_offsets, device=device)
             rows.append(x_cat.long() + offsets)

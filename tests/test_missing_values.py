@@ -1,0 +1,115 @@
+"""Missing numbers are a learned token of their own, and the everyday shapes of real tables fit."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sk_privattn import DPAttentionClassifier, DPAttentionRegressor, PrivacyLeakWarning
+
+from _settings import FAST_PARAMS
+from conftest import fit_recording_leaks
+
+
+def _clf(**params):
+    return DPAttentionClassifier(**{**FAST_PARAMS, "random_state": 0, **params})
+
+
+def _frame_with_missing(n_samples=240, seed=0):
+    """NaN in a float column, pd.NA in nullable Float64 and Int64 columns, a bool and an int-coded ward."""
+    rng = np.random.RandomState(seed)
+    income = rng.uniform(0, 100, n_samples)
+    X = pd.DataFrame(
+        {
+            "age": pd.array(np.where(rng.rand(n_samples) < 0.2, None, rng.uniform(18, 80, n_samples)), dtype="Float64"),
+            "children": pd.array(np.where(rng.rand(n_samples) < 0.1, None, rng.randint(0, 5, n_samples)), dtype="Int64"),
+            "income": np.where(rng.rand(n_samples) < 0.3, np.nan, income),
+            "smoker": rng.rand(n_samples) < 0.5,
+            "ward": rng.choice([1, 2, 3], n_samples),
+        }
+    )
+    return X, (income > 50).astype(int)
+
+
+PUBLIC = dict(bounds={"age": (18, 80), "children": (0, 5), "income": (0, 100)}, categories={"ward": [1, 2, 3]})
+
+
+def test_nan_none_and_pd_na_fit_and_predict_without_a_leak():
+    X, y = _frame_with_missing()
+    clf = _clf(**PUBLIC)
+    assert fit_recording_leaks(clf, X, y) == []
+    # The int-coded ward is categorical because categories names it; the bool column too, with
+    # its two values as public categories.
+    np.testing.assert_array_equal(clf.is_categorical_, [False, False, False, True, True])
+    assert [list(c) for c in clf.categories_] == [[False, True], [1, 2, 3]]
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float64 and np.all(np.isfinite(proba))
+    everything_missing = X.iloc[:3].copy()
+    everything_missing[["age", "children"]] = pd.NA
+    everything_missing["income"] = np.nan
+    assert np.all(np.isfinite(clf.predict_proba(everything_missing)))
+
+
+def test_a_missing_value_gets_its_features_own_token():
+    X, y = _frame_with_missing()
+    clf = _clf(**PUBLIC).fit(X, y)
+    x_num, x_cat = clf._encoder.transform(clf._validate_X(X.iloc[:8], reset=False)[0])
+    tokenizer = clf.module_.tokenizer
+    with torch.no_grad():
+        tokens = tokenizer(torch.from_numpy(x_num), torch.from_numpy(x_cat))
+    missing_income = np.isnan(X["income"].iloc[:8].to_numpy())
+    assert missing_income.any() and not missing_income.all()
+    income = 3  # [CLS], age, children, income
+    missing_row = tokenizer.table.weight[1 + tokenizer.n_numeric + 2]
+    for row, missing in enumerate(missing_income):
+        assert torch.equal(tokens[row, income], missing_row) == missing
+    # Row-local: a row's tokens do not depend on the other rows.
+    with torch.no_grad():
+        alone = tokenizer(torch.from_numpy(x_num[2:3]), torch.from_numpy(x_cat[2:3]))
+    torch.testing.assert_close(alone[0], tokens[2])
+
+
+def test_regressor_takes_missing_values_too():
+    X, _ = _frame_with_missing()
+    target = X["income"].fillna(50).to_numpy() / 10
+    reg = DPAttentionRegressor(**{**FAST_PARAMS, "random_state": 0, **PUBLIC, "target_bounds": (0, 10)}).fit(X, target)
+    assert np.all(np.isfinite(reg.predict(X)))
+
+
+def test_bounds_read_from_data_skip_missing_values():
+    X, y = _frame_with_missing()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrivacyLeakWarning)
+        clf = _clf(categories=PUBLIC["categories"]).fit(X, y)
+    assert np.all(np.isfinite(clf.bounds_))
+    np.testing.assert_allclose(clf.bounds_[2], [np.nanmin(X["income"]), np.nanmax(X["income"])])
+
+
+def test_bounds_as_a_list_of_pairs_and_prefixed_column_names():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    X, y = _frame_with_missing()
+    pairs = [PUBLIC["bounds"][name] for name in ("age", "children", "income")]
+    by_list = _clf(bounds=pairs, categories=PUBLIC["categories"]).fit(X, y)
+    by_dict = _clf(**PUBLIC).fit(X, y)
+    np.testing.assert_array_equal(by_list.bounds_, by_dict.bounds_)
+    np.testing.assert_array_equal(by_list.predict_proba(X), by_dict.predict_proba(X))
+    # set_output(transform="pandas") names the columns "<step>__<column>": the keys still match.
+    passthrough = ColumnTransformer([("raw", "passthrough", list(X.columns))]).set_output(transform="pandas")
+    pipe = make_pipeline(passthrough, _clf(**PUBLIC))
+    assert fit_recording_leaks(pipe, X, y) == []
+    assert list(pipe[-1].feature_names_in_) == [f"raw__{name}" for name in X.columns]
+
+
+def test_predictions_do_not_depend_on_the_other_rows_predicted():
+    """scikit-learn's subset-invariance check, at its tolerance, on a regressor with a wide range."""
+    X, _ = _frame_with_missing(n_samples=600)
+    target = np.linspace(0, 1e4, len(X))
+    reg = DPAttentionRegressor(**{**FAST_PARAMS, "random_state": 0, **PUBLIC, "target_bounds": (0, 1e4)}).fit(X, target)
+    full = reg.predict(X)
+    for size in (1, 7, 100, 513):
+        parts = np.concatenate([reg.predict(X.iloc[i : i + size]) for i in range(0, len(X), size)])
+        np.testing.assert_array_equal(parts, full)
