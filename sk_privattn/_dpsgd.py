@@ -30,7 +30,28 @@ CLIPPING = ("auto", "bookkeeping", "opacus")
 _OPACUS_MODULE_ATTRIBUTES = ("activations", "max_batch_len", "ft_compute_sample_grad", "autograd_grad_sample_hooks")
 
 
-class RowWeightedDPOptimizer(DPOptimizer):
+class _NoiseDrawnOnCPU:
+    """Draw the Gaussian noise with the optimizer's CPU generator, whatever the
+    parameters' device.
+
+    Opacus draws it on each parameter's device, with a generator of that
+    device; drawn on the CPU (as Opacus draws it there) and moved, the noise
+    of a fit on a GPU is the noise of the same fit on the CPU.
+    """
+
+    def add_noise(self):
+        std = self.noise_multiplier * self.max_grad_norm
+        for p in self.params:
+            noise = torch.normal(mean=0, std=std, size=p.summed_grad.shape, generator=self.generator)
+            p.grad = (p.summed_grad + noise.to(p.summed_grad.device)).view_as(p)
+
+
+class _NoiseOnlyDPOptimizer(_NoiseDrawnOnCPU, DPOptimizerFastGradientClipping):
+    """Opacus' DP optimizer for gradients clipped already (by :class:`BookKeepingClipper`):
+    it adds the noise to ``.grad``, scales by the expected batch size and steps."""
+
+
+class RowWeightedDPOptimizer(_NoiseDrawnOnCPU, DPOptimizer):
     """Opacus' DP optimizer, where each row's clipped gradient is multiplied by its weight.
 
     Before a step, ``row_weight`` holds the weight of each row of the batch,
@@ -110,6 +131,7 @@ def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator, cli
     plan : TrainingPlan
     max_grad_norm : float
     noise_generator : torch.Generator
+        A CPU generator, whatever the device of ``module``.
     clipping : {"auto", "bookkeeping", "opacus"}, default="auto"
         "bookkeeping": :class:`~sk_privattn._clipping.BookKeepingClipper` and
         Opacus' noise-only optimizer; "opacus": Opacus' per-sample gradient
@@ -136,7 +158,7 @@ def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator, cli
     clipper = hooks = None
     if clipping == "bookkeeping" or (clipping == "auto" and covers(module)):
         clipper = BookKeepingClipper(module, max_grad_norm=max_grad_norm)
-        dp_optimizer = DPOptimizerFastGradientClipping(optimizer, **options)
+        dp_optimizer = _NoiseOnlyDPOptimizer(optimizer, **options)
     else:
         hooks = GradSampleHooks(module, batch_first=True, loss_reduction="mean", strict=True)
         dp_optimizer = RowWeightedDPOptimizer(optimizer, **options)

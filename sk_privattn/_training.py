@@ -134,6 +134,8 @@ class _PrivateNet(NeuralNet):
             # An empty Poisson batch: a zero gradient, to which DP-SGD still
             # adds its noise, as the accountant assumes.
             return y_pred.sum() * 0.0
+        # The loader gives the rows on the CPU; the module may be on a GPU.
+        target = target.to(y_pred.device)
         losses = self.criterion_(y_pred, target)
         if losses.dim() == 0:
             raise ValueError(
@@ -143,7 +145,7 @@ class _PrivateNet(NeuralNet):
         losses = losses.reshape(len(target), -1).mean(dim=1)
         if row_weight is None or self.dpsgd_ is not None:
             return losses.mean()
-        return (losses * row_weight).mean()
+        return (losses * row_weight.to(losses)).mean()
 
 
 class _FitProgress(Callback):
@@ -310,7 +312,8 @@ def train_module(
         recorder.start(plan.history())
     optimizer_class = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
     sampler_generator = torch.Generator().manual_seed(int(seed))
-    noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)
+    # The noise is drawn on the CPU whatever the device: a fit on a GPU adds the same noise.
+    noise_generator = torch.Generator().manual_seed(int(seed) + 1)
 
     callbacks = [("epsilon", _RecordEpsilon(plan))]
     if lr_schedule == "cosine":
