@@ -89,6 +89,11 @@ def _tokens(tensor, n_features):
     return tensor.reshape(len(tensor), math.prod(tensor.shape[1:]) // n_features, n_features)
 
 
+def _squared_norms(tensor):
+    """The squared norm of each row (first axis) of ``tensor``, in one pass."""
+    return torch.linalg.vector_norm(tensor.flatten(1), dim=1).square()
+
+
 def _linear_inputs(layer, x):
     return _tokens(x, x.shape[-1])
 
@@ -98,15 +103,15 @@ def _linear_squared_norms(layer, a, g):
     if layer.weight.requires_grad:
         n_tokens, n_in, n_out = a.shape[1], a.shape[2], g.shape[2]
         if n_tokens == 1:
-            squared += g.square().sum(dim=(1, 2)) * a.square().sum(dim=(1, 2))
+            squared += _squared_norms(g) * _squared_norms(a)
         elif n_tokens * (n_in + n_out) < n_in * n_out:
             # The ghost norm: (tokens x tokens) products instead of (out x in).
             squared += (g @ g.transpose(1, 2) * (a @ a.transpose(1, 2))).sum(dim=(1, 2))
         else:
             per_row = g.transpose(1, 2) @ a
-            squared += per_row.square().sum(dim=(1, 2))
+            squared += _squared_norms(per_row)
     if layer.bias is not None and layer.bias.requires_grad:
-        squared += g.sum(dim=1).square().sum(dim=1)
+        squared += _squared_norms(g.sum(dim=1))
     return squared, per_row
 
 
@@ -138,7 +143,7 @@ def _embedding_squared_norms(layer, index, g):
     ordered = index.squeeze(2).sort(dim=1).values
     if not (ordered[:, 1:] == ordered[:, :-1]).logical_and_(ordered[:, 1:] >= 0).any():
         # Each token of a row reads its own table row: the norms add up.
-        return g.square().sum(dim=(1, 2)), None
+        return _squared_norms(g), None
     # Tokens of one row that read the same table row add up before the norm.
     same_row = (index == index.transpose(1, 2)) & (index >= 0)
     return (g @ g.transpose(1, 2) * same_row).sum(dim=(1, 2)), None
@@ -163,7 +168,7 @@ def _layer_norm_squared_norms(layer, normalized, g):
         per_row[layer.weight] = (g * normalized).sum(dim=1)
     if layer.bias is not None and layer.bias.requires_grad:
         per_row[layer.bias] = g.sum(dim=1)
-    return sum(row.square().sum(dim=1) for row in per_row.values()), per_row
+    return sum(_squared_norms(row) for row in per_row.values()), per_row
 
 
 def _layer_norm_clipped_sum(layer, normalized, g, factor, per_row):
