@@ -188,6 +188,7 @@ def main(argv=None):
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--epsilon", type=float, default=1.0)
     parser.add_argument("--section", default="scale", help="the section of docs/benchmarks.md to write")
+    parser.add_argument("--no-docs", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
     arguments = [a for a in (argv if argv is not None else sys.argv[1:])]
     command = command_line("scale.py", *arguments)
@@ -204,7 +205,7 @@ def main(argv=None):
     )
     text = report(results, args.epsilon, test_rows, command)
     print("\n" + text)
-    if not args.quick:
+    if not (args.quick or args.no_docs):
         print(f"written to {write_section(args.section, text)}")
 
 
