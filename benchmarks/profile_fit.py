@@ -207,12 +207,13 @@ in "measured in"; the wrappers add a little time of their own, counted in the ph
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 epochs on 5,000 rows; does not write docs")
+    parser.add_argument("--no-docs", action="store_true", help="print the tables only")
     args = parser.parse_args(argv)
     command = command_line("profile_fit.py", *(["--quick"] if args.quick else []))
     columns, n_rows = run(n_rows=5000, max_epochs=2) if args.quick else run()
     text = report(columns, n_rows, command)
     print("\n" + text)
-    if not args.quick:
+    if not (args.quick or args.no_docs):
         print(f"written to {write_section('profile', text)}")
 
 

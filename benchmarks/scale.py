@@ -181,7 +181,7 @@ not grow with the rows.
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20k and 100k rows, 1 epoch; does not write docs")
-    parser.add_argument("--rows", type=int, nargs="+", default=[200_000, 1_000_000])
+    parser.add_argument("--rows", type=int, nargs="*", default=[200_000, 1_000_000], help="none: the baselines only")
     parser.add_argument("--max-epochs", type=int, nargs="+", default=None, help="estimator default when not given")
     parser.add_argument("--batch-size", type=int, default=None, help="estimator default when not given")
     parser.add_argument("--baseline-rows", type=int, default=200_000)

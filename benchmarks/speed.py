@@ -301,6 +301,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="5,000 rows, 1 seed, 2 epochs; does not write docs")
+    parser.add_argument("--no-docs", action="store_true", help="print the tables only")
     args = parser.parse_args(argv)
     command = command_line(
         "speed.py", *(["--quick"] if args.quick else []), *([f"--seeds {args.seeds}"] if args.seeds != 3 else [])
@@ -313,7 +314,7 @@ def main(argv=None):
         n_seeds = args.seeds
     text = report(*results, n_seeds=n_seeds, command=command)
     print("\n" + text)
-    if not args.quick:
+    if not (args.quick or args.no_docs):
         print(f"written to {write_section('speed', text)}")
 
 

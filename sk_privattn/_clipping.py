@@ -99,7 +99,7 @@ def _linear_inputs(layer, x):
 
 
 def _linear_squared_norms(layer, a, g):
-    squared, per_row = g.new_zeros(len(g)), None
+    squared, per_row, bias_rows = g.new_zeros(len(g)), None, None
     if layer.weight.requires_grad:
         n_tokens, n_in, n_out = a.shape[1], a.shape[2], g.shape[2]
         if n_tokens == 1:
@@ -111,11 +111,13 @@ def _linear_squared_norms(layer, a, g):
             per_row = g.transpose(1, 2) @ a
             squared += _squared_norms(per_row)
     if layer.bias is not None and layer.bias.requires_grad:
-        squared += _squared_norms(g.sum(dim=1))
-    return squared, per_row
+        bias_rows = g.sum(dim=1)
+        squared += _squared_norms(bias_rows)
+    return squared, (per_row, bias_rows)
 
 
-def _linear_clipped_sum(layer, a, g, factor, per_row):
+def _linear_clipped_sum(layer, a, g, factor, reuse):
+    per_row, bias_rows = reuse
     sums = {}
     if layer.weight.requires_grad:
         if per_row is not None:
@@ -124,36 +126,31 @@ def _linear_clipped_sum(layer, a, g, factor, per_row):
             sums[layer.weight] = g.flatten(0, 1).T @ (a * factor[:, None, None]).flatten(0, 1)
         else:
             sums[layer.weight] = (g * factor[:, None, None]).flatten(0, 1).T @ a.flatten(0, 1)
-    if layer.bias is not None and layer.bias.requires_grad:
-        sums[layer.bias] = factor @ g.sum(dim=1)
+    if bias_rows is not None:
+        sums[layer.bias] = factor @ bias_rows
     return sums
 
 
 def _embedding_inputs(layer, index):
-    index = _tokens(index, 1)
-    if layer.padding_idx is not None:
-        # torch gives the padding row no gradient: its tokens drop out.
-        index = index.masked_fill(index == layer.padding_idx, -1)
-    return index
+    return _tokens(index, 1)
 
 
 def _embedding_squared_norms(layer, index, g):
     if layer.padding_idx is not None:
-        g = g * (index >= 0)
+        # torch gives the padding row no gradient: its tokens drop out.
+        g = g * (index != layer.padding_idx)
     ordered = index.squeeze(2).sort(dim=1).values
-    if not (ordered[:, 1:] == ordered[:, :-1]).logical_and_(ordered[:, 1:] >= 0).any():
+    if not (ordered[:, 1:] == ordered[:, :-1]).any():
         # Each token of a row reads its own table row: the norms add up.
-        return _squared_norms(g), None
+        return _squared_norms(g), g
     # Tokens of one row that read the same table row add up before the norm.
-    same_row = (index == index.transpose(1, 2)) & (index >= 0)
-    return (g @ g.transpose(1, 2) * same_row).sum(dim=(1, 2)), None
+    same_row = index == index.transpose(1, 2)
+    return (g @ g.transpose(1, 2) * same_row).sum(dim=(1, 2)), g
 
 
-def _embedding_clipped_sum(layer, index, g, factor, _):
-    index, g = index.reshape(-1), (g * factor[:, None, None]).flatten(0, 1)
-    kept = index >= 0
-    grad = torch.zeros_like(layer.weight)
-    return {layer.weight: grad.index_add_(0, index[kept], g[kept])}
+def _embedding_clipped_sum(layer, index, g, factor, kept_g):
+    rows = (kept_g * factor[:, None, None]).flatten(0, 1)
+    return {layer.weight: torch.zeros_like(layer.weight).index_add_(0, index.reshape(-1), rows)}
 
 
 def _layer_norm_inputs(layer, x):
