@@ -24,17 +24,16 @@ from functools import partial
 from pathlib import Path
 from unittest import mock
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _data import adult_split  # noqa: E402
 from _report import command_line, machine_description, markdown_table, write_section  # noqa: E402
 from opacus.grad_sample import GradSampleHooks  # noqa: E402
 from opacus.optimizers import DPOptimizer  # noqa: E402
 
 import sk_privattn._base  # noqa: E402
 from sk_privattn import DPAttentionClassifier, _clipping, _training  # noqa: E402
-from sk_privattn.datasets import load_adult  # noqa: E402
 from sk_privattn.nn import FTTransformer  # noqa: E402
 
 
@@ -150,12 +149,7 @@ def _profiled_fit(clf, X, y, clipping):
 
 
 def run(n_rows=None, max_epochs=None):
-    train = load_adult(subset="train", as_frame=True)
-    test = load_adult(subset="test", as_frame=True)
-    X, y = train.data, train.target
-    if n_rows is not None:
-        rows = np.random.RandomState(0).permutation(len(X))[:n_rows]
-        X, y = X.iloc[rows], y.iloc[rows]
+    train, X, y, test = adult_split(n_rows)
     options = dict(bounds=train.bounds, categories=train.categories, random_state=0)
     if max_epochs is not None:
         options["max_epochs"] = max_epochs

@@ -39,6 +39,7 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _baselines import fit_dp_ebm  # noqa: E402
+from _data import adult_split  # noqa: E402
 from _report import command_line, machine_description, markdown_table, write_section  # noqa: E402
 from opacus.grad_sample import GradSampleHooks  # noqa: E402
 from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (  # noqa: E402
@@ -51,7 +52,6 @@ import sk_privattn._base  # noqa: E402
 from sk_privattn import DPAttentionClassifier, _training  # noqa: E402
 from sk_privattn._clipping import BookKeepingClipper  # noqa: E402
 from sk_privattn._dpsgd import RowWeightedDPOptimizer  # noqa: E402
-from sk_privattn.datasets import load_adult  # noqa: E402
 from sk_privattn.privacy import default_delta  # noqa: E402
 
 TARGETS = {
@@ -88,56 +88,46 @@ def _step_functions(module_factory, inputs, target, generator):
     def adamw(module):
         return torch.optim.AdamW(module.parameters(), lr=0.01)
 
-    def non_private():
-        module = module_factory()
-        optimizer = adamw(module)
-
+    def training_step(module, optimizer, loss_of, backward):
         def step():
             x, y = batch()
             optimizer.zero_grad()
-            criterion(module(**x), y).mean().backward()
+            backward(loss_of(module(**x), y), len(y))
             optimizer.step()
 
         return step
+
+    def mean_loss(output, y):
+        return criterion(output, y).mean()
+
+    def plain_backward(loss, n_rows):
+        loss.backward()
+
+    def non_private():
+        module = module_factory()
+        return training_step(module, adamw(module), mean_loss, plain_backward)
 
     def bookkeeping():
         module = module_factory()
-        optimizer = DPOptimizerFastGradientClipping(adamw(module), **options)
         clipper = BookKeepingClipper(module, max_grad_norm=1.0)
 
-        def step():
-            x, y = batch()
-            optimizer.zero_grad()
-            clipper.backward(criterion(module(**x), y).mean(), batch_size=len(y))
-            optimizer.step()
+        def backward(loss, n_rows):
+            clipper.backward(loss, batch_size=n_rows)
 
-        return step
+        optimizer = DPOptimizerFastGradientClipping(adamw(module), **options)
+        return training_step(module, optimizer, mean_loss, backward)
 
     def opacus_hooks():
         module = module_factory()
-        optimizer = RowWeightedDPOptimizer(adamw(module), **options)
         GradSampleHooks(module, batch_first=True, loss_reduction="mean")
-
-        def step():
-            x, y = batch()
-            optimizer.zero_grad()
-            criterion(module(**x), y).mean().backward()
-            optimizer.step()
-
-        return step
+        return training_step(module, RowWeightedDPOptimizer(adamw(module), **options), mean_loss, plain_backward)
 
     def opacus_ghost():
         module = GradSampleModuleFastGradientClipping(module_factory(), max_grad_norm=1.0, use_ghost_clipping=True)
         optimizer = DPOptimizerFastGradientClipping(adamw(module), **options)
+        # Opacus' loss wrapper runs both backward passes.
         loss = DPLossFastGradientClipping(module, optimizer, torch.nn.CrossEntropyLoss(), loss_reduction="mean")
-
-        def step():
-            x, y = batch()
-            optimizer.zero_grad()
-            loss(module(**x), y).backward()
-            optimizer.step()
-
-        return step
+        return training_step(module, optimizer, loss, plain_backward)
 
     return {
         "no clipping or noise": non_private(),
@@ -192,12 +182,7 @@ def _best_rate(function, n_rows, repeats=5):
 
 
 def run(seeds, n_rows=None, max_epochs=None, rounds=7, steps_per_round=5):
-    train = load_adult(subset="train", as_frame=True)
-    test = load_adult(subset="test", as_frame=True)
-    X, y = train.data, train.target
-    if n_rows is not None:
-        rows = np.random.RandomState(0).permutation(len(X))[:n_rows]
-        X, y = X.iloc[rows], y.iloc[rows]
+    train, X, y, test = adult_split(n_rows)
     public = dict(bounds=train.bounds, categories=train.categories)
     steps = time_steps(X, y, public, rounds, steps_per_round)
     for name, seconds in steps.items():
