@@ -1,4 +1,4 @@
-"""The one DP training routine: a skorch net trained by Opacus' DP-SGD.
+"""The one DP training routine: a skorch net trained by DP-SGD (``_dpsgd.py``).
 
 Every estimator hands this module a torch module, a dataset and its
 :class:`~sk_privattn._plan.TrainingPlan`; it returns the trained plain module,
@@ -360,8 +360,9 @@ def train_module(
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             net.partial_fit(dataset, y=None)
     finally:
-        # Leave nothing of Opacus behind: hooks, per-sample and un-noised
-        # gradients, the DP optimizer, the Poisson loader, the accountant.
+        # Leave nothing of DP-SGD behind: hooks and what they hold, per-sample
+        # and un-noised gradients, the DP optimizer, the Poisson loader, the
+        # accountant.
         steps = net.steps_taken_
         if dpsgd is not None:
             ran = [tuple(entry) for entry in dpsgd.accountant.history]
