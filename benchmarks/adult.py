@@ -26,10 +26,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _baselines import fit_dp_mlp, non_private_baselines  # noqa: E402
+from _data import adult_split  # noqa: E402
 from _report import command_line, machine_description, markdown_table, write_section  # noqa: E402
 
 from sk_privattn import DPAttentionClassifier  # noqa: E402
-from sk_privattn.datasets import load_adult  # noqa: E402
 from sk_privattn.privacy import default_delta  # noqa: E402
 
 TARGETS = {"accuracy at ε=1": 0.855, "accuracy at ε=8": 0.86, "DP / non-private fit time": 1.5,
@@ -60,12 +60,7 @@ def _epsilon_label(value):
 
 
 def run(epsilons, seeds, n_rows=None):
-    train = load_adult(subset="train", as_frame=True)
-    test = load_adult(subset="test", as_frame=True)
-    X, y = train.data, train.target
-    if n_rows is not None:
-        rows = np.random.RandomState(0).permutation(len(X))[:n_rows]
-        X, y = X.iloc[rows], y.iloc[rows]
+    train, X, y, test = adult_split(n_rows)
     delta = default_delta(len(X))
     public = dict(bounds=train.bounds, categories=train.categories, classes=train.classes)
     results = []  # (model, ε asked, [ε spent], [accuracy], [seconds])

@@ -35,11 +35,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _data import adult_split  # noqa: E402
 from _report import command_line, machine_description, markdown_table, write_section  # noqa: E402
 
 import sk_privattn.federated._estimator as federated_estimator  # noqa: E402
 from sk_privattn import DPAttentionClassifier  # noqa: E402
-from sk_privattn.datasets import load_adult  # noqa: E402
 from sk_privattn.federated import FederatedDPAttentionClassifier  # noqa: E402
 from sk_privattn.federated._site import set_arrays  # noqa: E402
 
@@ -74,12 +74,7 @@ def _fit_federated_following_rounds(clf, X, y, groups):
 
 
 def run(epsilons, n_rounds, n_rows=None):
-    train = load_adult(subset="train", as_frame=True)
-    test = load_adult(subset="test", as_frame=True)
-    X, y = train.data, train.target
-    if n_rows is not None:
-        rows = np.random.RandomState(0).permutation(len(X))[:n_rows]
-        X, y = X.iloc[rows], y.iloc[rows]
+    train, X, y, test = adult_split(n_rows)
     groups = X["race"].astype(str).to_numpy()
     test_sites = test.data["race"].astype(str).to_numpy()
     sites = sorted(np.unique(groups).tolist(), key=lambda s: -np.sum(groups == s))

@@ -1,29 +1,57 @@
-"""The DP-SGD step, assembled from Opacus' public parts: per-sample gradients,
-clipping (with a weight per row), Gaussian noise and the accountant.
+"""The DP-SGD step: per-sample clipping (with a weight per row), Gaussian
+noise and the accountant.
 
 :func:`make_private` attaches them to a module and its optimizer for one
 :class:`~sk_privattn._plan.TrainingPlan`: the accountant records the plan's
 sample rate at every step, so the plan is the one source of what is
-accounted. :func:`strip_opacus_state` removes everything Opacus left on the
-module once training stops.
+accounted. The clipping is :class:`~sk_privattn._clipping.BookKeepingClipper`
+(one backward pass, no per-sample gradient) where it covers every layer of
+the module, and Opacus' per-sample gradient hooks elsewhere; the noise, the
+step and the accountant are Opacus' own. :func:`strip_opacus_state` removes
+everything Opacus left on the module once training stops.
 """
 
 import torch
 from opacus.accountants import create_accountant
 from opacus.grad_sample import GradSampleHooks
-from opacus.optimizers import DPOptimizer
+from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
 from opacus.validators import ModuleValidator
 
+from ._clipping import BookKeepingClipper, covers
 from .privacy import quiet_accounting
 
-__all__ = ["RowWeightedDPOptimizer", "make_private", "strip_opacus_state"]
+__all__ = ["DPSGD", "RowWeightedDPOptimizer", "make_private", "strip_opacus_state"]
+
+#: The values of ``make_private``'s ``clipping``.
+CLIPPING = ("auto", "bookkeeping", "opacus")
 
 #: Attributes that Opacus' hooks set on a module while it trains: the
 #: activations of the current batch among them.
 _OPACUS_MODULE_ATTRIBUTES = ("activations", "max_batch_len", "ft_compute_sample_grad", "autograd_grad_sample_hooks")
 
 
-class RowWeightedDPOptimizer(DPOptimizer):
+class _NoiseDrawnOnCPU:
+    """Draw the Gaussian noise with the optimizer's CPU generator, whatever the
+    parameters' device.
+
+    Opacus draws it on each parameter's device, with a generator of that
+    device; drawn on the CPU (as Opacus draws it there) and moved, the noise
+    of a fit on a GPU is the noise of the same fit on the CPU.
+    """
+
+    def add_noise(self):
+        std = self.noise_multiplier * self.max_grad_norm
+        for p in self.params:
+            noise = torch.normal(mean=0, std=std, size=p.summed_grad.shape, generator=self.generator)
+            p.grad = (p.summed_grad + noise.to(p.summed_grad.device)).view_as(p)
+
+
+class _NoiseOnlyDPOptimizer(_NoiseDrawnOnCPU, DPOptimizerFastGradientClipping):
+    """Opacus' DP optimizer for gradients clipped already (by :class:`BookKeepingClipper`):
+    it adds the noise to ``.grad``, scales by the expected batch size and steps."""
+
+
+class RowWeightedDPOptimizer(_NoiseDrawnOnCPU, DPOptimizer):
     """Opacus' DP optimizer, where each row's clipped gradient is multiplied by its weight.
 
     Before a step, ``row_weight`` holds the weight of each row of the batch,
@@ -50,18 +78,75 @@ class RowWeightedDPOptimizer(DPOptimizer):
         super().clip_and_accumulate()
 
 
-def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator):
+class DPSGD:
+    """DP-SGD attached to a module and its optimizer (made by :func:`make_private`).
+
+    A training step calls :meth:`backward` instead of ``loss.backward()``,
+    then ``optimizer.step()``: the optimizer adds the noise, steps, and
+    feeds the accountant.
+
+    Attributes
+    ----------
+    optimizer : opacus.optimizers.DPOptimizer
+        Wraps the module's optimizer.
+    accountant : opacus.accountants.IAccountant
+    clipping : {"bookkeeping", "opacus"}
+        Which per-sample clipping runs.
+    """
+
+    def __init__(self, optimizer, accountant, clipper=None, hooks=None):
+        self.optimizer = optimizer
+        self.accountant = accountant
+        self.clipping = "bookkeeping" if clipper is not None else "opacus"
+        self._clipper = clipper
+        self._hooks = hooks
+
+    def backward(self, loss, *, batch_size, row_weight=None):
+        """Leave on each parameter what the optimizer needs to add noise to: the sum
+        over the batch's rows of ``row_weight[i] * clip(g_i)``.
+
+        ``loss`` is the unweighted mean of the rows' own losses.
+        """
+        if self._clipper is not None:
+            self._clipper.backward(loss, batch_size=batch_size, row_weight=row_weight)
+        else:
+            self.optimizer.row_weight = row_weight
+            loss.backward()
+
+    def cleanup(self):
+        """Remove the hooks and what the last batch left on them (the parameters'
+        own state is for :func:`strip_opacus_state`)."""
+        for attached in (self._clipper, self._hooks):
+            if attached is not None:
+                attached.cleanup()
+        self._clipper = self._hooks = None
+
+
+def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator, clipping="auto"):
     """Attach DP-SGD to ``module`` and ``optimizer`` for ``plan``.
 
-    Returns ``(hooks, dp_optimizer, accountant)``: Opacus' per-sample
-    gradient hooks on ``module`` (remove them with ``hooks.cleanup()``), the
-    :class:`RowWeightedDPOptimizer` wrapping ``optimizer``, and the
-    accountant that its steps feed, at the plan's sample rate.
+    Parameters
+    ----------
+    module, optimizer
+    plan : TrainingPlan
+    max_grad_norm : float
+    noise_generator : torch.Generator
+        A CPU generator, whatever the device of ``module``.
+    clipping : {"auto", "bookkeeping", "opacus"}, default="auto"
+        "bookkeeping": :class:`~sk_privattn._clipping.BookKeepingClipper` and
+        Opacus' noise-only optimizer; "opacus": Opacus' per-sample gradient
+        hooks and :class:`RowWeightedDPOptimizer`; "auto": "bookkeeping" when
+        it covers every layer of ``module``. Both clip to the same sum.
+
+    Returns
+    -------
+    DPSGD
+        Its ``accountant`` records every step at the plan's sample rate.
     """
+    if clipping not in CLIPPING:
+        raise ValueError(f"clipping={clipping!r}; use one of {CLIPPING}.")
     ModuleValidator.validate(module, strict=True)
-    hooks = GradSampleHooks(module, batch_first=True, loss_reduction="mean", strict=True)
-    dp_optimizer = RowWeightedDPOptimizer(
-        optimizer,
+    options = dict(
         noise_multiplier=plan.noise_multiplier,
         max_grad_norm=max_grad_norm,
         # The mean over a Poisson batch divides by its expected size, not by its
@@ -70,10 +155,17 @@ def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator):
         loss_reduction="mean",
         generator=noise_generator,
     )
+    clipper = hooks = None
+    if clipping == "bookkeeping" or (clipping == "auto" and covers(module)):
+        clipper = BookKeepingClipper(module, max_grad_norm=max_grad_norm)
+        dp_optimizer = _NoiseOnlyDPOptimizer(optimizer, **options)
+    else:
+        hooks = GradSampleHooks(module, batch_first=True, loss_reduction="mean", strict=True)
+        dp_optimizer = RowWeightedDPOptimizer(optimizer, **options)
     with quiet_accounting():
         accountant = create_accountant(mechanism=plan.accountant)
     dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=plan.sample_rate))
-    return hooks, dp_optimizer, accountant
+    return DPSGD(dp_optimizer, accountant, clipper=clipper, hooks=hooks)
 
 
 def strip_opacus_state(module):

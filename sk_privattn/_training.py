@@ -1,4 +1,4 @@
-"""The one DP training routine: a skorch net trained by Opacus' DP-SGD.
+"""The one DP training routine: a skorch net trained by DP-SGD (``_dpsgd.py``).
 
 Every estimator hands this module a torch module, a dataset and its
 :class:`~sk_privattn._plan.TrainingPlan`; it returns the trained plain module,
@@ -18,9 +18,10 @@ import tqdm
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler, PrintLog
+from skorch.dataset import unpack_data
 from torch.utils.data import DataLoader, Dataset
 
-from ._dpsgd import RowWeightedDPOptimizer, make_private, strip_opacus_state
+from ._dpsgd import make_private, strip_opacus_state
 
 __all__ = ["TensorBatchDataset", "TrainingResult", "train_module", "train_with"]
 
@@ -75,6 +76,11 @@ def _batch_as_is(batch):
     return batch
 
 
+def _target_and_weight(y):
+    """A batch's target and its rows' weights (``None`` when the rows weigh the same)."""
+    return y if isinstance(y, (tuple, list)) else (y, None)
+
+
 class _PrivateNet(NeuralNet):
     """skorch net whose training batches come from a loader given at fit time,
     and whose history records no statistic of the training rows.
@@ -82,8 +88,12 @@ class _PrivateNet(NeuralNet):
     skorch records each batch's loss and size; under DP both are un-noised
     statistics of the rows (a Poisson batch's size even says whether a given
     row was sampled). This net records, per epoch, the number of steps, and
-    the callbacks add the ε spent.
+    the callbacks add the ε spent. While a private fit runs, ``dpsgd_`` is
+    its :class:`~sk_privattn._dpsgd.DPSGD`, which clips each row's gradient
+    in place of ``loss.backward()``.
     """
+
+    dpsgd_ = None
 
     @property
     def _default_callbacks(self):
@@ -109,18 +119,32 @@ class _PrivateNet(NeuralNet):
             self.notify("on_batch_end", batch=batch, training=training)
         self.history.record(prefix + "_batch_count", steps)
 
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        if self.dpsgd_ is None:
+            loss.backward()
+        else:
+            target, row_weight = _target_and_weight(yi)
+            self.dpsgd_.backward(loss, batch_size=len(target), row_weight=row_weight)
+        return {"loss": loss, "y_pred": y_pred}
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The mean of the rows' losses; the criterion returns one loss per row.
 
         With row weights, DP-SGD weighs each row's *clipped* gradient (see
-        :class:`~sk_privattn._dpsgd.RowWeightedDPOptimizer`), so the loss is
-        left unweighted; without privacy the weights multiply the losses.
+        :class:`~sk_privattn._dpsgd.DPSGD`), so the loss is left unweighted;
+        without privacy the weights multiply the losses.
         """
-        target, row_weight = y_true if isinstance(y_true, (tuple, list)) else (y_true, None)
+        target, row_weight = _target_and_weight(y_true)
         if len(target) == 0:
             # An empty Poisson batch: a zero gradient, to which DP-SGD still
             # adds its noise, as the accountant assumes.
             return y_pred.sum() * 0.0
+        # The loader gives the rows on the CPU; the module may be on a GPU.
+        target = target.to(y_pred.device)
         losses = self.criterion_(y_pred, target)
         if losses.dim() == 0:
             raise ValueError(
@@ -128,12 +152,9 @@ class _PrivateNet(NeuralNet):
                 "one loss per row (reduction='none'), which the training routine averages."
             )
         losses = losses.reshape(len(target), -1).mean(dim=1)
-        if row_weight is None:
+        if row_weight is None or self.dpsgd_ is not None:
             return losses.mean()
-        if isinstance(self.optimizer_, RowWeightedDPOptimizer):
-            self.optimizer_.row_weight = row_weight
-            return losses.mean()
-        return (losses * row_weight).mean()
+        return (losses * row_weight.to(losses)).mean()
 
 
 class _FitProgress(Callback):
@@ -253,6 +274,7 @@ def train_module(
     lr_schedule="constant",
     recorder=None,
     account=True,
+    clipping="auto",
 ):
     """Train ``module`` on ``dataset`` by ``plan``: DP-SGD, or without clipping
     or noise when the plan is not private.
@@ -296,6 +318,9 @@ def train_module(
         :func:`sk_privattn._recording.begin_fit`): ``recorder.start()``
         before the first step, and ``recorder.spent(history)`` once training
         stops, completed or not, with the mechanism that actually ran.
+    clipping : {"auto", "bookkeeping", "opacus"}, default="auto"
+        How DP-SGD clips the rows' gradients (see
+        :func:`~sk_privattn._dpsgd.make_private`); the same clipped sums.
 
     Returns
     -------
@@ -307,7 +332,8 @@ def train_module(
         recorder.start()
     optimizer_class = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
     sampler_generator = torch.Generator().manual_seed(int(seed))
-    noise_generator = torch.Generator(device=device).manual_seed(int(seed) + 1)
+    # The noise is drawn on the CPU whatever the device: a fit on a GPU adds the same noise.
+    noise_generator = torch.Generator().manual_seed(int(seed) + 1)
 
     callbacks = [("epsilon", _RecordEpsilon(plan))] if account else []
     if lr_schedule == "cosine":
@@ -336,12 +362,14 @@ def train_module(
     net.steps_taken_ = 0
     net.module_.train()  # Opacus refuses a module in eval mode, as a fitted one is
     loader = _poisson_loader(dataset, plan, sampler_generator)
-    hooks = dp_optimizer = accountant = None
+    dpsgd = None
     if plan.private:
-        hooks, dp_optimizer, accountant = make_private(
-            net.module_, net.optimizer_, plan, max_grad_norm=max_grad_norm, noise_generator=noise_generator
+        dpsgd = make_private(
+            net.module_, net.optimizer_, plan, max_grad_norm=max_grad_norm, noise_generator=noise_generator,
+            clipping=clipping,
         )
-        net.optimizer_ = dp_optimizer
+        net.optimizer_ = dpsgd.optimizer
+        net.dpsgd_ = dpsgd
     net.train_loader_ = loader
     ran = []
     try:
@@ -352,17 +380,17 @@ def train_module(
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             net.partial_fit(dataset, y=None)
     finally:
-        # Leave nothing of Opacus behind: hooks, per-sample and un-noised
-        # gradients, the DP optimizer, the Poisson loader, the accountant.
+        # Leave nothing of DP-SGD behind: hooks and what they hold, per-sample
+        # and un-noised gradients, the DP optimizer, the Poisson loader, the
+        # accountant.
         steps = net.steps_taken_
-        if accountant is not None:
-            ran = [tuple(entry) for entry in accountant.history]
+        if dpsgd is not None:
+            ran = [tuple(entry) for entry in dpsgd.accountant.history]
+            dpsgd.cleanup()
+            net.optimizer_ = dpsgd.optimizer.original_optimizer
+            del net.dpsgd_
         elif steps:
             ran = plan.history(steps)
-        if hooks is not None:
-            hooks.cleanup()
-        if dp_optimizer is not None:
-            net.optimizer_ = dp_optimizer.original_optimizer
         strip_opacus_state(net.module_)
         del net.train_loader_
         for _, callback in net.callbacks_:

@@ -1,11 +1,11 @@
 """Torch modules used by the sk_privattn estimators.
 
-Every module here is built from layers that Opacus computes per-sample
-gradients for in its default ``"hooks"`` mode (``nn.Linear``,
-``nn.LayerNorm``, ``nn.Embedding``, and Opacus' ``DPLSTM``; the random
-convolutions are frozen buffers, with no gradient at all), so that they train under DP-SGD with no
-functorch fallback and pickle cleanly afterwards. Nothing in this sub-package
-imports scikit-learn.
+Every module here is built from layers that DP-SGD clips per row without a
+functorch fallback: ``nn.Linear``, ``nn.LayerNorm`` and ``nn.Embedding``
+(book-keeping clipping, ``sk_privattn._clipping``, in one backward pass),
+and Opacus' ``DPLSTM`` (Opacus' per-sample gradient hooks); the random
+convolutions are frozen buffers, with no gradient at all. So they train
+under DP-SGD and pickle cleanly afterwards. Nothing in this sub-package imports scikit-learn.
 """
 
 from .random_conv import RandomConvolutions
