@@ -280,11 +280,11 @@ def test_auto_batch_size_and_epochs_give_small_data_enough_steps(n_samples, expe
     assert clf.n_steps_ == math.ceil(n_samples / expected_batch) * expected_epochs
 
 
-def test_auto_plan_caps_the_batch_and_the_rows_processed_of_large_data():
+def test_auto_plan_caps_the_batch_and_takes_at_least_one_epoch_of_large_data():
     assert resolve_batch_size("auto", 32561) == 1018 and resolve_batch_size("auto", 10**7) == 1024
     assert resolve_batch_size(64, 10**6) == 64
     # Large data: few passes, at least one.
-    assert resolve_epochs("auto", 32, 32561) == 11 and resolve_epochs("auto", 196, 200_000) == 2
+    assert resolve_epochs("auto", 32, 32561) == 25 and resolve_epochs("auto", 196, 200_000) == 4
     assert resolve_epochs("auto", 977, 10**6) == 1 and resolve_epochs("auto", 9766, 10**7) == 1
     assert resolve_epochs(7, 32, 32561) == 7
 
