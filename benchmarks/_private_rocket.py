@@ -43,22 +43,29 @@ class PrivateRocketClassifier(ClassifierMixin, BaseEstimator):
         ``inf`` trains the same model without clipping or noise.
     n_kernels : int, default=1000
     batch_size, max_epochs, lr, max_grad_norm : as in ``DPSequenceClassifier``
+    classes : array-like, default=None
+        The public labels; ``None`` reads them from ``y`` (which DP does not cover).
     random_state : int, default=0
         Seeds the kernels, the sampler and the noise.
     """
 
     def __init__(self, *, epsilon=1.0, n_kernels=1000, batch_size=1024, max_epochs=50, lr=0.05, max_grad_norm=1.0,
-                 random_state=0):
+                 classes=None, random_state=0):
         self.epsilon = epsilon
         self.n_kernels = n_kernels
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
         self.max_grad_norm = max_grad_norm
+        self.classes = classes
         self.random_state = random_state
 
     def fit(self, X, y):
-        self.classes_, target = np.unique(y, return_inverse=True)
+        if self.classes is None:
+            self.classes_, target = np.unique(y, return_inverse=True)
+        else:
+            self.classes_ = np.asarray(self.classes)
+            target = np.searchsorted(self.classes_, y)
         self.convolutions_ = RandomConvolutions(1, self.n_kernels, np.shape(X)[1], seed=self.random_state)
         features = rocket_features(X, self.convolutions_)
         plan = plan_training(

@@ -176,10 +176,10 @@ education ∈ [0, 18] and experience ∈ [-6, 64] (age 18–70 minus schooling m
 documented category levels, and target bounds log(wage) ∈ [{low:.2f}, {high:.2f}]: the
 documented sample floor of $50 a year over 52 weeks, and a ceiling of $20,000 a week. No
 `PrivacyLeakWarning`, and {clipped} training targets fell outside these bounds. The row with
-target bounds read from the data shows what the wide public bounds cost. At ε = inf the
-defaults, tuned for DP-SGD (whose clipping and noise call for a high learning rate), underfit;
-the row with `lr=0.005` shows the network without privacy better. The non-private rows spend no
-privacy; their preprocessing reads the data freely.
+target bounds read from the data shows what the wide public bounds cost. The defaults are
+tuned for DP-SGD (whose clipping and noise call for a high learning rate); the row with
+`lr=0.005` checks that they do not hold the network back without privacy. The non-private rows
+spend no privacy; their preprocessing reads the data freely.
 
 {table}
 """

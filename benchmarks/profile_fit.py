@@ -33,7 +33,7 @@ from opacus.grad_sample import GradSampleHooks  # noqa: E402
 from opacus.optimizers import DPOptimizer  # noqa: E402
 
 import sk_privattn._base  # noqa: E402
-from sk_privattn import DPAttentionClassifier, _clipping, _training  # noqa: E402
+from sk_privattn import DPAttentionClassifier, _clipping, _dpsgd, _training  # noqa: E402
 from sk_privattn.nn import FTTransformer  # noqa: E402
 
 
@@ -114,7 +114,7 @@ def _profiled_fit(clf, X, y, clipping):
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(_training._PrivateNet, "get_iterator", get_iterator))
         stack.enter_context(
-            mock.patch.object(sk_privattn._base, "train_module", partial(_training.train_module, clipping=clipping))
+            mock.patch.object(_training, "train_module", partial(_training.train_module, clipping=clipping))
         )
         timers.patch(stack, type(clf), "_fit_inputs", "input validation and encoding")
         timers.patch(stack, sk_privattn._base, "plan_training", "noise calibration (plan)")
@@ -131,7 +131,7 @@ def _profiled_fit(clf, X, y, clipping):
                  for layer, (read, norms, total) in _clipping._RULES.items()}
         stack.enter_context(mock.patch.dict(_clipping._RULES, rules))
         timers.patch(stack, DPOptimizer, "clip_and_accumulate", "clipping and sum")
-        timers.patch(stack, DPOptimizer, "add_noise", "noise")
+        timers.patch(stack, _dpsgd._NoiseDrawnOnCPU, "add_noise", "noise")
         timers.patch(stack, DPOptimizer, "scale_grad", "noise")
         for name in ("step", "zero_grad"):
             for optimizer in (_training.torch.optim.AdamW,):

@@ -174,8 +174,11 @@ DP-EBM fills a missing value with a public one). Test: {test_rows:,} other rows 
 Each fit runs in a fresh process. "Process MiB before fit" is its resident memory once the
 data are drawn (Python, torch and the tables); "peak MiB during fit" is the largest resident
 memory during the fit alone (Linux `VmHWM`, reset before the fit); "peak − before" is what the
-fit adds: its encoded copy of the data, and the training's own working memory, which should
-not grow with the rows.
+fit adds: scikit-learn's validated copy of the DataFrame (a mixed table becomes one array of
+Python objects, one per cell), the encoder's temporary arrays and its encoded copy of the
+data, all of which grow with the rows, and the training's own working memory, which does not
+(each step samples its batch; see [large tables](performance.md#large-tables)).
+
 {table}
 """
 

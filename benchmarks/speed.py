@@ -48,7 +48,6 @@ from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (  # no
 from opacus.optimizers import DPOptimizerFastGradientClipping  # noqa: E402
 from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping  # noqa: E402
 
-import sk_privattn._base  # noqa: E402
 from sk_privattn import DPAttentionClassifier, _training  # noqa: E402
 from sk_privattn._clipping import BookKeepingClipper  # noqa: E402
 from sk_privattn._dpsgd import RowWeightedDPOptimizer  # noqa: E402
@@ -165,7 +164,7 @@ def time_steps(X, y, public, rounds, steps_per_round):
 def _fit(X, y, test, *, clipping="auto", **params):
     clf = DPAttentionClassifier(**params)
     train = partial(_training.train_module, clipping=clipping)
-    with mock.patch.object(sk_privattn._base, "train_module", train):
+    with mock.patch.object(_training, "train_module", train):
         _, seconds = _timed(lambda: clf.fit(X, y))
     scores = clf.predict_proba(test.data)[:, 1]
     return {

@@ -60,6 +60,8 @@ NON_PRIVATE_SETTINGS = {
 #: The private peer (``_private_rocket.py``), run at every ε.
 PEER_SETTINGS = dict(n_kernels=1000, batch_size=1024, max_epochs=50, lr=0.05)
 QUICK_ROWS = 2000
+#: The archive's documented labels of ElectricDevices: public, like the series length.
+CLASSES = list(range(1, 8))
 
 
 def load_electric_devices(data_dir):
@@ -99,11 +101,11 @@ def run(data_dir, epsilons, architectures, quick=False):
         for label, settings, run_epsilons in runs:
             for epsilon in run_epsilons:
                 model = DPSequenceClassifier(
-                    epsilon=epsilon, architecture=architecture, random_state=SEED, **settings
+                    epsilon=epsilon, architecture=architecture, classes=CLASSES, random_state=SEED, **settings
                 )
                 evaluate(f"DPSequenceClassifier ({architecture}, {label})", epsilon, model, None)
     for epsilon in epsilons:
-        peer = PrivateRocketClassifier(epsilon=epsilon, random_state=SEED, **PEER_SETTINGS)
+        peer = PrivateRocketClassifier(epsilon=epsilon, classes=CLASSES, random_state=SEED, **PEER_SETTINGS)
         evaluate("ROCKET + linear, DP-SGD (private peer)", epsilon, peer, None)
     evaluate("1-NN Euclidean (non-private)", math.inf, KNeighborsClassifier(n_neighbors=1), math.inf)
     evaluate(

@@ -72,7 +72,7 @@ def test_a_docstring_that_drifts_from_its_signature_does_not_import():
 # contain. The blocks of one page run in order, in one namespace.
 RUNNABLE_PAGES = {
     "index.md": [],
-    "getting_started.md": ["{'call': 1, 'epoch': 11"],
+    "getting_started.md": ["{'call': 1, 'epoch': 25"],
     "privacy.md": ["[2400000.]"],
     "usage.md": ["True", "is the privacy budget of the model"],
     "sequences.md": ["True ", "(3, ", "'epsilon'"],

@@ -113,3 +113,20 @@ def test_predictions_do_not_depend_on_the_other_rows_predicted():
     for size in (1, 7, 100, 513):
         parts = np.concatenate([reg.predict(X.iloc[i : i + size]) for i in range(0, len(X), size)])
         np.testing.assert_array_equal(parts, full)
+
+
+@pytest.mark.filterwarnings("ignore:DP-SGD will likely learn little")
+def test_federated_classifier_takes_missing_values_too():
+    pytest.importorskip("flwr")
+    from sk_privattn.federated import FederatedDPAttentionClassifier
+
+    X, y = _frame_with_missing(n_samples=180)
+    site = np.repeat(["north", "south"], 90)
+    clf = FederatedDPAttentionClassifier(
+        epsilon=2.0, n_rounds=1, d_token=8, n_heads=2, n_layers=1, classes=[0, 1], accountant="rdp",
+        backend="in-process", random_state=0, **PUBLIC,
+    ).fit(X, y, groups=site)
+    everything_missing = X.iloc[:3].copy()
+    everything_missing[["age", "children"]] = pd.NA
+    everything_missing["income"] = np.nan
+    assert np.all(np.isfinite(clf.predict_proba(everything_missing)))
