@@ -77,8 +77,8 @@ class PrivateRocketClassifier(ClassifierMixin, BaseEstimator):
         torch.nn.init.zeros_(linear.bias)
         result = train_module(
             _Linear(linear), TensorBatchDataset({"x": features}, torch.from_numpy(target)), plan,
-            criterion=torch.nn.CrossEntropyLoss, max_grad_norm=self.max_grad_norm, lr=self.lr, optimizer="adam",
-            weight_decay=0.0, device="cpu", seed=self.random_state, verbose=0, lr_schedule="cosine",
+            criterion=torch.nn.CrossEntropyLoss(reduction="none"), max_grad_norm=self.max_grad_norm, lr=self.lr,
+            optimizer="adam", weight_decay=0.0, device="cpu", seed=self.random_state, verbose=0, lr_schedule="cosine",
         )
         self.module_ = result.module.eval()
         self.epsilon_ = result.epsilon

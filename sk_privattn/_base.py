@@ -126,7 +126,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         raise NotImplementedError
 
     def _criterion(self, target_attributes):
-        """The torch loss, a class or an instance, averaging over the rows."""
+        """The torch loss, a class or an instance, that returns one loss per row (reduction="none")."""
         raise NotImplementedError
 
     # -- the shared fit path -----------------------------------------------

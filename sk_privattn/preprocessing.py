@@ -170,6 +170,10 @@ N_BINS = 8
 NUMERIC_ENCODINGS = {"linear": 1, "linear+log": 2, "piecewise": 2 + 2 * N_BINS}
 
 
+#: Rows that :meth:`TabularEncoder.transform` encodes at a time.
+ENCODE_CHUNK_ROWS = 65_536
+
+
 def _thermometer(u, n_bins):
     """Piecewise-linear encoding of ``u`` in [0, 1] on ``n_bins`` equal bins.
 
@@ -280,10 +284,11 @@ class TabularEncoder:
             categories read from it.
         """
         self._estimator_name = estimator_name
-        numeric = self._numeric(X)
+        # Only bounds read from the data need all numeric values at once.
+        numeric = self._numeric(X) if self.bounds is None else None
         self.bounds_ = self._fit_bounds(numeric, source)
         self.categories_ = self._fit_categories(X, X_original, source)
-        return self.transform(X, numeric=numeric)
+        return self.transform(X)
 
     def _fit_bounds(self, numeric, source):
         if not self.numeric_.size:
@@ -393,8 +398,12 @@ class TabularEncoder:
             )
         return categories
 
-    def transform(self, X, numeric=None):
+    def transform(self, X):
         """Encode ``X`` with the fitted bounds and categories.
+
+        The rows are encoded in chunks of ``ENCODE_CHUNK_ROWS``, so that the
+        working arrays of the encoding (float64 views, category lookups) do
+        not grow with the number of rows; only the result does.
 
         Returns
         -------
@@ -404,8 +413,21 @@ class TabularEncoder:
         x_cat : ndarray of int64, shape (n_samples, n_categorical)
             Code 0 is "unknown or missing"; known categories are 1, 2, ...
         """
-        if numeric is None:
-            numeric = self._numeric(X)
+        n_samples = X.shape[0]
+        if n_samples <= ENCODE_CHUNK_ROWS:
+            return self._encode(X)
+        first_num, first_cat = self._encode(X[:ENCODE_CHUNK_ROWS])
+        x_num = np.empty((n_samples, first_num.shape[1]), dtype=first_num.dtype)
+        x_cat = np.empty((n_samples, first_cat.shape[1]), dtype=first_cat.dtype)
+        x_num[:ENCODE_CHUNK_ROWS], x_cat[:ENCODE_CHUNK_ROWS] = first_num, first_cat
+        for start in range(ENCODE_CHUNK_ROWS, n_samples, ENCODE_CHUNK_ROWS):
+            rows = slice(start, start + ENCODE_CHUNK_ROWS)
+            x_num[rows], x_cat[rows] = self._encode(X[rows])
+        return x_num, x_cat
+
+    def _encode(self, X):
+        """:meth:`transform` of one chunk of rows."""
+        numeric = self._numeric(X)
         lower, upper = self.bounds_[:, 0], self.bounds_[:, 1]
         span = np.where(upper > lower, upper - lower, 1.0)
         shifted = np.clip(numeric, lower, upper) - lower

@@ -130,3 +130,19 @@ def test_federated_classifier_takes_missing_values_too():
     everything_missing[["age", "children"]] = pd.NA
     everything_missing["income"] = np.nan
     assert np.all(np.isfinite(clf.predict_proba(everything_missing)))
+
+
+def test_encoding_in_chunks_gives_the_encoding_of_the_whole(monkeypatch):
+    # The encoder works through the rows a chunk at a time, so that its working memory does not
+    # grow with n; each row's encoding is its own, so the chunks change nothing.
+    import sk_privattn.preprocessing as preprocessing
+
+    X, y = _frame_with_missing(n_samples=100)
+    clf = _clf(**PUBLIC, numeric_encoding="piecewise").fit(X, y)
+    X_valid, _ = clf._validate_X(X, reset=False)
+    whole = clf._encoder.transform(X_valid)
+    monkeypatch.setattr(preprocessing, "ENCODE_CHUNK_ROWS", 7)
+    chunked = clf._encoder.transform(X_valid)
+    for a, b in zip(whole, chunked):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
