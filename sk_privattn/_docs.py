@@ -43,9 +43,9 @@ max_epochs : int or "auto", default={default}
     Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
     "auto" takes as many epochs as give about 800 steps, at least 1 and
     at most 50 (25 epochs on 1,000 rows and on 32,561, 4 on 200,000, 1
-    from about 600,000; stored in ``max_epochs_``): small data get enough steps to learn, large data
-    few passes (see docs/privacy.md, "Choosing max_grad_norm, batch_size
-    and max_epochs"). Only the number of rows, treated as public, enters
+    from about 550,000; stored in ``max_epochs_``): small data get enough
+    steps to learn, large data few passes (see docs/privacy.md, "Choosing
+    max_grad_norm, batch_size and max_epochs"). Only the number of rows, treated as public, enters
     it.""",
     "batch_size": """\
 batch_size : int or "auto", default={default}

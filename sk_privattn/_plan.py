@@ -45,7 +45,7 @@ def resolve_epochs(max_epochs, steps_per_epoch, n_samples):
     the prior (a constant predictor): 25 on 1,000 rows, and on the 32,561
     rows of Adult. Above about 33,000 rows the batch is 1,024 rows, so the
     fit processes about 800,000 rows whatever n: 4 epochs on 200,000 rows,
-    1 from about 600,000. Only n enters it.
+    1 from about 550,000. Only n enters it.
     """
     if max_epochs == "auto":
         return int(min(MAX_AUTO_EPOCHS, max(1, round(AUTO_STEPS / steps_per_epoch))))
