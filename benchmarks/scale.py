@@ -174,10 +174,9 @@ DP-EBM fills a missing value with a public one). Test: {test_rows:,} other rows 
 Each fit runs in a fresh process. "Process MiB before fit" is its resident memory once the
 data are drawn (Python, torch and the tables); "peak MiB during fit" is the largest resident
 memory during the fit alone (Linux `VmHWM`, reset before the fit); "peak − before" is what the
-fit adds: scikit-learn's validated copy of the DataFrame (a mixed table becomes one array of
-Python objects, one per cell), the encoder's temporary arrays and its encoded copy of the
-data, all of which grow with the rows, and the training's own working memory, which does not
-(each step samples its batch; see [large tables](performance.md#large-tables)).
+fit adds: the encoded copy of the data, which grows with the rows, and working memory that
+does not (a large DataFrame is validated and encoded a chunk of rows at a time, and each step
+samples its batch; see [large tables](performance.md#large-tables)).
 
 {table}
 """

@@ -12,9 +12,11 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils import assert_all_finite, check_array, check_consistent_length, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from . import preprocessing
 from ._base import BaseDPEstimator
 from ._warm_start import check_same_columns
 from .nn import FTTransformer
@@ -128,14 +130,29 @@ class BaseDPAttention(BaseDPEstimator):
                 "the raw columns instead, categorical ones as they are, and their public category "
                 "lists as categories=...: the estimator gives each category an embedding of its own."
             )
+        if hasattr(X, "iloc") and hasattr(X, "dtypes") and X.shape[0] > preprocessing.ENCODE_CHUNK_ROWS:
+            return self._validate_large_frame(X, y, reset=reset)
         options = dict(reset=reset, dtype=None, ensure_all_finite=False)
         if y is None:
             validated = validate_data(self, X, **options)
         else:
             validated, y = validate_data(self, X, y, **options)
-        if validated.dtype.kind not in "biufO":
-            validated = validated.astype(object)
-        return validated, y
+        return _as_numeric_or_object(validated), y
+
+    def _validate_large_frame(self, X, y, *, reset):
+        """:meth:`_validate_X` of a DataFrame of many rows, without an array of all its cells.
+
+        The feature names and counts are checked (or set) as ``validate_data``
+        does; the values are validated by :class:`_RowChunks`, a chunk of rows
+        (or the columns asked for) at a time, as the encoder reads them.
+        """
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        if y is not None:
+            # What validate_data's check of y does for a classifier or a regressor.
+            y = column_or_1d(y, warn=True)
+            assert_all_finite(y, input_name="y")
+            check_consistent_length(X, y)
+        return _RowChunks(X, self), y
 
     def _fit_inputs(self, X, y, previous):
         X_valid, y, is_categorical = self._validate_columns(X, y)
@@ -247,3 +264,49 @@ class BaseDPAttention(BaseDPEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.sparse = False
         return tags
+
+
+def _as_numeric_or_object(validated):
+    """A validated array as the encoder reads it: numeric, or object when mixed."""
+    return validated if validated.dtype.kind in "biufO" else validated.astype(object)
+
+
+class _RowChunks:
+    """A DataFrame of many rows, as the encoder reads it: validated part by part.
+
+    scikit-learn's validation of a DataFrame that mixes numeric and
+    categorical columns is one array of Python objects, one per cell (about
+    0.6 KiB a row for 40 columns). The encoder reads rows in chunks
+    (``X[start:stop]``), and whole columns (``X[:, j]``) only where it reads
+    bounds or categories from the data; this view validates just what is
+    read, with ``check_array`` as ``validate_data`` calls it, so each cell
+    has the value it has in the array of the whole frame. ``np.asarray``
+    gives that whole array (the privacy ledgers' row fingerprints ask for it).
+    """
+
+    dtype = np.dtype(object)
+
+    def __init__(self, frame, estimator):
+        self.frame = frame
+        self.estimator = estimator
+        self.shape = frame.shape
+
+    def __len__(self):
+        return self.shape[0]
+
+    def _validated(self, part):
+        return _as_numeric_or_object(
+            check_array(part, dtype=None, ensure_all_finite=False, estimator=self.estimator, input_name="X")
+        )
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return self._validated(self.frame.iloc[key])
+        rows, columns = key
+        if isinstance(columns, Integral):
+            return self._validated(self.frame.iloc[rows, [columns]])[:, 0]
+        return self._validated(self.frame.iloc[rows, np.asarray(columns)])
+
+    def __array__(self, dtype=None, copy=None):
+        validated = self._validated(self.frame)
+        return validated if dtype is None else validated.astype(dtype)

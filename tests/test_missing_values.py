@@ -146,3 +146,36 @@ def test_encoding_in_chunks_gives_the_encoding_of_the_whole(monkeypatch):
     for a, b in zip(whole, chunked):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bounds", ["public", "read"])
+def test_a_large_frame_validated_chunk_by_chunk_fits_the_same_model(monkeypatch, bounds):
+    # A DataFrame of more than ENCODE_CHUNK_ROWS rows is validated a chunk of rows at a time
+    # instead of as one array of all its cells; the model must not notice.
+    import sk_privattn._tabular as tabular
+    import sk_privattn.preprocessing as preprocessing
+    from sk_privattn import PrivacyLedger
+    from sk_privattn._recording import row_fingerprints
+
+    X, y = _frame_with_missing()
+    params = PUBLIC if bounds == "public" else {"categories": PUBLIC["categories"]}
+
+    def fit_and_fingerprint():
+        with warnings.catch_warnings(), PrivacyLedger():
+            warnings.simplefilter("ignore", PrivacyLeakWarning)
+            clf = _clf(**params).fit(X, y)
+        X_valid, _ = clf._validate_X(X, reset=False)
+        return clf, row_fingerprints(X_valid, y, b"key")
+
+    whole, whole_rows = fit_and_fingerprint()
+    monkeypatch.setattr(preprocessing, "ENCODE_CHUNK_ROWS", 7)
+    chunked, chunked_rows = fit_and_fingerprint()
+    assert isinstance(chunked._validate_X(X, reset=False)[0], tabular._RowChunks)
+    np.testing.assert_array_equal(chunked.bounds_, whole.bounds_)
+    np.testing.assert_array_equal(chunked.predict_proba(X), whole.predict_proba(X))
+    np.testing.assert_array_equal(chunked_rows, whole_rows)
+    # Feature names are still checked, and y as validate_data checks it.
+    with pytest.raises(ValueError, match="feature names"):
+        chunked.predict(X.rename(columns={"age": "Age"}))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        _clf(**PUBLIC).fit(X, y[:-1])
