@@ -65,7 +65,8 @@ class PrivateRocketClassifier(ClassifierMixin, BaseEstimator):
             self.classes_, target = np.unique(y, return_inverse=True)
         else:
             self.classes_ = np.asarray(self.classes)
-            target = np.searchsorted(self.classes_, y)
+            code = {label: i for i, label in enumerate(self.classes_.tolist())}
+            target = np.array([code[label] for label in np.asarray(y).tolist()])  # KeyError: not in classes
         self.convolutions_ = RandomConvolutions(1, self.n_kernels, np.shape(X)[1], seed=self.random_state)
         features = rocket_features(X, self.convolutions_)
         plan = plan_training(

@@ -25,7 +25,6 @@ docs/benchmarks.md (section "federated"). Usage::
 """
 
 import argparse
-import math
 import sys
 import time
 import warnings

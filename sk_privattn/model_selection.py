@@ -28,7 +28,7 @@ training part: there is no refit, which would spend again.
 
 import math
 import secrets
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from opacus.accountants.analysis.rdp import get_privacy_spent

@@ -10,7 +10,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils import assert_all_finite
 
 from ._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
@@ -416,11 +415,10 @@ class TabularEncoder:
         n_samples = X.shape[0]
         if n_samples <= ENCODE_CHUNK_ROWS:
             return self._encode(X)
-        first_num, first_cat = self._encode(X[:ENCODE_CHUNK_ROWS])
-        x_num = np.empty((n_samples, first_num.shape[1]), dtype=first_num.dtype)
-        x_cat = np.empty((n_samples, first_cat.shape[1]), dtype=first_cat.dtype)
-        x_num[:ENCODE_CHUNK_ROWS], x_cat[:ENCODE_CHUNK_ROWS] = first_num, first_cat
-        for start in range(ENCODE_CHUNK_ROWS, n_samples, ENCODE_CHUNK_ROWS):
+        n_views = NUMERIC_ENCODINGS[self.numeric_encoding]
+        x_num = np.empty((n_samples, self.numeric_.size * n_views), dtype=np.float32)
+        x_cat = np.empty((n_samples, self.categorical_.size), dtype=np.int64)
+        for start in range(0, n_samples, ENCODE_CHUNK_ROWS):
             rows = slice(start, start + ENCODE_CHUNK_ROWS)
             x_num[rows], x_cat[rows] = self._encode(X[rows])
         return x_num, x_cat

@@ -20,7 +20,7 @@ from scipy.stats import norm
 flwr = pytest.importorskip("flwr")
 
 import sklearn  # noqa: E402
-from flwr.common import FitRes, Status, Code, ndarrays_to_parameters, parameters_to_ndarrays  # noqa: E402
+from flwr.common import FitRes, Status, Code, ndarrays_to_parameters  # noqa: E402
 from sklearn.model_selection import GridSearchCV, GroupKFold  # noqa: E402
 
 from sk_privattn import BudgetExceededError, PrivacyBudget, PrivacyLedger, PrivacyLeakWarning, privacy_report  # noqa: E402

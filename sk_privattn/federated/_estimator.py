@@ -1,6 +1,5 @@
 """FederatedDPAttentionClassifier: the DP attention classifier trained across sites with Flower."""
 
-import math
 import warnings
 from numbers import Integral, Real
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils.validation import column_or_1d
 
-from .._plan import TrainingPlan, plan_training
+from .._plan import plan_training
 from ..privacy import calibrate_noise_multiplier, compute_epsilon, default_delta
 
 __all__ = ["ClientLevelPlan", "FederatedPlan", "client_level_plan", "plan_federation", "site_plan"]
