@@ -169,7 +169,8 @@ class _FitProgress(Callback):
         self.bar_ = None
 
     def on_train_begin(self, net, **kwargs):
-        self.bar_ = tqdm.tqdm(total=self.plan.n_steps, unit="step", desc="DP-SGD", dynamic_ncols=True)
+        description = "DP-SGD" if self.plan.private else "no privacy"
+        self.bar_ = tqdm.tqdm(total=self.plan.n_steps, unit="step", desc=description, dynamic_ncols=True)
 
     def on_batch_end(self, net, training=False, **kwargs):
         if training and self.bar_ is not None:
