@@ -1,8 +1,9 @@
 """The fit path that every differentially private estimator shares.
 
 ``fit`` runs, in this order: validate the parameters (nothing reads data
-yet); plan the training from the number of rows (a privacy budget may refuse
-the fit here, see :mod:`._recording`); validate ``X`` and ``y`` and encode
+yet); count the rows, publicly or with DP (:mod:`._relation`), and plan the
+training from that count (a privacy budget may refuse the fit here, see
+:mod:`._recording`); validate ``X`` and ``y`` and encode
 the inputs (public bounds and categories, or warned); build the torch module;
 train it (``_train``: DP-SGD through
 :func:`~sk_privattn._training.train_module`, or the Flower rounds of the
@@ -29,9 +30,16 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
 
 from ._plan import plan_training
+from ._relation import RELATIONS, Neighbouring, resolve_count
 from ._training import OPTIMIZERS, TensorBatchDataset, train_with
 from ._recording import RecordsFits, begin_fit
-from ._warm_start import check_budget_left, check_same_delta, check_same_structure, structure
+from ._warm_start import (
+    check_budget_left,
+    check_same_delta,
+    check_same_neighbouring,
+    check_same_structure,
+    structure,
+)
 from ._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
 from .privacy import ACCOUNTANTS, GDP_WARNING
@@ -62,8 +70,10 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
     _parameter_constraints = {
         "epsilon": [Interval(Real, 0, None, closed="neither"), Options(Real, {math.inf})],
         "delta": [Interval(Real, 0, 1, closed="neither"), None],
+        "neighbouring": [StrOptions(set(RELATIONS))],
+        "public_count": [Interval(Integral, 1, None, closed="left"), None],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither")],
-        "accountant": [StrOptions(set(ACCOUNTANTS))],
+        "accountant": [StrOptions({"auto", *ACCOUNTANTS})],
         "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -140,21 +150,40 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             )
         _check_device(self.device)
 
-    def _training_plan(self, n_samples, previous=None):
-        """The :class:`~sk_privattn._plan.TrainingPlan` of a fit on ``n_samples`` rows.
+    @property
+    def _neighbouring(self):
+        """The stated relation, as the object that the plan, the ledgers and the report read."""
+        return Neighbouring(self.neighbouring)
 
-        Reads the parameters and the number of rows only. ``previous`` is the
-        estimator's ``__dict__`` before a warm start, whose δ and spent
-        mechanisms the plan continues.
+    def _count(self, n_samples, seed):
+        """The count of the ``n_samples`` rows that the plan reads: ``public_count``, the
+        exact count where it is public (replace-one, or no privacy), or a DP count."""
+        return resolve_count(n_samples, neighbouring=self._neighbouring, public_count=self.public_count,
+                             epsilon=float(self.epsilon), seed=seed)
+
+    def _plan_fit(self, n_samples, previous, *, seed):
+        """The plan of this fit on ``n_samples`` rows: count them (:meth:`_count`, with
+        ``seed``), then plan from the count (:meth:`_training_plan`). The federated
+        estimator counts each site's rows instead."""
+        return self._training_plan(self._count(n_samples, seed), previous)
+
+    def _training_plan(self, count, previous=None):
+        """The :class:`~sk_privattn._plan.TrainingPlan` of a fit whose rows are counted by ``count``.
+
+        Reads the parameters and the count only (an int is a public count).
+        ``previous`` is the estimator's ``__dict__`` before a warm start, whose
+        δ and spent mechanisms the plan continues.
         """
         return plan_training(
-            n_samples,
+            count,
             epsilon=float(self.epsilon),
             delta=previous["delta_"] if previous is not None else self.delta,
             batch_size=self.batch_size,
             epochs=self.max_epochs,
             accountant=self.accountant,
+            neighbouring=self._neighbouring,
             prior_history=previous["accountant_history_"] if previous is not None else (),
+            prior_count_epsilon=previous.get("count_epsilon_", 0.0) if previous is not None else 0.0,
         )
 
     def _warm_start_state(self):
@@ -163,28 +192,31 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             return None
         previous = dict(vars(self))
         check_same_structure(previous["_structure"], self)
+        check_same_neighbouring(self.neighbouring, previous.get("neighbouring_", "add_or_remove"))
         check_same_delta(self.delta, previous["delta_"])
-        check_budget_left(previous["accountant_history_"], self.epsilon, previous["delta_"], self.accountant)
+        check_budget_left(previous["accountant_history_"], self.epsilon, previous["delta_"],
+                          previous.get("accountant_", self.accountant), relation=self.neighbouring,
+                          count_epsilon=previous.get("count_epsilon_", 0.0))
         return previous
 
     def _fit(self, X, y, sample_weight=None, **fit_params):
-        """The fit path; ``fit_params`` (a federation's ``groups``) go to ``_training_plan``."""
+        """The fit path; ``fit_params`` (a federation's ``groups``) go to ``_plan_fit``."""
         self._check_params()
         previous = self._warm_start_state()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        # The plan needs the number of rows only; ledgers and budgets
-        # (sk_privattn._recording) record it, and a budget refuses the fit
-        # here, before any data is read.
-        plan = self._training_plan(_num_samples(X), previous, **fit_params)
+        call = 1 if previous is None else previous["history_"][-1]["call"] + 1
+        module_seed, train_seed = self._seeds(call)
+        # The plan reads a count of the rows, public or released with DP, and
+        # nothing else of the data; ledgers and budgets (sk_privattn._recording)
+        # record it, and a budget refuses the fit here, before the rows are read.
+        plan = self._plan_fit(_num_samples(X), previous, seed=train_seed, **fit_params)
         recorder = begin_fit(self, plan, previous)
         inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
         self._warn_about_plan(plan, previous)
         target, n_outputs, target_attributes = self._prepare_target(y, previous)
-        row_weight = self._row_weights(target, target_attributes, sample_weight, plan.n_samples)
+        row_weight = self._row_weights(target, target_attributes, sample_weight, len(target))
         dataset = TensorBatchDataset(inputs, target, row_weight)
-        call = 1 if previous is None else previous["history_"][-1]["call"] + 1
-        module_seed, train_seed = self._seeds(call)
         # Seed torch's global generator (weights, dropout) for this fit only.
         with self._seeded_torch(module_seed):
             if previous is None:
@@ -221,6 +253,10 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             setattr(self, name, value)
         self._structure = structure(self) if previous is None else previous["_structure"]
         self.module_ = result.module.eval()
+        self.neighbouring_ = plan.relation
+        self.accountant_ = plan.accountant
+        self.count_ = plan.count.value
+        self.count_epsilon_ = plan.count_epsilon
         self.delta_ = plan.delta
         self.epsilon_ = result.epsilon
         self.noise_multiplier_ = plan.noise_multiplier
@@ -311,7 +347,8 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             warnings.warn(GDP_WARNING, UserWarning, stacklevel=caller_stacklevel())
         if self.batch_size != "auto" and self.batch_size > plan.n_samples:
             warnings.warn(
-                f"batch_size={self.batch_size} is larger than the {plan.n_samples} training rows: every "
+                f"batch_size={self.batch_size} is larger than the count of training rows "
+                f"({plan.n_samples}, {_count_source(plan.count)}): every "
                 "step then samples each row with probability 1, a single step per epoch, with no "
                 "privacy amplification by sampling. Use a smaller batch_size, or batch_size='auto'.",
                 UserWarning,
@@ -335,7 +372,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             )
 
     def _weak_delta(self, plan, previous):
-        """What is wrong with δ, if it is not below 1/n; ``None`` when it is."""
+        """What is wrong with δ, if it is not below 1/n for the plan's count n; ``None`` when it is."""
         if plan.delta < 1.0 / plan.n_samples:
             return None
         origin = (
@@ -346,10 +383,11 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         fix = (
             "Fit the first model with a smaller delta, or set warm_start=False to train a new model."
             if previous is not None
-            else "Use delta=None (the default, 1/(10·n_samples)) or a smaller value."
+            else "Use delta=None (the default, 1/(10·n) for the count n) or a smaller value."
         )
         return (
-            f"{origin} is not below 1/n_samples={1.0 / plan.n_samples:.3g}. A mechanism that "
+            f"{origin} is not below 1/n={1.0 / plan.n_samples:.3g} for the count of training rows "
+            f"n={plan.n_samples} ({_count_source(plan.count)}). A mechanism that "
             f"publishes one whole random row meets that δ, so the guarantee is weak. {fix}"
         )
 
@@ -398,6 +436,17 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         return logits
 
 
+def _count_source(count):
+    """Where a plan's count comes from, in words (for messages, which must not show the exact count)."""
+    return {
+        "given": "public_count",
+        "relation": "public under neighbouring='replace_one'",
+        "not private": "exact, without privacy",
+        "dp": "a DP count",
+        "roster": "the public roster of sites",
+    }[count.source]
+
+
 def _padded(rows):
     """``rows`` padded to ``_PREDICT_BATCH_SIZE`` rows with copies of its last row."""
     missing = _PREDICT_BATCH_SIZE - len(rows)
@@ -406,10 +455,11 @@ def _padded(rows):
     return torch.cat([rows, rows[-1:].expand(missing, *rows.shape[1:])])
 
 
-def planned_histories(estimator, n_samples):
-    """What a fit of ``estimator`` on ``n_samples`` rows would run, one history per
-    group of rows, from its parameters and ``n_samples`` alone (no data read)."""
-    return estimator._training_plan(n_samples).row_histories()
+def planned_histories(estimator, count):
+    """What a fit of ``estimator`` whose rows are counted by ``count`` (public, an int)
+    would run, one history per group of rows, from its parameters and ``count``
+    alone (no data read)."""
+    return estimator._training_plan(count).row_histories()
 
 
 def initial_module(fitted):

@@ -26,18 +26,44 @@ epsilon : float, default={default}
     is the budget over all calls to ``fit``, not per call.""",
     "delta": """\
 delta : float, default={default}
-    Privacy parameter δ in (0, 1). ``None`` uses ``1 / (10 * n_samples)``;
-    the value used is stored in ``delta_``. A value ≥ ``1 / n_samples``
-    warns, since it permits publishing a whole row.""",
+    Privacy parameter δ in (0, 1). ``None`` uses ``1 / (10 n)`` for the
+    count ``n`` of rows that the plan reads (``count_``: public, or a DP
+    count under add-or-remove); the value used is stored in ``delta_``. A
+    value ≥ ``1 / n`` warns, since it permits publishing a whole row.""",
+    "neighbouring": """\
+neighbouring : {{"add_or_remove", "replace_one"}}, default={default}
+    The pair of data sets that ε compares. "add_or_remove": the data with
+    one row more or less, so that the number of rows is protected too
+    (nothing released is a fixed function of it); the plan reads
+    ``public_count``, or else a count of the rows released with pure DP at
+    2 % of ``epsilon`` (``count_``). "replace_one": the data with one row
+    replaced by another; the number of rows is public by this relation
+    (choose it when it is published anyway, as a census total is), and ε
+    is the replace-one ε, computed by Google's dp_accounting, about twice
+    the add-or-remove ε of the same noise. See docs/privacy.md, "Which
+    neighbouring relation".""",
+    "public_count": """\
+public_count : int or None, default={default}
+    A public number of training rows (from a published total, say) that
+    the plan reads instead of the exact count: the batch size, the steps,
+    the sample rate, the divisor of the noisy gradient sum and the default
+    δ are then the same for any data of any size, and no ε is spent on a
+    count. It need not equal the exact count: a wrong value costs accuracy,
+    not privacy. ``None``: under add-or-remove, a DP count of the rows;
+    under replace-one, the exact count, public by the relation.""",
     "max_grad_norm": """\
 max_grad_norm : float, default={default}
     Bound on each row's gradient norm (per-sample clipping).""",
     "accountant": """\
-accountant : {{"prv", "rdp", "gdp"}}, default={default}
-    Opacus accountant that calibrates the noise and reports ``epsilon_``.
-    "prv" is the tightest; "rdp" the classic, slightly looser bound; "gdp"
-    a central-limit approximation that Opacus marks experimental, that
-    can underestimate ε, and that cannot compose warm starts.""",
+accountant : {{"auto", "prv", "rdp", "gdp", "pld"}}, default={default}
+    Accountant that calibrates the noise and reports ``epsilon_``
+    (resolved in ``accountant_``). "auto" is Opacus' "prv" under
+    add-or-remove and dp_accounting's "pld" under replace-one, the only
+    one that computes a replace-one ε. Under add-or-remove: "prv", the
+    tightest; "rdp", the classic, slightly looser bound; "gdp", a
+    central-limit approximation that Opacus marks experimental, that can
+    underestimate ε, and that cannot compose warm starts; "pld", Google's
+    privacy-loss-distribution accountant.""",
     "max_epochs": """\
 max_epochs : int or "auto", default={default}
     Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
@@ -45,16 +71,17 @@ max_epochs : int or "auto", default={default}
     at most 50 (25 epochs on 1,000 rows and on 32,561, 4 on 200,000, 1
     from about 550,000; stored in ``max_epochs_``): small data get enough
     steps to learn, large data few passes (see docs/privacy.md, "Choosing
-    max_grad_norm, batch_size and max_epochs"). Only the number of rows, treated as public, enters
-    it.""",
+    max_grad_norm, batch_size and max_epochs"). Only the count of rows that
+    the plan reads (public or DP, ``count_``) enters it.""",
     "batch_size": """\
 batch_size : int or "auto", default={default}
     Expected batch size under Poisson sampling: each row joins each
     step's batch with probability ``1 / ceil(n / batch_size)``
     (``sample_rate_``). "auto" uses ``n / 32`` (32 steps an epoch), at
     least ``sqrt(n)`` and at most 1024 (32 on 1,000 rows, 1,018 on
-    32,561), stored in ``batch_size_``. Only the number of rows, treated
-    as public, enters it.""",
+    32,561), stored in ``batch_size_``. Only the count of rows that the
+    plan reads (public or DP, ``count_``) enters it, and the divisor of the
+    noisy gradient sum is the expected batch size of that count.""",
     "lr": """\
 lr : float, default={default}
     Learning rate (peak learning rate under the cosine schedule).""",
@@ -188,11 +215,22 @@ feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
 PRIVACY_ATTRIBUTES = """\
 epsilon_ : float
-    ε spent, as the accountant reports it, over every call to ``fit``
-    since the model was built (one call unless ``warm_start``); always
-    ≤ ``epsilon``.
+    ε spent over every call to ``fit`` since the model was built (one call
+    unless ``warm_start``), under ``neighbouring_``: the pure ε of the DP
+    counts (``count_epsilon_``) plus what the accountant composes from
+    ``accountant_history_``; always ≤ ``epsilon``.
 delta_ : float
     δ used.
+neighbouring_ : str
+    The relation ``epsilon_`` is for.
+count_ : int
+    The count of rows that the last call's plan read: ``public_count``, a
+    DP count (add-or-remove, a DP release), or the exact count where it is
+    public (replace-one, or ε = inf).
+count_epsilon_ : float
+    Pure ε spent on DP counts over every call (0.0 with public counts).
+accountant_ : str
+    The accountant that ``accountant`` resolved to.
 noise_multiplier_ : float
     Noise standard deviation over ``max_grad_norm`` in the last call to
     ``fit``; 0.0 when ε is inf.
@@ -208,7 +246,8 @@ n_steps_ : int
 accountant_history_ : list of (noise_multiplier, sample_rate, steps)
     One entry per call to ``fit`` since the model was built (noise
     multiplier 0.0 for a call with ε = inf). ``epsilon_`` is
-    ``compute_epsilon(accountant_history_, delta_, accountant)``."""
+    ``count_epsilon_ + compute_epsilon(accountant_history_, delta_,
+    accountant_, neighbouring_)``."""
 
 TABULAR_ATTRIBUTES = """\
 is_categorical_ : ndarray of bool, shape (`n_features_in_`,)

@@ -141,7 +141,8 @@ def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator, cli
     Returns
     -------
     DPSGD
-        Its ``accountant`` records every step at the plan's sample rate.
+        Its ``accountant`` (Opacus' RDP accountant, used as a record) holds
+        every step at the plan's sample rate.
     """
     if clipping not in CLIPPING:
         raise ValueError(f"clipping={clipping!r}; use one of {CLIPPING}.")
@@ -150,8 +151,10 @@ def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator, cli
         noise_multiplier=plan.noise_multiplier,
         max_grad_norm=max_grad_norm,
         # The mean over a Poisson batch divides by its expected size, not by its
-        # size: the size is random, and reveals which rows were sampled.
-        expected_batch_size=plan.n_samples * plan.sample_rate,
+        # size: the size is random, and reveals which rows were sampled. The
+        # expected size is the plan's, from its public or DP count of the rows,
+        # never from the exact count, which add-or-remove protects.
+        expected_batch_size=plan.expected_batch_size,
         loss_reduction="mean",
         generator=noise_generator,
     )
@@ -163,7 +166,10 @@ def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator, cli
         hooks = GradSampleHooks(module, batch_first=True, loss_reduction="mean", strict=True)
         dp_optimizer = RowWeightedDPOptimizer(optimizer, **options)
     with quiet_accounting():
-        accountant = create_accountant(mechanism=plan.accountant)
+        # An Opacus accountant records the steps that ran, at the plan's sample rate
+        # (``accountant.history``); the plan's own accountant, under its relation,
+        # computes the ε from that record (``TrainingPlan.epsilon``).
+        accountant = create_accountant(mechanism="rdp")
     dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=plan.sample_rate))
     return DPSGD(dp_optimizer, accountant, clipper=clipper, hooks=hooks)
 

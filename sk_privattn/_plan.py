@@ -1,17 +1,20 @@
-"""The training plan of a DP fit: the one source of n, the batch size, the
-steps, the sample rate, the noise and δ.
+"""The training plan of a DP fit: the one source of the count, the batch size,
+the steps, the sample rate, the noise and δ.
 
 Everything that needs one of these numbers (the training loop and its
 Poisson sampler, the accountant, the ledger, the budget, private model
 selection, each site of a federation) reads them from a :class:`TrainingPlan`
-made by :func:`plan_training`, never recomputes them. The plan reads nothing
-but the number of rows, which is treated as public, and the parameters.
+made by :func:`plan_training`, never recomputes them. The plan reads the
+parameters and a *count* of the rows that is public or released with DP
+(:mod:`._relation`), never the exact number of rows: under add-or-remove that
+number is what two neighbouring data sets differ in.
 """
 
 import math
 from dataclasses import dataclass, replace
 
-from .privacy import calibrate_noise_multiplier, compute_epsilon, default_delta
+from ._relation import Neighbouring, PublicCount
+from .privacy import calibrate_noise_multiplier, compute_epsilon, default_delta, resolve_accountant
 
 __all__ = ["TrainingPlan", "plan_training", "resolve_batch_size", "resolve_epochs"]
 
@@ -29,7 +32,7 @@ def resolve_batch_size(batch_size, n_samples):
     With "auto" an epoch is 32 steps from about 1,000 rows up to about
     33,000 (32 rows on 1,000, 94 on 3,000, 1,018 on 32,561), fewer below
     (``sqrt(n)`` rows a step), and more above, at batches of 1,024. Only
-    ``n_samples`` enters it.
+    ``n_samples``, the plan's count, enters it.
     """
     if batch_size == "auto":
         by_steps = math.ceil(n_samples / AUTO_STEPS_PER_EPOCH)
@@ -45,7 +48,7 @@ def resolve_epochs(max_epochs, steps_per_epoch, n_samples):
     the prior (a constant predictor): 25 on 1,000 rows, and on the 32,561
     rows of Adult. Above about 33,000 rows the batch is 1,024 rows, so the
     fit processes about 800,000 rows whatever n: 4 epochs on 200,000 rows,
-    1 from about 550,000. Only n enters it.
+    1 from about 550,000. Only the plan's count enters it.
     """
     if max_epochs == "auto":
         return int(min(MAX_AUTO_EPOCHS, max(1, round(AUTO_STEPS / steps_per_epoch))))
@@ -66,6 +69,8 @@ class TrainingPlan:
     Attributes
     ----------
     n_samples : int
+        The count the plan is made for: public, or the DP count (at least
+        ``MIN_DP_COUNT`` then), never read from the rows directly.
     batch_size : int
         Expected batch size asked for; the expected size of a Poisson batch
         is ``n_samples * sample_rate``.
@@ -78,9 +83,18 @@ class TrainingPlan:
         0.0 for a plan without privacy (ε = inf).
     delta : float
     accountant : str
+        Resolved: "prv", "rdp", "gdp" or "pld".
     prior_history : tuple of (noise_multiplier, sample_rate, steps)
         Mechanisms that earlier calls ran on the same rows (a warm start),
         which the ε of this plan composes with.
+    neighbouring : Neighbouring
+        The relation that the plan's ε is for.
+    count : PublicCount or DPCount
+        Where ``n_samples`` comes from.
+    count_epsilon : float
+        Pure ε of the DP counts of this call and of the earlier calls of a
+        warm start (0.0 with public counts): it adds to what the accountant
+        composes.
     """
 
     n_samples: int
@@ -92,6 +106,14 @@ class TrainingPlan:
     delta: float
     accountant: str
     prior_history: tuple = ()
+    neighbouring: Neighbouring = Neighbouring("add_or_remove")
+    count: object = None
+    count_epsilon: float = 0.0
+
+    @property
+    def relation(self):
+        """The neighbouring relation's name."""
+        return self.neighbouring.relation
 
     @property
     def n_steps(self):
@@ -119,10 +141,13 @@ class TrainingPlan:
         return None
 
     def epsilon(self, steps=None):
-        """ε spent after ``steps`` steps of this plan, composed with ``prior_history``."""
+        """ε spent after ``steps`` steps of this plan, composed with ``prior_history``, plus
+        ``count_epsilon``: for the plan's neighbouring relation."""
         if not self.private:
             return math.inf
-        return compute_epsilon([*self.prior_history, *self.history(steps)], self.delta, self.accountant)
+        composed = compute_epsilon([*self.prior_history, *self.history(steps)], self.delta, self.accountant,
+                                   self.relation)
+        return self.count_epsilon + composed
 
     @property
     def expected_batch_size(self):
@@ -141,7 +166,8 @@ class TrainingPlan:
         gradients that all point the same way. For a fixed ε it scales as
         ``sqrt(n_parameters) / (epsilon * n_samples)``: more rows, a larger ε
         or a smaller model lower it; batch size and epochs barely do. All of
-        it is public (the parameters and n); 0.0 without privacy.
+        it is public (the parameters and the plan's count); 0.0 without
+        privacy.
         """
         if not self.private:
             return 0.0
@@ -154,33 +180,41 @@ class TrainingPlan:
 
 
 def plan_training(
-    n_samples,
+    count,
     *,
     epsilon,
     delta,
     batch_size,
     epochs,
     accountant,
+    neighbouring=Neighbouring("add_or_remove"),
     prior_history=(),
+    prior_count_epsilon=0.0,
     noise_multiplier=None,
 ):
-    """The plan of a DP fit on ``n_samples`` rows.
+    """The plan of a DP fit whose count of rows is ``count``.
 
     Parameters
     ----------
-    n_samples : int
-        At least 1.
+    count : PublicCount, DPCount or int
+        The count the plan reads (see :func:`~sk_privattn._relation.resolve_count`);
+        an int is a public count. At least 1.
     epsilon : float
-        ε that the plan may spend, composed with ``prior_history``; ``inf``
-        for a plan without clipping or noise.
+        ε that the plan may spend in all: its DP count, ``prior_history``,
+        ``prior_count_epsilon`` and its own steps; ``inf`` for a plan without
+        clipping or noise.
     delta : float or None
-        ``None`` uses ``1 / (10 * n_samples)``.
+        ``None`` uses ``1 / (10 * n)``, for the plan's count ``n``.
     batch_size : int or "auto"
         See :func:`resolve_batch_size`.
     epochs : int or "auto"
         See :func:`resolve_epochs`.
-    accountant : {"prv", "rdp", "gdp"}
+    accountant : {"auto", "prv", "rdp", "gdp", "pld"}
+        Resolved for ``neighbouring`` (:func:`~sk_privattn.privacy.resolve_accountant`).
+    neighbouring : Neighbouring, default=Neighbouring("add_or_remove")
     prior_history : sequence of (noise_multiplier, sample_rate, steps), default=()
+    prior_count_epsilon : float, default=0.0
+        Pure ε of the DP counts of earlier calls (a warm start).
     noise_multiplier : float, default=None
         Skip the calibration and use this noise (a caller that calibrated it
         already); ``epsilon`` must then be finite.
@@ -198,25 +232,35 @@ def plan_training(
     >>> plan.epsilon() <= 1.0
     True
     """
-    n_samples = int(n_samples)
+    if not hasattr(count, "private"):
+        count = PublicCount(int(count), "given")
+    n_samples = int(count.value)
     if n_samples < 1:
         raise ValueError(f"Found {n_samples} sample(s), while a DP fit needs a minimum of 1.")
+    accountant = resolve_accountant(accountant, neighbouring.relation)
     batch_size = resolve_batch_size(batch_size, n_samples)
     steps_per_epoch = math.ceil(n_samples / batch_size)
     epochs = resolve_epochs(epochs, steps_per_epoch, n_samples)
     sample_rate = 1.0 / steps_per_epoch
     delta = float(delta) if delta is not None else default_delta(n_samples)
     prior_history = tuple(tuple(entry) for entry in prior_history)
+    count_epsilon = float(prior_count_epsilon) + count.epsilon
     if not math.isfinite(epsilon):
         noise_multiplier = 0.0
     elif noise_multiplier is None:
+        if count_epsilon >= epsilon:
+            raise ValueError(
+                f"epsilon={epsilon} leaves nothing for training once the DP counts of the rows have "
+                f"spent ε={count_epsilon:.4g}; raise epsilon, or pass public_count."
+            )
         noise_multiplier = calibrate_noise_multiplier(
-            epsilon=float(epsilon),
+            epsilon=float(epsilon) - count_epsilon,
             delta=delta,
             sample_rate=sample_rate,
             steps=steps_per_epoch * int(epochs),
             accountant=accountant,
             prior_history=prior_history,
+            relation=neighbouring.relation,
         )
     return TrainingPlan(
         n_samples=n_samples,
@@ -228,4 +272,7 @@ def plan_training(
         delta=delta,
         accountant=accountant,
         prior_history=prior_history,
+        neighbouring=neighbouring,
+        count=count,
+        count_epsilon=count_epsilon,
     )

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .exceptions import BudgetExceededError
 from .ledger import attach, is_open, open_ledgers
 from .privacy import compute_epsilon
 
@@ -123,13 +124,19 @@ class _FitRecorder:
         self.ledgers = ledgers
         self.planned = plan.row_histories()
         self.group_of_row = plan.group_of_row
+        count = plan.count
         self.record = {
             "id": uuid.uuid4().hex,
             "estimator": type(estimator).__name__,
             "params": _simple_params(estimator),
+            # The count the plan read (public or DP), never the exact number of rows.
             "n_samples": plan.n_samples,
+            "count": {"source": count.source, "value": int(count.value), "epsilon": float(count.epsilon)},
+            # The pure ε of this call's DP count (the earlier calls of a warm start have their own records).
+            "pure_epsilon": float(count.epsilon),
+            "neighbouring": plan.relation,
             "delta": plan.delta,
-            "accountant": estimator.accountant,
+            "accountant": plan.accountant,
             "warm_start_call": previous is not None,
             "status": "running",
             "history": [],
@@ -138,9 +145,18 @@ class _FitRecorder:
             "pid": os.getpid(),
             "started": time.time(),
         }
-        # Checked before the fit reads any data: the plan needs only the number of rows.
-        for ledger in ledgers:
-            ledger.check(self.planned, estimator)
+        # Checked before the fit reads the rows: the plan needs only their count. A DP
+        # count was released to make the plan, so a refused fit still spent it.
+        try:
+            for ledger in ledgers:
+                ledger.check(self.planned, estimator, pure_epsilon=self.record["pure_epsilon"],
+                             relation=plan.relation)
+        except BudgetExceededError:
+            if count.private:
+                refused = dict(self.record, status="refused", epsilon=self.record["pure_epsilon"])
+                for ledger in ledgers:
+                    ledger.write(refused)
+            raise
 
     def for_rows(self, X, y):
         """The validated training rows, fingerprinted when the fit starts training."""
@@ -166,7 +182,11 @@ class _FitRecorder:
         epsilons = [math.nan] * len(groups)  # of a running fit: not computed, to keep the start cheap
         if status != "running":
             accountant = "prv" if self.record["accountant"] == "gdp" else self.record["accountant"]
-            epsilons = [compute_epsilon(group, self.record["delta"], accountant) for group in groups]
+            epsilons = [
+                self.record["pure_epsilon"]
+                + compute_epsilon(group, self.record["delta"], accountant, self.record["neighbouring"])
+                for group in groups
+            ]
         worst = int(np.argmax(epsilons)) if status != "running" and groups else 0
         return dict(
             self.record,
@@ -189,8 +209,9 @@ def _simple_params(estimator):
 def begin_fit(estimator, plan, previous=None):
     """Start the record of a fit of ``estimator`` that will run ``plan``; check every open budget.
 
-    ``plan`` gives ``n_samples``, ``delta``, ``row_histories()`` (one history
-    per group of rows) and ``group_of_row`` (``None`` for a single group).
+    ``plan`` gives ``n_samples`` (its count), ``count``, ``relation``,
+    ``delta``, ``accountant``, ``row_histories()`` (one history per group of
+    rows) and ``group_of_row`` (``None`` for a single group).
     Raises :class:`~sk_privattn.exceptions.BudgetExceededError` if an open
     :class:`~sk_privattn.PrivacyBudget` cannot afford the plan. Returns an
     object whose ``start()`` and ``spent(*histories)`` the training routine

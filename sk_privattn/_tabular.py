@@ -64,6 +64,8 @@ class BaseDPAttention(BaseDPEstimator):
         *,
         epsilon,
         delta,
+        neighbouring,
+        public_count,
         max_grad_norm,
         accountant,
         max_epochs,
@@ -88,6 +90,8 @@ class BaseDPAttention(BaseDPEstimator):
     ):
         self.epsilon = epsilon
         self.delta = delta
+        self.neighbouring = neighbouring
+        self.public_count = public_count
         self.max_grad_norm = max_grad_norm
         self.accountant = accountant
         self.max_epochs = max_epochs

@@ -289,7 +289,10 @@ def train_module(
         Its ``forward`` takes the keys of ``dataset.inputs`` as keywords. It
         may be already trained: training continues from its weights.
     dataset : TensorBatchDataset
-        ``plan.n_samples`` rows.
+        The training rows: the Poisson sampler draws from all of them.
+        ``plan.n_samples`` is their count as the plan reads it (public, or a
+        DP count), which sets the batch size and the divisor of the noisy
+        sum, not necessarily ``len(dataset)``.
     plan : TrainingPlan
     criterion : torch.nn.Module
         A loss that returns one loss per row (``reduction="none"``); the
@@ -327,8 +330,6 @@ def train_module(
     -------
     TrainingResult
     """
-    if len(dataset) != plan.n_samples:
-        raise ValueError(f"The plan is for {plan.n_samples} rows, but the dataset has {len(dataset)}.")
     if recorder is not None:
         recorder.start()
     optimizer_class = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer

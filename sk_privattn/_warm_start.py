@@ -21,6 +21,7 @@ __all__ = [
     "check_budget_left",
     "check_same_columns",
     "check_same_delta",
+    "check_same_neighbouring",
     "check_same_structure",
     "structure",
 ]
@@ -94,8 +95,18 @@ def check_same_delta(delta, previous_delta):
     return previous_delta
 
 
-def check_budget_left(prior_history, epsilon, delta, accountant):
-    """Raise unless the earlier calls left some of ``epsilon`` for this one."""
+def check_same_neighbouring(neighbouring, previous_neighbouring):
+    """A warm start composes its calls under one neighbouring relation: the first fit's."""
+    if neighbouring != previous_neighbouring:
+        raise ValueError(
+            f"neighbouring={neighbouring!r}, but warm_start=True continues a model whose ε is accounted "
+            f"under neighbouring={previous_neighbouring!r}, and the two do not compose. Set "
+            f"neighbouring={previous_neighbouring!r} again, {_NEW_MODEL}."
+        )
+
+
+def check_budget_left(prior_history, epsilon, delta, accountant, *, relation="add_or_remove", count_epsilon=0.0):
+    """Raise unless the earlier calls (their steps and their DP counts) left some of ``epsilon`` for this one."""
     if math.isinf(epsilon):
         return
     if accountant == "gdp":
@@ -103,7 +114,7 @@ def check_budget_left(prior_history, epsilon, delta, accountant):
             "accountant='gdp' cannot compose the fits of a warm start (Opacus' GDP accountant "
             f"reads one mechanism only). Use accountant='prv' or 'rdp', {_NEW_MODEL}."
         )
-    spent = compute_epsilon(prior_history, delta, accountant)
+    spent = count_epsilon + compute_epsilon(prior_history, delta, accountant, relation)
     if math.isinf(spent):
         raise BudgetExceededError(
             f"epsilon={epsilon}, but warm_start=True continues a model that was trained without "

@@ -2,9 +2,10 @@
 
 import math
 
+from ._relation import RELATIONS, Neighbouring
 from .exceptions import BudgetExceededError
 from .ledger import PrivacyLedger
-from .privacy import ACCOUNTANTS, compose_worst_row
+from .privacy import ACCOUNTANTS, compose_worst_row, resolve_accountant
 
 __all__ = ["PrivacyBudget"]
 
@@ -19,9 +20,12 @@ class PrivacyBudget(PrivacyLedger):
     :class:`~sk_privattn.exceptions.BudgetExceededError`. A fit that fails
     part-way still counts what it spent: the steps it took.
 
-    The total is ε for adding or removing one row: the row that would pay
-    most if every fit in the block had trained on it (the budget cannot know
-    more before it reads the data). For the per-row cost of a search, see
+    The total is ε under the budget's ``neighbouring`` relation, for the row
+    that would pay most if every fit in the block had trained on it (the
+    budget cannot know more before it reads the data); a fit under another
+    relation is refused. The pure ε of each fit's DP count of its rows adds
+    to the total, and a fit that the budget refuses after its count was
+    released still spent it. For the per-row cost of a search, see
     :func:`~sk_privattn.privacy_report`. A fit whose rows pay different
     mechanisms (the sites of a federation) is charged, at each Rényi order,
     its dearest one; the total is then an RDP bound (see
@@ -35,8 +39,11 @@ class PrivacyBudget(PrivacyLedger):
         The total ε, > 0.
     delta : float
         The δ at which the total is composed, in (0, 1).
-    accountant : {"prv", "rdp"}, default="prv"
-        The accountant that composes the fits.
+    neighbouring : {"add_or_remove", "replace_one"}, default="add_or_remove"
+        The relation of the total; every fit in the block must state it.
+    accountant : {"auto", "prv", "rdp", "pld"}, default="auto"
+        The accountant that composes the fits: "auto" is "prv" under
+        add-or-remove and "pld" (dp_accounting) under replace-one.
     path : str or path-like, default=None
         As for :class:`~sk_privattn.PrivacyLedger`.
 
@@ -69,29 +76,36 @@ class PrivacyBudget(PrivacyLedger):
 
     is_budget = True
 
-    def __init__(self, epsilon, delta, *, accountant="prv", path=None):
+    def __init__(self, epsilon, delta, *, neighbouring="add_or_remove", accountant="auto", path=None):
         if not (isinstance(epsilon, (int, float)) and 0 < epsilon < math.inf):
             raise ValueError(f"epsilon={epsilon!r} must be a finite number > 0, the total ε of the budget.")
         if not (isinstance(delta, (int, float)) and 0 < delta < 1):
             raise ValueError(f"delta={delta!r} must be a number in (0, 1), e.g. delta=1e-5.")
-        if accountant not in ACCOUNTANTS or accountant == "gdp":
+        if neighbouring not in RELATIONS:
+            raise ValueError(f"neighbouring={neighbouring!r}; use one of {RELATIONS}.")
+        if accountant not in ("auto", *ACCOUNTANTS) or accountant == "gdp":
             raise ValueError(
-                f"accountant={accountant!r} cannot compose the fits of a budget; use 'prv' or 'rdp'."
+                f"accountant={accountant!r} cannot compose the fits of a budget; use 'auto', 'prv', "
+                "'rdp' or 'pld'."
             )
         super().__init__(path)
         self.epsilon = float(epsilon)
         self.delta = float(delta)
-        self.accountant = accountant
+        self.neighbouring = neighbouring
+        self.accountant = resolve_accountant(accountant, neighbouring)
 
     def _settings(self):
-        return {"epsilon": self.epsilon, "delta": self.delta, "accountant": self.accountant}
+        return {"epsilon": self.epsilon, "delta": self.delta, "neighbouring": self.neighbouring,
+                "accountant": self.accountant}
 
     def _spent(self, exclude=None):
-        """The groups of every fit recorded so far (but ``exclude``)."""
-        return [record["groups"] for record in self.read() if record["id"] != exclude]
+        """The groups and the pure ε of every fit recorded so far (but ``exclude``)."""
+        return [(record["groups"], record.get("pure_epsilon", 0.0)) for record in self.read()
+                if record["id"] != exclude]
 
     def _total(self, fits):
-        return compose_worst_row(fits, self.delta, self.accountant)
+        return compose_worst_row([groups for groups, _ in fits], self.delta, self.accountant, self.neighbouring,
+                                 pure_epsilons=[pure for _, pure in fits])
 
     @property
     def spent_epsilon(self):
@@ -101,13 +115,17 @@ class PrivacyBudget(PrivacyLedger):
     def remaining_epsilon(self):
         return self.epsilon - self.spent_epsilon
 
-    def check(self, planned, estimator, exclude=None):
+    def check(self, planned, estimator, *, pure_epsilon=0.0, relation="add_or_remove", exclude=None):
+        Neighbouring(self.neighbouring).check_same(
+            relation, f"This PrivacyBudget and a fit of {type(estimator).__name__} inside it"
+        )
         spent = self._spent(exclude)
-        total = self._total([*spent, planned])
+        fit = (planned, pure_epsilon)
+        total = self._total([*spent, fit])
         if total <= self.epsilon:
             return
         before = self._total(spent)
-        alone = self._total([planned])
+        alone = self._total([fit])
         raise BudgetExceededError(
             f"This fit of {type(estimator).__name__}(epsilon={estimator.epsilon}) would spend "
             f"ε={alone:.4g} (at δ={self.delta:g}), and composed with the ε={before:.4g} already "
@@ -118,11 +136,12 @@ class PrivacyBudget(PrivacyLedger):
 
     def reserve(self, record, rows, row_group, estimator):
         with self.lock():
-            self.check(record["groups"], estimator, exclude=record["id"])
+            self.check(record["groups"], estimator, pure_epsilon=record.get("pure_epsilon", 0.0),
+                       relation=record.get("neighbouring", "add_or_remove"), exclude=record["id"])
             self.write(record, rows, row_group)
 
     def __repr__(self):
         return (
-            f"PrivacyBudget(epsilon={self.epsilon:g}, delta={self.delta:g}) "
+            f"PrivacyBudget(epsilon={self.epsilon:g}, delta={self.delta:g}, neighbouring={self.neighbouring!r}) "
             f"[spent ε={self.spent_epsilon:.4g}, {len(self.records)} fits]"
         )

@@ -28,6 +28,8 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     ----------
     {epsilon}
     {delta}
+    {neighbouring}
+    {public_count}
     {max_grad_norm}
     {accountant}
     {max_epochs}
@@ -98,8 +100,10 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         *,
         epsilon=1.0,
         delta=None,
+        neighbouring="add_or_remove",
+        public_count=None,
         max_grad_norm=1.0,
-        accountant="prv",
+        accountant="auto",
         max_epochs="auto",
         batch_size="auto",
         lr=0.02,
@@ -125,6 +129,8 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         super().__init__(
             epsilon=epsilon,
             delta=delta,
+            neighbouring=neighbouring,
+            public_count=public_count,
             max_grad_norm=max_grad_norm,
             accountant=accountant,
             max_epochs=max_epochs,

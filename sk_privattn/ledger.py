@@ -1,9 +1,12 @@
 """The privacy ledger: where the records of DP fits are stored.
 
 A ledger is a directory with one record per DP fit: the estimator, its
-privacy parameters, the mechanisms it ran (noise multiplier, sample rate,
-steps), whether it completed, and a keyed 64-bit fingerprint of each training
-row. The fits write their records themselves, through the recording protocol
+privacy parameters, its neighbouring relation, the count of rows its plan
+read (public or DP, and the pure ε that a DP count spent), the mechanisms it
+ran (noise multiplier, sample rate, steps), whether it completed, and a keyed
+64-bit fingerprint of each training row. A ledger is the data owner's own
+record, not a release: the fingerprints and the number of them are functions
+of the private rows. The fits write their records themselves, through the recording protocol
 of :mod:`sk_privattn._recording`; :func:`~sk_privattn.privacy_report` reads them
 to find, for every row, the exact set of fits that trained on it.
 
@@ -207,9 +210,10 @@ class PrivacyLedger:
         tmp.write_text(json.dumps(record))
         os.replace(tmp, target)
 
-    def check(self, planned, estimator):
+    def check(self, planned, estimator, *, pure_epsilon=0.0, relation="add_or_remove"):
         """Raise if this ledger refuses a fit of ``estimator`` that will run ``planned``
-        (a list with one history per group of rows); a plain ledger never does."""
+        (a list with one history per group of rows) after pure-DP releases (its DP
+        count) of ``pure_epsilon``, under ``relation``; a plain ledger never does."""
 
     def reserve(self, record, rows, row_group, estimator):
         """Write the record of a fit about to train (its planned mechanism, its rows).

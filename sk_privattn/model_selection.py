@@ -16,7 +16,10 @@ binomial with η = 1, i.e. a geometric number of candidates):
 
 Each run ``Q`` of step 3 is (λ, ε_Q(λ))-RDP, where ε_Q(λ) is the largest,
 over the grid, of the training mechanism's RDP and the score's RDP λ/(2σ²)
-(a row is in only one part). Theorem 2 then gives the RDP of the whole
+(a row is in only one part), under the search's ``neighbouring`` relation
+(under replace-one, the training's RDP is bounded from the add-or-remove
+RDP by Mironov's weak triangle inequality, see
+:func:`~sk_privattn.privacy.history_rdp`). Theorem 2 then gives the RDP of the whole
 search, at every order λ and for every λ̂ ≥ 1::
 
     ε(λ) = ε_Q(λ) + 2 (1 - 1/λ̂) ε_Q(λ̂) + 2 log(1/γ) / λ̂ + log(E[K]) / (λ - 1)
@@ -24,21 +27,30 @@ search, at every order λ and for every λ̂ ≥ 1::
 with γ = 1 / ``mean_n_candidates`` and E[K] = 1/γ, converted to (ε, δ) by
 Opacus' RDP analysis. The selected model is the candidate trained on the
 training part: there is no refit, which would spend again.
+
+Under add-or-remove the number of rows is private. The search reads one
+count of the rows, ``public_count`` or a count released with pure DP (2 %
+of the smallest ε of the grid), and every candidate's plan reads the
+training part's share of it as its public count, and the scores are
+divided by the validation part's share: no candidate counts the rows again,
+and nothing released is a function of the exact count. The pure ε of the
+count adds to the bound.
 """
 
 import math
 import secrets
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from opacus.accountants.analysis.rdp import get_privacy_spent
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._base import planned_histories
+from ._relation import RELATIONS, Neighbouring, resolve_count
 from .privacy import RDP_ORDERS, default_delta, history_rdp
 
 __all__ = ["PrivateRandomSearch", "selection_rdp"]
@@ -107,7 +119,15 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         Standard deviation of the Gaussian noise added to each candidate's
         count of correct validation predictions (sensitivity 1).
     delta : float, default=None
-        δ of ``epsilon_``; ``None`` uses ``1 / (10 n_samples)``.
+        δ of ``epsilon_``; ``None`` uses ``1 / (10 n)`` for the search's
+        count ``n`` of the rows (``count_``).
+    neighbouring : {"add_or_remove", "replace_one"}, default="add_or_remove"
+        The relation of ``epsilon_``, and of every candidate (whose own
+        ``neighbouring`` must be the same).
+    public_count : int or None, default=None
+        A public number of rows. ``None``: under add-or-remove, a count
+        released with pure DP at 2 % of the smallest ε of the grid; under
+        replace-one, the exact count, public by the relation.
     random_state : int, RandomState instance or None, default=None
         The split, the number of candidates, the draws, the score noise, and
         a seed for each candidate (each trains on its own seed, as the
@@ -131,8 +151,14 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         the theorem covers the release of the best candidate only, and with
         them the search could cost about ``K`` times more.
     epsilon_ : float
-        ε of the whole search, at ``delta_``.
+        ε of the whole search, at ``delta_``, under ``neighbouring_``: the
+        pure ε of the count plus the RDP bound of the selection.
     delta_ : float
+    neighbouring_ : str
+    count_ : int
+        The count of rows the search read (public, or a DP release).
+    count_epsilon_ : float
+        The pure ε of that count (0.0 when public).
     classes_ : ndarray
 
     Examples
@@ -158,6 +184,8 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "score_noise": [Interval(Real, 0, None, closed="neither")],
         "delta": [Interval(Real, 0, 1, closed="neither"), None],
+        "neighbouring": [StrOptions(set(RELATIONS))],
+        "public_count": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
@@ -170,6 +198,8 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         validation_fraction=0.2,
         score_noise=10.0,
         delta=None,
+        neighbouring="add_or_remove",
+        public_count=None,
         random_state=None,
     ):
         self.estimator = estimator
@@ -178,11 +208,14 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.score_noise = score_noise
         self.delta = delta
+        self.neighbouring = neighbouring
+        self.public_count = public_count
         self.random_state = random_state
 
-    def _candidate_rdp(self, grid, n_train, orders):
-        """The worst RDP, over the grid, of one run: train on n_train rows, or score."""
-        worst = orders / (2 * self.score_noise**2)
+    def _candidates(self, grid):
+        """Each point of the grid as an unfitted candidate; raise for one that is not private,
+        or whose neighbouring relation is not the search's."""
+        candidates = []
         for params in grid:
             candidate = clone(self.estimator).set_params(**params)
             if not math.isfinite(float(candidate.epsilon)):
@@ -190,8 +223,21 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
                     f"The candidate {params} is not private (epsilon=inf); every candidate of "
                     "PrivateRandomSearch must be, since the bound covers the whole grid. Remove it."
                 )
-            for history in planned_histories(candidate, n_train):
-                worst = np.maximum(worst, history_rdp(history, orders))
+            if candidate.get_params().get("neighbouring", self.neighbouring) != self.neighbouring:
+                raise ValueError(
+                    f"The candidate {params} states neighbouring={candidate.neighbouring!r}, but the search "
+                    f"states neighbouring={self.neighbouring!r}; the bound composes one relation. Give the "
+                    "estimator and the search the same neighbouring."
+                )
+            candidates.append(candidate)
+        return candidates
+
+    def _candidate_rdp(self, candidates, train_count, orders):
+        """The worst RDP, over the candidates, of one run: train on a part counted ``train_count``, or score."""
+        worst = orders / (2 * self.score_noise**2)
+        for candidate in candidates:
+            for history in planned_histories(candidate, train_count):
+                worst = np.maximum(worst, history_rdp(history, orders, relation=self.neighbouring))
         return worst
 
     def fit(self, X, y):
@@ -209,14 +255,28 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self._validate_params()
         rng = self._generator()
         grid = list(ParameterGrid(self.param_grid))
+        candidates = self._candidates(grid)
         n_samples = _num_samples(X)
+        # One count of the rows, public or DP, for the whole search: the candidates' plans
+        # and the scores' divisor read shares of it, never the exact sizes of the parts.
+        smallest_epsilon = min(float(candidate.epsilon) for candidate in candidates)
+        count = resolve_count(n_samples, neighbouring=Neighbouring(self.neighbouring),
+                              public_count=self.public_count, epsilon=smallest_epsilon,
+                              seed=int(rng.randint(np.iinfo(np.int32).max)))
+        counted = count.value
+        train_count = max(1, round(counted * (1 - self.validation_fraction)))
+        validation_count = max(1.0, counted * self.validation_fraction)
         in_validation = rng.uniform(size=n_samples) < self.validation_fraction
         train, validation = np.flatnonzero(~in_validation), np.flatnonzero(in_validation)
         orders = np.asarray(RDP_ORDERS, dtype=float)
-        # The bound is fixed before any candidate is trained: it reads n only.
-        rdp = selection_rdp(self._candidate_rdp(grid, len(train), orders), self.mean_n_candidates, orders)
-        self.delta_ = self.delta if self.delta is not None else default_delta(n_samples)
-        self.epsilon_ = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=self.delta_)[0])
+        # The bound is fixed before any candidate is trained: it reads the count only.
+        rdp = selection_rdp(self._candidate_rdp(candidates, train_count, orders), self.mean_n_candidates, orders)
+        self.neighbouring_ = self.neighbouring
+        self.count_ = count.value
+        self.count_epsilon_ = count.epsilon
+        self.delta_ = self.delta if self.delta is not None else default_delta(counted)
+        selection = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=self.delta_)[0])
+        self.epsilon_ = count.epsilon + selection
 
         X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
         X_val, y_val = _safe_indexing(X, validation), np.asarray(_safe_indexing(y, validation))
@@ -226,10 +286,12 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         best_score = -math.inf
         for _ in range(n_candidates):
             params = grid[rng.randint(len(grid))]
-            candidate = clone(self.estimator).set_params(**params, **self._candidate_seed(rng))
+            candidate = clone(self.estimator).set_params(**params, **self._candidate_seed(rng),
+                                                         neighbouring=self.neighbouring, public_count=train_count)
             candidate.fit(X_train, y_train)
             correct = float(np.sum(candidate.predict(X_val) == y_val))
-            noisy = (correct + rng.normal(0.0, self.score_noise)) / max(1, len(validation))
+            # Divided by the validation part's share of the count, not by its exact size.
+            noisy = (correct + rng.normal(0.0, self.score_noise)) / validation_count
             if noisy > best_score:
                 best_score, self.best_estimator_, self.best_params_ = noisy, candidate, params
         self.best_score_ = best_score

@@ -65,6 +65,8 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
     ----------
     {epsilon}
     {delta}
+    {neighbouring}
+    {public_count}
     {max_grad_norm}
     {accountant}
     {max_epochs}
@@ -153,8 +155,10 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         *,
         epsilon=1.0,
         delta=None,
+        neighbouring="add_or_remove",
+        public_count=None,
         max_grad_norm=1.0,
-        accountant="prv",
+        accountant="auto",
         max_epochs="auto",
         batch_size="auto",
         lr=0.02,
@@ -180,6 +184,8 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         super().__init__(
             epsilon=epsilon,
             delta=delta,
+            neighbouring=neighbouring,
+            public_count=public_count,
             max_grad_norm=max_grad_norm,
             accountant=accountant,
             max_epochs=max_epochs,

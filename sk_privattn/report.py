@@ -8,8 +8,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._recording import record_id
+from ._relation import Neighbouring
 from .model_selection import PrivateRandomSearch
-from .privacy import compute_epsilon
+from .privacy import compute_epsilon, resolve_accountant
 
 __all__ = ["PrivacyReport", "privacy_report"]
 
@@ -33,12 +34,15 @@ class PrivacyReport:
     ----------
     fits : list of dict
         One dict per fit: ``role``, ``estimator``, ``epsilon`` (the fit's
-        parameter), ``n_samples``, ``noise_multiplier``, ``sample_rate``,
-        ``steps``, ``fit_epsilon`` and ``fit_delta`` (what the fit spent on
-        its own), ``status``.
+        parameter), ``n_samples`` (the count of rows its plan read: public,
+        or a DP count, never the exact count), ``count_epsilon`` (the pure ε
+        of its DP count, 0.0 for a public count), ``noise_multiplier``,
+        ``sample_rate``, ``steps``, ``fit_epsilon`` and ``fit_delta`` (what
+        the fit spent on its own), ``status``.
     total_epsilon : float
         ε paid by the row that paid most, composing (by ``accountant``) the
-        mechanisms of every fit that trained on it.
+        mechanisms of every fit that trained on it, plus the pure ε of their
+        DP counts, under ``neighbouring``.
     total_delta : float
         The δ at which ``total_epsilon`` is composed.
     selected_epsilon : float or None
@@ -48,16 +52,20 @@ class PrivacyReport:
         Whether the total covers the choice of the model too.
     rows_per_fit_count : dict of int to int
         How many distinct rows were trained on by how many fits (with a
-        ledger; empty otherwise).
+        ledger; empty otherwise). These are exact counts of the private rows,
+        for the data owner: they are not DP, and the printed report leaves
+        them out.
     method : str
         How the total was found: from the ledger's row fingerprints, or
         conservatively, as if every fit had trained on every row.
     caveats : list of str
         What the total does not cover.
+    neighbouring : str
+        The relation of every ε in the report.
     """
 
     def __init__(self, fits, total_epsilon, total_delta, selected_epsilon, covers_selection, rows_per_fit_count,
-                 method, caveats, accountant):
+                 method, caveats, accountant, neighbouring="add_or_remove"):
         self.fits = fits
         self.total_epsilon = total_epsilon
         self.total_delta = total_delta
@@ -67,6 +75,7 @@ class PrivacyReport:
         self.method = method
         self.caveats = caveats
         self.accountant = accountant
+        self.neighbouring = neighbouring
 
     def to_frame(self):
         """One row per fit, as a pandas DataFrame (requires pandas)."""
@@ -86,12 +95,14 @@ class PrivacyReport:
         if self.selected_epsilon is not None:
             lines.append(f"  selected model on its own: ε = {_fmt(self.selected_epsilon)}")
         lines.append(
-            f"  total per training row (worst row, {self.accountant.upper()} composition): "
+            f"  total per training row (worst row, {self.accountant.upper()} composition, "
+            f"{Neighbouring(self.neighbouring).describe()}): "
             f"(ε = {_fmt(self.total_epsilon)}, δ = {self.total_delta:.3g})"
         )
         if self.rows_per_fit_count:
-            counts = ", ".join(f"{rows} rows in {n} fits" for n, rows in sorted(self.rows_per_fit_count.items()))
-            lines.append(f"  rows: {counts}")
+            # How many rows: exact counts of the private rows, left out of what is printed.
+            counts = ", ".join(str(n) for n in sorted(self.rows_per_fit_count))
+            lines.append(f"  each row was trained on by {counts} fit(s)")
         lines.append(f"  method: {self.method}")
         lines += [f"  not covered: {caveat}" for caveat in self.caveats]
         return "\n".join(lines)
@@ -126,6 +137,7 @@ def _fit_row(role, estimator=None, record=None):
             "estimator": record["estimator"],
             "epsilon": float(record["params"].get("epsilon", math.nan)),
             "n_samples": record["n_samples"],
+            "count_epsilon": float(record.get("pure_epsilon", 0.0)),
             "noise_multiplier": noise,
             "sample_rate": max((entry[1] for entry in history), default=0.0),
             "steps": sum(entry[2] for entry in history),
@@ -137,7 +149,8 @@ def _fit_row(role, estimator=None, record=None):
         "role": role,
         "estimator": type(estimator).__name__,
         "epsilon": float(estimator.epsilon),
-        "n_samples": None,
+        "n_samples": getattr(estimator, "count_", None),
+        "count_epsilon": getattr(estimator, "count_epsilon_", 0.0),
         "noise_multiplier": estimator.noise_multiplier_,
         "sample_rate": estimator.sample_rate_,
         "steps": estimator.n_steps_,
@@ -159,13 +172,19 @@ def _rows_in_scope(records, scope_ids):
     rows = np.unique(np.concatenate(in_scope or [np.zeros(0, np.uint64)]))
     paid = np.full((len(rows), len(records)), -1, dtype=np.intp)
     for column, record in enumerate(records):
+        if record["status"] == "refused":
+            # A budget refused the fit after its DP count read every row it was given:
+            # which rows is not recorded, so every row is charged.
+            paid[:, column] = 0
+            continue
         position = np.minimum(np.searchsorted(rows, record["rows"]), max(len(rows) - 1, 0))
         found = rows[position] == record["rows"] if len(rows) else np.zeros(len(record["rows"]), bool)
         if len(record["groups"]) == 1:
             paid[position[found], column] = 0
             continue
         # Identical rows share a fingerprint: charge them the dearest group, written last.
-        dearest_last = np.argsort([compute_epsilon(group, record["delta"], "rdp") for group in record["groups"]])
+        dearest_last = np.argsort([compute_epsilon(group, record["delta"], "pld", record["neighbouring"])
+                                   for group in record["groups"]])
         for group in dearest_last:
             chosen = found & (record["row_group"] == group)
             paid[position[chosen], column] = group
@@ -173,14 +192,15 @@ def _rows_in_scope(records, scope_ids):
     return [record for record, used in zip(records, touching) if used], paid[:, touching]
 
 
-def _per_row_total(records, paid, delta, accountant):
+def _per_row_total(records, paid, delta, accountant, relation):
     """ε of the row that paid most, and how many rows are in how many fits."""
     patterns, counts = np.unique(paid, axis=0, return_counts=True)
     total, per_fit_count = 0.0, {}
     for pattern, count in zip(patterns, counts):
-        history = [tuple(entry) for record, group in zip(records, pattern) if group >= 0
-                   for entry in record["groups"][group]]
-        total = max(total, compute_epsilon(history, delta, accountant))
+        paying = [(record, group) for record, group in zip(records, pattern) if group >= 0]
+        history = [tuple(entry) for record, group in paying if record["groups"] for entry in record["groups"][group]]
+        pure = sum(record.get("pure_epsilon", 0.0) for record, _ in paying)
+        total = max(total, pure + compute_epsilon(history, delta, accountant, relation))
         n_fits = int((pattern >= 0).sum())
         per_fit_count[n_fits] = per_fit_count.get(n_fits, 0) + int(count)
     return total, per_fit_count
@@ -199,11 +219,19 @@ def _search_report(search):
         [_fit_row("selected", estimator=search.best_estimator_)], search.epsilon_, search.delta_,
         search.best_estimator_.epsilon_, True, {},
         "private selection over a random number of candidates, RDP bound of the whole search",
-        caveats, "rdp",
+        caveats, "rdp", search.neighbouring,
     )
 
 
-def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
+def _common_relation(relations, what):
+    """The one neighbouring relation of ``relations``; raise, naming both, for a mix."""
+    relations = list(dict.fromkeys(relations))
+    for other in relations[1:]:
+        Neighbouring(relations[0]).check_same(other, what)
+    return relations[0] if relations else "add_or_remove"
+
+
+def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
     """Report the privacy that a fit, a pipeline, a search or a cross-validation spent.
 
     Lists every DP fit with its (ε, δ), noise multiplier, sample rate and
@@ -234,8 +262,9 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
     delta : float, default=None
         δ of the total. ``None`` uses the smallest δ of the fits (that of the
         fit on the most rows, with the default δ).
-    accountant : {"prv", "rdp"}, default="prv"
-        How the total is composed.
+    accountant : {"auto", "prv", "rdp", "pld"}, default="auto"
+        How the total is composed: "auto" is "prv" under add-or-remove and
+        "pld" (dp_accounting) under replace-one.
 
     Returns
     -------
@@ -244,7 +273,8 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
     Raises
     ------
     ValueError
-        For a search without ``ledger``, or ``obj`` of which no fit is known.
+        For a search without ``ledger``, ``obj`` of which no fit is known, or
+        fits under different neighbouring relations, which do not compose.
 
     Examples
     --------
@@ -262,8 +292,10 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
         role  epsilon  steps
     0  model      1.0     15
     """
-    if accountant not in ("prv", "rdp"):
-        raise ValueError(f"accountant={accountant!r}; use 'prv' or 'rdp', the accountants that compose mechanisms.")
+    if accountant not in ("auto", "prv", "rdp", "pld"):
+        raise ValueError(
+            f"accountant={accountant!r}; use 'auto', 'prv', 'rdp' or 'pld', the accountants that compose mechanisms."
+        )
     if isinstance(obj, PrivateRandomSearch):
         return _search_report(obj)
     caveats = [_ALWAYS_CAVEAT]
@@ -314,14 +346,21 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
                 "fit them inside the `with ledger:` block, or call privacy_report without ledger."
             )
         used, paid = _rows_in_scope(records, set(roles))
+        relation = _common_relation([record.get("neighbouring", "add_or_remove") for record in used],
+                                    "Two fits in this report")
+        accountant = resolve_accountant(accountant, relation)
         delta = delta if delta is not None else min(record["delta"] for record in used)
-        total, per_fit_count = _per_row_total(used, paid, delta, accountant)
+        total, per_fit_count = _per_row_total(used, paid, delta, accountant, relation)
         fits = [_fit_row(roles.get(record["id"], default_role), record=record) for record in used]
         method = "per row, from the ledger's row fingerprints"
     else:
         histories = [tuple(entry) for est in estimators for entry in est.accountant_history_]
+        relation = _common_relation([getattr(est, "neighbouring_", "add_or_remove") for est in estimators],
+                                    "Two fits in this report")
+        accountant = resolve_accountant(accountant, relation)
         delta = delta if delta is not None else min(est.delta_ for est in estimators)
-        total = compute_epsilon(histories, delta, accountant)
+        pure = sum(getattr(est, "count_epsilon_", 0.0) for est in estimators)
+        total = pure + compute_epsilon(histories, delta, accountant, relation)
         fits = [_fit_row(roles.get(record_id(est), "model"), estimator=est) for est in estimators]
         if isinstance(obj, dict):
             for fit in fits:
@@ -332,4 +371,4 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="prv"):
             if len(estimators) > 1
             else "the model's own accountant history"
         )
-    return PrivacyReport(fits, total, delta, selected, False, per_fit_count, method, caveats, accountant)
+    return PrivacyReport(fits, total, delta, selected, False, per_fit_count, method, caveats, accountant, relation)

@@ -50,6 +50,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     ----------
     {epsilon}
     {delta}
+    {neighbouring}
+    {public_count}
     {max_grad_norm}
     {accountant}
     {max_epochs}
@@ -196,8 +198,10 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         *,
         epsilon=1.0,
         delta=None,
+        neighbouring="add_or_remove",
+        public_count=None,
         max_grad_norm=1.0,
-        accountant="prv",
+        accountant="auto",
         max_epochs=30,
         batch_size="auto",
         lr=0.01,
@@ -225,6 +229,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     ):
         self.epsilon = epsilon
         self.delta = delta
+        self.neighbouring = neighbouring
+        self.public_count = public_count
         self.max_grad_norm = max_grad_norm
         self.accountant = accountant
         self.max_epochs = max_epochs

@@ -55,13 +55,16 @@ def test_record_level_accounts_each_site_over_all_rounds():
     X, y, site = make_sites()
     # Site "south" has only class 0: the classes come from the union of the sites.
     y[site == "south"] = 0
-    clf = FederatedDPAttentionClassifier(epsilon=2.0, local_epochs=2, **FAST).fit(X, y, groups=site)
+    sizes = {name: int(np.sum(site == name)) for name in np.unique(site)}
+    clf = FederatedDPAttentionClassifier(epsilon=2.0, local_epochs=2, public_count=sizes, **FAST)
+    clf.fit(X, y, groups=site)
     np.testing.assert_array_equal(clf.classes_, [0, 1])
     assert set(clf.sites_) == {"north", "south", "west"}
     for name, info in clf.sites_.items():
-        n_rows = int(np.sum(site == name))
+        n_rows = sizes[name]
         steps_per_epoch = int(np.ceil(n_rows / info["batch_size"]))
         assert info["n_rows"] == n_rows
+        assert info["count_epsilon"] == 0.0
         assert info["delta"] == default_delta(n_rows)
         assert info["sample_rate"] == 1.0 / steps_per_epoch
         # Two rounds of two local epochs each, all composed by the site's accountant.
@@ -259,9 +262,24 @@ def test_grid_search_without_routing_says_how_to_pass_groups():
 
 def test_small_site_for_the_batch_size_is_named():
     X, y, site = make_sites((120, 20, 150))
-    clf = FederatedDPAttentionClassifier(batch_size=32, **FAST)
-    with pytest.raises(ValueError, match="Site 'south' .* has 20 rows, fewer than batch_size=32"):
+    clf = FederatedDPAttentionClassifier(batch_size=32, public_count={"north": 120, "south": 20, "west": 150},
+                                         **FAST)
+    with pytest.raises(ValueError, match="Site 'south' .* counts 20 rows, fewer than batch_size=32"):
         clf.fit(X, y, groups=site)
+
+
+def test_each_site_plans_from_its_own_dp_count_under_add_or_remove():
+    """Without public counts, each site releases a DP count of its rows: its plan, its weight in
+    FedAvg and sites_ read that count, and its ε includes the count's pure ε."""
+    X, y, site = make_sites()
+    clf = FederatedDPAttentionClassifier(epsilon=2.0, **FAST).fit(X, y, groups=site)
+    exact = {name: int(np.sum(site == name)) for name in np.unique(site)}
+    assert [info["n_rows"] for info in clf.sites_.values()] != list(exact.values())
+    for info in clf.sites_.values():
+        assert info["count_epsilon"] == pytest.approx(0.02 * 2.0)
+        history = [(info["noise_multiplier"], info["sample_rate"], info["n_steps"])]
+        assert info["epsilon"] == pytest.approx(info["count_epsilon"] + compute_epsilon(history, info["delta"], "rdp"))
+        assert info["epsilon"] <= 2.0
 
 
 @pytest.mark.parametrize(

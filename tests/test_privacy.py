@@ -38,9 +38,12 @@ def test_epsilon_spent_never_exceeds_epsilon_asked(accountant, epsilon, n_sample
     y = (X[:, 0] > 0).astype(int)
     clf = _fit(X, y, epsilon=epsilon, batch_size=batch_size, max_epochs=max_epochs, accountant=accountant)
     assert 0 < clf.epsilon_ <= epsilon
-    # The spent ε is the accountant's composition of the steps actually taken.
+    # The spent ε is the pure ε of the DP count of the rows plus the accountant's
+    # composition of the steps actually taken.
+    assert clf.count_epsilon_ == pytest.approx(0.02 * epsilon)
     history = [(clf.noise_multiplier_, clf.sample_rate_, clf.n_steps_)]
-    assert clf.epsilon_ == pytest.approx(compute_epsilon(history, clf.delta_, accountant), rel=1e-6)
+    expected = clf.count_epsilon_ + compute_epsilon(history, clf.delta_, accountant)
+    assert clf.epsilon_ == pytest.approx(expected, rel=1e-6)
     # Calibration is tight: within a few percent of the budget.
     assert clf.epsilon_ >= 0.95 * epsilon
     assert clf.history_[-1]["epsilon"] == clf.epsilon_
@@ -86,15 +89,17 @@ def test_every_estimator_spends_at_most_epsilon(kind, accountant):
     clf.fit(X, y)
     assert 0.95 * 0.7 <= clf.epsilon_ <= 0.7
     history = [(clf.noise_multiplier_, clf.sample_rate_, clf.n_steps_)]
-    assert clf.epsilon_ == pytest.approx(compute_epsilon(history, clf.delta_, accountant), rel=1e-6)
-    assert clf.delta_ == default_delta(len(y))
+    expected = clf.count_epsilon_ + compute_epsilon(history, clf.delta_, accountant)
+    assert clf.epsilon_ == pytest.approx(expected, rel=1e-6)
+    # δ is read from the DP count of the rows, not from their exact number.
+    assert clf.delta_ == default_delta(clf.count_)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_n_steps_matches_the_data_loader(kind):
     clf, X, y = make_case(kind, batch_size=48, max_epochs=3)
     clf.fit(X, y)
-    steps_per_epoch = math.ceil(len(X) / 48)
+    steps_per_epoch = math.ceil(clf.count_ / 48)
     assert clf.sample_rate_ == pytest.approx(1 / steps_per_epoch)
     assert clf.n_steps_ == 3 * steps_per_epoch
     assert clf.net_.history[:, "train_batch_count"] == [steps_per_epoch] * 3
@@ -110,7 +115,9 @@ def test_gdp_accountant_warns_that_it_is_approximate(numeric_data):
 def test_default_delta_is_below_one_over_n(numeric_data):
     X, y = numeric_data
     clf = _fit(X, y, bounds=(-1, 1))
-    assert clf.delta_ == default_delta(len(X)) < 1 / len(X)
+    assert clf.delta_ == default_delta(clf.count_) < 1 / clf.count_
+    public = _fit(X, y, bounds=(-1, 1), public_count=len(X))
+    assert public.delta_ == default_delta(len(X)) < 1 / len(X)
     assert _fit(X, y, bounds=(-1, 1), delta=1e-7).delta_ == 1e-7
 
 
@@ -273,7 +280,8 @@ def test_auto_batch_size_and_epochs_give_small_data_enough_steps(n_samples, expe
     rng = np.random.RandomState(0)
     X = rng.uniform(-1, 1, size=(n_samples, 2))
     y = (X[:, 0] > 0).astype(int)
-    clf = _fit(X, y, batch_size="auto", max_epochs="auto", bounds=(-1, 1), d_token=4, n_heads=1)
+    clf = _fit(X, y, batch_size="auto", max_epochs="auto", bounds=(-1, 1), d_token=4, n_heads=1,
+               public_count=n_samples)
     assert clf.batch_size == "auto" and clf.batch_size_ == expected_batch
     assert clf.max_epochs == "auto" and clf.max_epochs_ == expected_epochs
     assert clf.sample_rate_ == pytest.approx(1 / math.ceil(n_samples / expected_batch))

@@ -5,17 +5,30 @@ import pickle
 from sklearn.base import clone
 
 from .._plan import TrainingPlan
+from .._relation import DPCount, PublicCount
 from ._client import PLAN_FIELDS, SiteClient, build_client_app
 from ._estimator import deployment_model, encode_site, store_deployment_fit
 from ._plan import FederatedPlan, check_secure_aggregation, client_level_plan, site_plan, sites_per_round
 from ._server import build_server_app, make_strategy
 from ._site import SiteData, get_arrays
+from ..privacy import resolve_accountant
 
 __all__ = ["make_client_app", "make_server_app"]
 
 
 def _site_name(context):
     return context.node_config.get("partition-id", context.node_id)
+
+
+def _reported_plan(settings, metrics):
+    """A site's plan, rebuilt by the server from what the site reported."""
+    fields = {field: metrics[field] for field in PLAN_FIELDS}
+    count_epsilon = float(fields["count_epsilon"])
+    count = (DPCount(int(fields["n_samples"]), count_epsilon) if count_epsilon > 0
+             else PublicCount(int(fields["n_samples"]), "given"))
+    neighbouring = settings._neighbouring
+    return TrainingPlan(**fields, accountant=resolve_accountant(settings.accountant, neighbouring.relation),
+                        neighbouring=neighbouring, count=count)
 
 
 def make_client_app(estimator, load_site):
@@ -56,7 +69,7 @@ def make_client_app(estimator, load_site):
         site = clone(settings)
         dataset, module, criterion, seed = encode_site(site, X, y)
         name = _site_name(context)
-        plan = site_plan(site, name, len(dataset))
+        plan = site_plan(site, name, len(dataset), seed)
         return SiteClient(site, module, SiteData(name, dataset), plan, int(name), seed, criterion)
 
     return build_client_app(settings, make_client)
@@ -99,11 +112,7 @@ def make_server_app(estimator, X_public, *, n_sites, output_path, max_site_rows=
         names = tuple(sorted(strategy.site_metrics))
         site_plans = ()
         if server is None:
-            site_plans = tuple(
-                TrainingPlan(**{field: strategy.site_metrics[name][field] for field in PLAN_FIELDS},
-                             accountant=settings.accountant)
-                for name in names
-            )
+            site_plans = tuple(_reported_plan(settings, strategy.site_metrics[name]) for name in names)
             if not site_plans:
                 raise RuntimeError(
                     "No site reported its DP-SGD settings (SecAgg+ hides them from the server), so "

@@ -13,7 +13,10 @@ __all__ = ["PLAN_FIELDS", "SiteClient", "build_client_app", "simulation_client"]
 #: The fields of a site's TrainingPlan that it reports to the server at record
 #: level (scalars, as Flower's metrics must be); the server rebuilds the plan
 #: from them to account the record-level ε.
-PLAN_FIELDS = ("n_samples", "batch_size", "steps_per_epoch", "sample_rate", "epochs", "noise_multiplier", "delta")
+PLAN_FIELDS = (
+    "n_samples", "batch_size", "steps_per_epoch", "sample_rate", "epochs", "noise_multiplier", "delta",
+    "count_epsilon",
+)
 
 
 class SiteClient(NumPyClient):
@@ -65,10 +68,12 @@ class SiteClient(NumPyClient):
             if math.isfinite(self.estimator.epsilon):
                 arrays = clip_update(arrays, parameters, self.estimator.clipping_norm)
             return arrays, 1, {"site_index": self.site_index}
-        # Record level: weighted by its rows, and the site's plan, which the
-        # server needs to account the record-level ε.
+        # Record level: weighted by the count of its rows that its plan read
+        # (public, or its DP count: under add-or-remove its exact size is
+        # private), with the site's plan, which the server needs to account
+        # the record-level ε.
         metrics = {"site_index": self.site_index, **{name: getattr(self.plan, name) for name in PLAN_FIELDS}}
-        return get_arrays(module), len(self.data), metrics
+        return get_arrays(module), int(self.plan.n_samples), metrics
 
 
 def _seed(rng):

@@ -194,6 +194,7 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         "secure_aggregation": ["boolean"],
         "classes": ["array-like", None],
         "backend": [StrOptions({"ray", "in-process"})],
+        "public_count": [dict, None],
     }
 
     #: Where the bounds and categories come from when they are not given.
@@ -204,6 +205,8 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         *,
         epsilon=1.0,
         delta=None,
+        neighbouring="add_or_remove",
+        public_count=None,
         dp_level="record",
         n_rounds=10,
         local_epochs=1,
@@ -212,7 +215,7 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         clipping_norm=1.0,
         secure_aggregation=False,
         max_grad_norm=1.0,
-        accountant="prv",
+        accountant="auto",
         batch_size="auto",
         lr=0.02,
         lr_schedule="constant",
@@ -234,6 +237,8 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     ):
         self.epsilon = epsilon
         self.delta = delta
+        self.neighbouring = neighbouring
+        self.public_count = public_count
         self.dp_level = dp_level
         self.n_rounds = n_rounds
         self.local_epochs = local_epochs
@@ -294,8 +299,18 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     def _warm_start_state(self):
         return None
 
-    def _training_plan(self, n_samples, previous=None, *, groups):
-        return plan_federation(self, groups, n_samples)
+    def _plan_fit(self, n_samples, previous, *, seed, groups):
+        # Each site counts its own rows (site_count); nothing counts the pooled rows.
+        return plan_federation(self, groups, n_samples, seed)
+
+    def _check_params(self):
+        if self.public_count is not None and self.dp_level == "client":
+            raise ValueError(
+                f"public_count={self.public_count!r} is for record level, where each site's DP-SGD plan "
+                "reads its count of rows; at client level the sites train without noise and the server "
+                "counts sites, which are public. Set public_count=None."
+            )
+        super()._check_params()
 
     def _weak_delta(self, plan, previous):
         if plan.server is not None:
@@ -357,7 +372,8 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             n_rounds=self.n_rounds,
             n_sampled=sites_per_round(self, plan.n_sites),
             secure_aggregation=self.secure_aggregation,
-            max_weight=max(len(site) for site in sites) if plan.server is None else 1,
+            # SecAgg+'s bound on a site's weight: the sites' counts, never their exact sizes.
+            max_weight=max(site.n_samples for site in plan.site_plans) if plan.server is None else 1,
         )
         client_app = build_client_app(
             self, simulation_client(self, module, sites, plan.site_plans, site_seed, criterion)

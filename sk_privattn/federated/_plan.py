@@ -1,18 +1,25 @@
 """The plan of a federated fit: each site's DP-SGD, or the server's client-level mechanism.
 
-Everything here reads the parameters, the number of sites and the number of
-rows of each site, never a row. The two privacy levels and the neighbouring
-relation that each ε covers:
+Everything here reads the parameters, the number of sites and a count of the
+rows of each site (public, or released by the site with DP), never a row. The
+two privacy levels and the neighbouring relation that each ε covers:
 
 - **record level**: each site runs DP-SGD on its own rows by its own
   :class:`~sk_privattn._plan.TrainingPlan`, calibrated once over all rounds.
-  ε covers adding or removing one row of one site, at that site's δ, with
-  the number of rows of every site treated as public (as ``n`` is for the
-  central estimators).
+  ε covers, under ``neighbouring``, adding or removing one row of one site
+  (the default), or replacing one, at that site's δ. Under add-or-remove a
+  site's number of rows is private, as ``n`` is for the central
+  estimators: each site's plan reads ``public_count[site]`` or a DP count
+  that the site releases of its own rows (2 % of ``epsilon``, pure DP),
+  and FedAvg weighs each site by that count, never by its exact size.
+  Under replace-one the sizes are public by the relation.
 - **client level** (DP-FedAvg, McMahan et al. 2018): ε covers *zeroing out one
-  site*: two federations of the same ``N`` sites are neighbours when one
-  site's data is replaced by data that contributes nothing (Kairouz et al.
-  2021). The roster of sites, hence ``N``, is public. Every round each site
+  site* (``neighbouring="add_or_remove"``): two federations of the same ``N``
+  sites are neighbours when one site's data is replaced by data that
+  contributes nothing (Kairouz et al. 2021); or replacing one site's data by
+  any other (``"replace_one"``, accounted by dp_accounting). The roster of
+  sites, hence ``N``, is public by construction: the server knows whom it
+  asks to train. Every round each site
   joins independently with probability ``fraction_fit`` (Poisson sampling,
   drawn by the site itself), its update is clipped to ``clipping_norm``, and
   the server adds Gaussian noise of standard deviation ``noise_multiplier *
@@ -30,7 +37,8 @@ import numpy as np
 from sklearn.utils.validation import column_or_1d
 
 from .._plan import plan_training
-from ..privacy import calibrate_noise_multiplier, compute_epsilon, default_delta
+from .._relation import Neighbouring, PublicCount, resolve_count
+from ..privacy import calibrate_noise_multiplier, compute_epsilon, default_delta, resolve_accountant
 
 __all__ = ["ClientLevelPlan", "FederatedPlan", "client_level_plan", "plan_federation", "site_plan"]
 
@@ -38,28 +46,48 @@ __all__ = ["ClientLevelPlan", "FederatedPlan", "client_level_plan", "plan_federa
 MIN_SECURE_SITES = 2
 
 
-def site_plan(estimator, name, n_rows):
+def site_count(estimator, name, n_rows, seed):
+    """The count of a site's ``n_rows`` rows that its plan reads: ``public_count[name]``, the
+    exact count where it is public (replace-one, client level, or ε = inf), or a DP count that
+    the site releases with ``seed``."""
+    private = estimator.dp_level == "record" and math.isfinite(estimator.epsilon)
+    public = None
+    if estimator.public_count is not None:
+        if name not in estimator.public_count:
+            raise ValueError(
+                f"public_count has no count for the site {name!r} (a value of groups); give a public "
+                f"count for every site, e.g. public_count={{{name!r}: 1000, ...}}, or public_count=None."
+            )
+        public = estimator.public_count[name]
+    return resolve_count(n_rows, neighbouring=estimator._neighbouring, public_count=public,
+                         epsilon=float(estimator.epsilon) if private else math.inf, seed=seed)
+
+
+def site_plan(estimator, name, n_rows, seed):
     """The DP-SGD plan of a site with ``n_rows`` rows over the whole federation.
 
-    Record level: the noise is calibrated once, so that all ``n_rounds``
-    rounds of ``local_epochs`` epochs compose to ``epsilon`` at the site's δ
-    (``delta``, or ``1 / (10 * n_rows)``); each round trains
-    ``plan.with_epochs(local_epochs)``. Client level (or ``epsilon=inf``):
-    local training without noise.
+    The plan reads the site's count (:func:`site_count`), not ``n_rows``.
+    Record level: the noise is calibrated once, so that the site's DP count
+    and all ``n_rounds`` rounds of ``local_epochs`` epochs compose to
+    ``epsilon`` at the site's δ (``delta``, or ``1 / (10 n)`` for its count
+    ``n``); each round trains ``plan.with_epochs(local_epochs)``. Client level
+    (or ``epsilon=inf``): local training without noise.
     """
     private = estimator.dp_level == "record" and math.isfinite(estimator.epsilon)
     plan = plan_training(
-        n_rows,
+        site_count(estimator, name, n_rows, seed),
         epsilon=float(estimator.epsilon) if private else math.inf,
         delta=estimator.delta,
         batch_size=estimator.batch_size,
         epochs=estimator.local_epochs * estimator.n_rounds,
         accountant=estimator.accountant,
+        neighbouring=estimator._neighbouring,
     )
-    if plan.batch_size > n_rows:
+    if estimator.batch_size != "auto" and plan.batch_size > plan.n_samples:
         raise ValueError(
-            f"Site {name!r} (a value of groups) has {n_rows} rows, fewer than batch_size={plan.batch_size}. "
-            "Lower batch_size (or use batch_size='auto'), or merge this site with another."
+            f"Site {name!r} (a value of groups) counts {plan.n_samples} rows, fewer than "
+            f"batch_size={plan.batch_size}. Lower batch_size (or use batch_size='auto'), or merge this "
+            "site with another."
         )
     return plan
 
@@ -79,6 +107,8 @@ class ClientLevelPlan:
         0.0 for ``epsilon=inf``.
     delta : float
     accountant : str
+    neighbouring : Neighbouring
+        Its unit is the site.
     """
 
     n_sites: int
@@ -87,6 +117,7 @@ class ClientLevelPlan:
     noise_multiplier: float
     delta: float
     accountant: str
+    neighbouring: Neighbouring = Neighbouring("add_or_remove", "site")
 
     @property
     def denominator(self):
@@ -100,22 +131,36 @@ class ClientLevelPlan:
     def row_history(self, rounds=None):
         """What any one *row* of a site paid, for a privacy ledger.
 
-        Adding or removing a row moves its site's clipped update anywhere in
-        the ball of radius ``clipping_norm``: the sum moves by up to twice
-        the clipping norm. Without crediting the sampling of sites, that is
-        a Gaussian mechanism of noise multiplier ``noise_multiplier / 2``
-        each round, an upper bound.
+        Adding, removing or replacing a row moves its site's clipped update
+        anywhere in the ball of radius ``clipping_norm``: the sum moves by up
+        to twice the clipping norm. Without crediting the sampling of sites,
+        that is a Gaussian mechanism of sensitivity twice the clipping norm
+        each round, an upper bound: noise multiplier ``noise_multiplier / 2``
+        at sensitivity one (add-or-remove), or ``noise_multiplier`` under
+        replace-one, whose accountant reads a replaced element as moving the
+        sum by twice the bound already.
         """
-        return [(self.noise_multiplier / 2, 1.0, self.n_rounds if rounds is None else int(rounds))]
+        noise = self.noise_multiplier / 2 if self.neighbouring.relation == "add_or_remove" else self.noise_multiplier
+        return [(noise, 1.0, self.n_rounds if rounds is None else int(rounds))]
 
     def epsilon(self, rounds=None):
         if self.noise_multiplier == 0:
             return math.inf
-        return compute_epsilon(self.history(rounds), self.delta, self.accountant)
+        return compute_epsilon(self.history(rounds), self.delta, self.accountant, self.neighbouring.relation)
+
+    # What the fit path and the ledgers read of a plan.
+    count_epsilon = 0.0
+
+    @property
+    def count(self):
+        """The roster of sites, public by construction."""
+        return PublicCount(self.n_sites, "roster")
 
 
 def client_level_plan(estimator, n_sites):
     """The :class:`ClientLevelPlan` of ``estimator`` over ``n_sites`` sites, calibrated to ``epsilon``."""
+    neighbouring = Neighbouring(estimator.neighbouring, "site")
+    accountant = resolve_accountant(estimator.accountant, neighbouring.relation)
     delta = float(estimator.delta) if estimator.delta is not None else default_delta(n_sites)
     noise = 0.0
     if math.isfinite(estimator.epsilon):
@@ -124,10 +169,11 @@ def client_level_plan(estimator, n_sites):
             delta=delta,
             sample_rate=float(estimator.fraction_fit),
             steps=estimator.n_rounds,
-            accountant=estimator.accountant,
+            accountant=accountant,
+            relation=neighbouring.relation,
         )
     return ClientLevelPlan(int(n_sites), float(estimator.fraction_fit), estimator.n_rounds, noise, delta,
-                           estimator.accountant)
+                           accountant, neighbouring)
 
 
 @functools.lru_cache(maxsize=256)
@@ -180,7 +226,26 @@ class FederatedPlan:
 
     @property
     def n_samples(self):
+        """The sum of the sites' counts (each public or DP)."""
         return sum(plan.n_samples for plan in self.site_plans)
+
+    @property
+    def relation(self):
+        return self.released.neighbouring.relation
+
+    @property
+    def accountant(self):
+        return self.released.accountant
+
+    @property
+    def count(self):
+        """Client level: the public roster. Record level: the count of the site with the largest ε."""
+        return self.released.count
+
+    @property
+    def count_epsilon(self):
+        """Record level: the pure ε of a site's DP count (each row pays its own site's)."""
+        return self.released.count_epsilon
 
     @property
     def n_sites(self):
@@ -270,7 +335,9 @@ class FederatedPlan:
         for name, plan in zip(self.site_names, self.site_plans):
             ran = self._site_after(plan, rounds)
             sites[name] = {
+                # The count the site's plan read (public, or its DP count): never its exact size.
                 "n_rows": ran.n_samples,
+                "count_epsilon": ran.count_epsilon,
                 "batch_size": ran.batch_size,
                 "noise_multiplier": ran.noise_multiplier,
                 "sample_rate": ran.sample_rate,
@@ -281,12 +348,13 @@ class FederatedPlan:
         return sites
 
 
-def plan_federation(estimator, groups, n_samples):
+def plan_federation(estimator, groups, n_samples, seed):
     """The :class:`FederatedPlan` of a fit on ``n_samples`` rows in the sites ``groups``.
 
     Reads the parameters and ``groups`` (which site holds each row), never a
-    row. Raises for a single site, a site smaller than its batch, and secure
-    aggregation with fewer than two sites per round.
+    row; each site's plan reads its count (:func:`site_count`, DP counts
+    seeded from ``seed``). Raises for a single site, a site smaller than its
+    batch, and secure aggregation with fewer than two sites per round.
     """
     groups = column_or_1d(groups)
     if len(groups) != n_samples:
@@ -301,7 +369,11 @@ def plan_federation(estimator, groups, n_samples):
         )
     names = tuple(names.tolist())
     sizes = np.bincount(site_of_row, minlength=len(names))
-    site_plans = tuple(site_plan(estimator, name, int(size)) for name, size in zip(names, sizes))
+    seeds = np.random.SeedSequence(int(seed)).generate_state(len(names))
+    site_plans = tuple(
+        site_plan(estimator, name, int(size), int(site_seed))
+        for name, size, site_seed in zip(names, sizes, seeds)
+    )
     server = client_level_plan(estimator, len(names)) if estimator.dp_level == "client" else None
     check_secure_aggregation(estimator, len(names))
     return FederatedPlan(estimator.dp_level, estimator.n_rounds, estimator.local_epochs, names, site_plans, server,
