@@ -42,7 +42,7 @@ from ._warm_start import (
 )
 from ._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
-from .privacy import ACCOUNTANTS, GDP_WARNING
+from .privacy import ACCOUNTANTS, GDP_WARNING, resolve_accountant
 
 __all__ = ["BaseDPEstimator", "initial_module", "module_inputs", "planned_histories"]
 
@@ -195,7 +195,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         check_same_neighbouring(self.neighbouring, previous.get("neighbouring_", "add_or_remove"))
         check_same_delta(self.delta, previous["delta_"])
         check_budget_left(previous["accountant_history_"], self.epsilon, previous["delta_"],
-                          previous.get("accountant_", self.accountant), relation=self.neighbouring,
+                          resolve_accountant(self.accountant, self.neighbouring), relation=self.neighbouring,
                           count_epsilon=previous.get("count_epsilon_", 0.0))
         return previous
 

@@ -290,7 +290,7 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
     True
     >>> report.to_frame()[["role", "epsilon", "steps"]]
         role  epsilon  steps
-    0  model      1.0     15
+    0  model      1.0     12
     """
     if accountant not in ("auto", "prv", "rdp", "pld"):
         raise ValueError(

@@ -357,7 +357,9 @@ def test_a_budget_refuses_a_federated_fit_that_would_exceed_it():
         clf.fit(X, y, groups=site)
         with pytest.raises(BudgetExceededError, match="FederatedDPAttentionClassifier.*over the budget"):
             clf.fit(X, y, groups=site)
-    (record,) = budget.records
+    # The refused fit had its sites release their DP counts of their rows: that is spent too.
+    record, refused = budget.records
+    assert refused["status"] == "refused" and refused["pure_epsilon"] == pytest.approx(0.02)
     assert record["status"] == "complete" and record["estimator"] == "FederatedDPAttentionClassifier"
     # One mechanism per group of rows: each site's DP-SGD over both rounds.
     assert sorted(tuple(map(tuple, group)) for group in record["groups"]) == sorted(
@@ -369,7 +371,10 @@ def test_a_budget_refuses_a_federated_fit_that_would_exceed_it():
 def test_privacy_report_over_a_grid_search_of_federated_fits():
     X, y, site = make_sites((50, 70, 60, 80))
     with sklearn.config_context(enable_metadata_routing=True), PrivacyLedger() as ledger:
-        spec = FederatedDPAttentionClassifier(epsilon=1.0, **{**FAST, "n_rounds": 1}).set_fit_request(groups=True)
+        # Public counts of the sites, so that sites of other sizes run other mechanisms.
+        sizes = {name: int(np.sum(site == name)) for name in np.unique(site)}
+        spec = FederatedDPAttentionClassifier(epsilon=1.0, public_count=sizes, **{**FAST, "n_rounds": 1})
+        spec.set_fit_request(groups=True)
         search = GridSearchCV(spec, {"lr": [0.02]}, cv=GroupKFold(n_splits=2)).fit(X, y, groups=site)
     report = privacy_report(search, ledger=ledger)
     assert report.to_frame()["role"].value_counts().to_dict() == {"cv fold": 2, "refit": 1}

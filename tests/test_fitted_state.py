@@ -76,7 +76,7 @@ def test_epsilon_spent_stays_below_epsilon_asked_where_opacus_sampler_ran_one_st
     y = (X[:, 0] > 0).astype(int)
     clf = DPAttentionClassifier(
         epsilon=1.0, delta=1e-4, bounds=(-1, 1), max_epochs=1, batch_size=10, d_token=8, n_heads=2, n_layers=1,
-        random_state=0,
+        random_state=0, public_count=930,
     )
     with PrivacyLedger() as ledger:
         clf.fit(X, y)
@@ -94,11 +94,13 @@ def test_warm_start_on_more_rows_warns_when_the_first_delta_is_no_longer_below_o
     X = rng.uniform(-1, 1, size=(2000, 3))
     y = (X[:, 0] > 0).astype(int)
     clf = DPAttentionClassifier(
-        **{**FAST_PARAMS, "max_epochs": 1}, epsilon=1.0, bounds=(-1, 1), warm_start=True, random_state=0
+        **{**FAST_PARAMS, "max_epochs": 1}, epsilon=1.0, bounds=(-1, 1), warm_start=True, random_state=0,
+        public_count=100,
     ).fit(X[:100], y[:100])
     assert clf.delta_ == 1 / 1000
-    with pytest.warns(UserWarning, match=r"warm_start=True keeps the delta_=0.001 .* not below 1/n_samples=0.0005"):
-        clf.set_params(epsilon=2.0).fit(X, y)
+    with pytest.warns(UserWarning, match=r"warm_start=True keeps the delta_=0.001 .* not below 1/n=0.0005 for the "
+                                         r"count of training rows n=2000 \(public_count\)"):
+        clf.set_params(epsilon=2.0, public_count=2000).fit(X, y)
     assert clf.delta_ == 1 / 1000
 
 

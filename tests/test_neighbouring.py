@@ -185,52 +185,113 @@ def _warm_fit(estimator, X, y):
     return estimator.set_params(epsilon=2.0).fit(X, y)
 
 
+def _weighted_fit(estimator, X, y):
+    return estimator.fit(X, y, sample_weight=1.0 + (np.arange(len(y)) % 4))
+
+
+def _missing_age(datasets):
+    return [(X.assign(age=X["age"].where(np.arange(len(X)) % 5 > 0)), y) for X, y in datasets]
+
+
+REGRESSOR = {**{k: v for k, v in TABULAR.items() if k != "classes"}, "target_bounds": (0, 15), "loss": "huber"}
+SEARCH_GRID = {"epsilon": [1.0, 2.0], "lr": [0.01, 0.02]}
+
+
+def _search(**params):
+    # Which candidate wins is a DP release (the theorem covers it); with this seed the two
+    # neighbours of every test here choose the same one, so that everything else can be compared.
+    return PrivateRandomSearch(DPAttentionClassifier(**TABULAR, **params), SEARCH_GRID, mean_n_candidates=2,
+                               random_state=9, **params)
+
+
+#: name -> (make_estimator(**params), the pair (D, D with one row replaced), fit)
 CASES = {
-    "classifier": lambda: _fit_twice(lambda: DPAttentionClassifier(**TABULAR), _tabular()),
-    "classifier, class weights and cosine schedule off": lambda: _fit_twice(
-        lambda: DPAttentionClassifier(**{**TABULAR, "class_weight": {0: 1.0, 1: 3.0}, "lr_schedule": "constant"}),
-        _tabular(),
+    "classifier": (lambda **p: DPAttentionClassifier(**TABULAR, **p), _tabular, None),
+    "classifier, class weights and cosine schedule off": (
+        lambda **p: DPAttentionClassifier(**TABULAR, class_weight={0: 1.0, 1: 3.0}, **{"lr_schedule": "constant", **p}),
+        _tabular,
+        None,
     ),
-    "classifier, sample weights": lambda: _fit_twice(
-        lambda: DPAttentionClassifier(**TABULAR, max_sample_weight=4.0),
-        _tabular(),
-        fit=lambda estimator, X, y: estimator.fit(X, y, sample_weight=1.0 + (np.arange(len(y)) % 4)),
+    "classifier, sample weights": (
+        lambda **p: DPAttentionClassifier(**TABULAR, max_sample_weight=4.0, **p), _tabular, _weighted_fit
     ),
-    "classifier, missing values": lambda: _fit_twice(
-        lambda: DPAttentionClassifier(**TABULAR),
-        [(X.assign(age=X["age"].where(np.arange(len(X)) % 5 > 0)), y) for X, y in _tabular()],
+    "classifier, missing values": (
+        lambda **p: DPAttentionClassifier(**TABULAR, **p), lambda: _missing_age(_tabular()), None
     ),
-    "regressor": lambda: _fit_twice(
-        lambda: DPAttentionRegressor(
-            **{**{k: v for k, v in TABULAR.items() if k != "classes"}, "target_bounds": (0, 15), "loss": "huber"}
-        ),
-        _regression(),
+    "regressor": (lambda **p: DPAttentionRegressor(**REGRESSOR, **p), _regression, None),
+    "sequence, transformer": (lambda **p: DPSequenceClassifier(**SEQUENCE, **p), _series, None),
+    "sequence, lstm_attention": (
+        lambda **p: DPSequenceClassifier(**SEQUENCE, architecture="lstm_attention", **p), _series, None
     ),
-    "sequence, transformer": lambda: _fit_twice(lambda: DPSequenceClassifier(**SEQUENCE), _series()),
-    "sequence, lstm_attention": lambda: _fit_twice(
-        lambda: DPSequenceClassifier(**SEQUENCE, architecture="lstm_attention"), _series()
-    ),
-    "warm start": lambda: _fit_twice(
-        lambda: DPAttentionClassifier(**TABULAR, warm_start=True), _tabular(), fit=_warm_fit
-    ),
-    "PrivateRandomSearch": lambda: _fit_twice(
-        lambda: PrivateRandomSearch(
-            DPAttentionClassifier(**TABULAR),
-            {"epsilon": [1.0, 2.0], "lr": [0.01, 0.02]},
-            mean_n_candidates=2,
-            random_state=0,
-        ),
-        _tabular(n_samples=160),
-    ),
+    "warm start": (lambda **p: DPAttentionClassifier(**TABULAR, warm_start=True, **p), _tabular, _warm_fit),
+    "PrivateRandomSearch": (_search, lambda: _tabular(n_samples=160), None),
 }
 
 
+def _fit_case(case, datasets, **params):
+    make_estimator, _, fit = CASES[case]
+    return _fit_twice(lambda: make_estimator(**params), datasets, **({"fit": fit} if fit else {}))
+
+
+def _without_last_row(X, y):
+    """D with its last row removed: the add-or-remove neighbour (n is one less)."""
+    return (X.iloc[:-1] if hasattr(X, "iloc") else X[:-1]), y[:-1]
+
+
+@pytest.fixture
+def forced_count(monkeypatch):
+    """Every DP count of the rows releases the same value, whatever the data: the two
+    neighbours of an add-or-remove test then draw noises that differ by one."""
+    from sk_privattn import _relation
+
+    monkeypatch.setattr(_relation, "release_count", lambda n, epsilon, seed: _relation.DPCount(140, epsilon))
+
+
+@pytest.mark.parametrize("relation", ["add_or_remove", "replace_one"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_neighbouring_fits_differ_only_in_trainable_weights(case):
-    fitted_on_d, fitted_on_neighbour = CASES[case]()
+def test_neighbouring_fits_differ_only_in_trainable_weights(case, relation):
+    """D against D with one row replaced, same seed: n is the same, so under add-or-remove the DP
+    count draws the same value too, and under replace-one n is public."""
+    fitted_on_d, fitted_on_neighbour = _fit_case(case, CASES[case][1](), neighbouring=relation)
     assert differences(fitted_on_d, fitted_on_neighbour) == []
     # The test can see: the weights themselves do differ.
     assert walk(fitted_on_d) != walk(fitted_on_neighbour)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_fits_without_one_row_differ_only_in_trainable_weights_given_the_same_count(case, forced_count):
+    """Add-or-remove: D against D without its last row, same seed, the DP count forced to the same
+    release. Nothing reads the exact number of rows, so nothing but the weights may differ."""
+    (X, y), _ = CASES[case][1]()
+    fitted_on_d, fitted_on_neighbour = _fit_case(case, [(X, y), _without_last_row(X, y)])
+    assert differences(fitted_on_d, fitted_on_neighbour) == []
+    assert walk(fitted_on_d) != walk(fitted_on_neighbour)
+
+
+@pytest.mark.parametrize("case", ["classifier", "regressor", "sequence, transformer", "PrivateRandomSearch"])
+def test_fits_without_one_row_differ_only_in_trainable_weights_given_a_public_count(case):
+    """Add-or-remove with public_count: the plan is the same for any n."""
+    (X, y), _ = CASES[case][1]()
+    fitted = _fit_case(case, [(X, y), _without_last_row(X, y)], public_count=150)
+    assert differences(*fitted) == []
+    assert fitted[0].count_ == fitted[1].count_ == 150 and fitted[0].count_epsilon_ == 0.0
+
+
+def test_without_a_public_count_the_plan_reads_a_dp_count_that_varies_with_the_seed():
+    """The reproduction of issue 19: with the defaults, delta_ was 1/(10 n), a fixed function
+    of n, so that two neighbours' delta_ told whether a row was in. Now it is read from a DP
+    count: for the same seed it moves by the one row, and across seeds it varies."""
+    (X, y), _ = _tabular(n_samples=400)
+    fits = {}
+    for seed in range(3):
+        for data in [(X, y), _without_last_row(X, y)]:
+            clf = DPAttentionClassifier(**{**TABULAR, "random_state": seed}).fit(*data)
+            fits[seed, len(data[1])] = clf
+    for seed in range(3):
+        on_d, on_neighbour = fits[seed, len(y)], fits[seed, len(y) - 1]
+        assert on_d.count_ - on_neighbour.count_ == 1  # the same noise draw
+        assert on_d.delta_ == 1 / (10 * on_d.count_) and on_d.count_epsilon_ == pytest.approx(0.02)
+    assert len({fits[seed, len(y)].delta_ for seed in range(3)}) == 3
 
 
 def _federated_fits(datasets, **params):
@@ -250,11 +311,21 @@ def _federated_fits(datasets, **params):
     )
 
 
-def test_federated_neighbouring_fits_differ_only_in_trainable_weights():
+@pytest.mark.parametrize("relation", ["add_or_remove", "replace_one"])
+def test_federated_neighbouring_fits_differ_only_in_trainable_weights(relation):
     """Record level: one row of one site replaced."""
     (X, y), (X_neighbour, y_neighbour) = _tabular(n_samples=150)
     sites = np.repeat(["north", "south", "west"], 50)
-    fitted = _federated_fits([(X, sites, y), (X_neighbour, sites, y_neighbour)])
+    fitted = _federated_fits([(X, sites, y), (X_neighbour, sites, y_neighbour)], neighbouring=relation)
+    assert differences(*fitted) == []
+
+
+def test_federated_fits_without_one_row_of_a_site_differ_only_in_trainable_weights(forced_count):
+    """Record level, add-or-remove: the last row of the last site removed. Each site's plan and
+    its weight in FedAvg read its (here forced) DP count, never its exact size."""
+    (X, y), _ = _tabular(n_samples=150)
+    sites = np.repeat(["north", "south", "west"], 50)
+    fitted = _federated_fits([(X, sites, y), (X.iloc[:-1], sites[:-1], y[:-1])])
     assert differences(*fitted) == []
 
 
@@ -286,7 +357,7 @@ def test_printed_progress_is_the_same_for_neighbouring_data():
 
 def test_the_walk_finds_a_leak():
     """A stand-in for the bugs this test exists for: an un-noised statistic left on the model."""
-    first, second = CASES["classifier"]()
+    first, second = _fit_case("classifier", _tabular())
     for fitted, (X, y) in zip((first, second), _tabular()):
         parameter = next(fitted.module_.parameters())
         parameter.summed_grad = torch.full_like(parameter, float(np.mean(X["age"])))

@@ -20,6 +20,7 @@ from sk_privattn import (
     PrivacyLedger,
     privacy_report,
 )
+from sk_privattn._recording import record_id
 from sk_privattn.model_selection import PrivateRandomSearch, selection_rdp
 from sk_privattn.privacy import compute_epsilon
 
@@ -53,14 +54,16 @@ def test_report_of_a_parallel_search_composes_the_fits_of_each_row(data):
     assert roles == {"cv fold": 4, "refit": 1}
     # With cv=2 every row is in one fold fit of each candidate, and in the refit.
     assert report.rows_per_fit_count == {3: len(X)}
-    refit = next(r for r in records if r["n_samples"] == len(X))
-    first_fold = [r for r in records if r["n_samples"] != len(X) and r["params"]["epsilon"] == 1.0][0]
-    first_fold_rows = first_fold["n_samples"]
-    assert first_fold_rows == len(X) // 2
-    assert report.total_delta == refit["delta"]
+    refit = next(r for r in records if r["id"] == record_id(search.best_estimator_))
+    # Each fit planned from its own DP count of its rows, never from their exact number.
+    assert all(r["count"]["source"] == "dp" and r["pure_epsilon"] > 0 for r in records)
+    assert all(r["n_samples"] == r["count"]["value"] for r in records)
+    assert report.total_delta == min(r["delta"] for r in records)
     assert report.selected_epsilon == search.best_estimator_.epsilon_
     # Not a sum, and more than any single fit, and less than composing all five.
-    all_five = compute_epsilon([e for r in records for e in _history(r)], report.total_delta)
+    all_five = sum(r["pure_epsilon"] for r in records) + compute_epsilon(
+        [e for r in records for e in _history(r)], report.total_delta
+    )
     assert max(r["epsilon"] for r in records) < report.total_epsilon < all_five
     assert report.total_epsilon < sum(r["epsilon"] for r in records)
     assert not report.covers_selection
@@ -122,10 +125,13 @@ def test_budget_allows_two_fits_and_refuses_a_third(data):
         clf.fit(X, y)
         spent = budget.spent_epsilon
         assert 1.3 < spent <= 2.0
-        with pytest.raises(BudgetExceededError, match=r"over the budget of ε=2\. Remaining budget: ε=0\.2") as error:
+        with pytest.raises(BudgetExceededError, match=r"over the budget of ε=2\. Remaining budget: ε=0\.18") as error:
             clf.fit(X, y)
         assert "DPAttentionClassifier(epsilon=1.3) would spend ε=1.29" in str(error.value)
-    assert len(budget.records) == 2 and budget.spent_epsilon == spent
+    # The refused fit had released its DP count of the rows to make its plan: that is spent.
+    assert [record["status"] for record in budget.records] == ["complete", "complete", "refused"]
+    assert budget.records[-1]["history"] == [] and budget.records[-1]["pure_epsilon"] == pytest.approx(0.026)
+    assert budget.spent_epsilon == pytest.approx(spent + 0.026)
 
 
 class _NoReading:

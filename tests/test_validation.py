@@ -75,8 +75,9 @@ def test_bad_fit_raises_clearly_and_keeps_the_previous_fit(fitted, case):
 
 def test_delta_at_or_above_one_over_n_warns_but_fits(fitted):
     _, X, y = fitted
-    with pytest.warns(UserWarning, match=r"delta=0.01 is not below 1/n_samples"):
-        clf = _clf(bounds=(-1, 1), delta=0.01).fit(X, y)
+    with pytest.warns(UserWarning, match=r"delta=0.01 is not below 1/n=0.00833 for the count of training rows "
+                                         r"n=120 \(public_count\)"):
+        clf = _clf(bounds=(-1, 1), delta=0.01, public_count=120).fit(X, y)
     assert clf.delta_ == 0.01
 
 

@@ -46,7 +46,10 @@ def test_epsilon_spent_is_the_composition_of_every_call(data, accountant):
     clf.set_params(epsilon=2.0, max_epochs=3).fit(X, y)
     second = (clf.noise_multiplier_, clf.sample_rate_, clf.n_steps_)
     assert clf.accountant_history_ == [first, second]
-    assert clf.epsilon_ == pytest.approx(compute_epsilon([first, second], clf.delta_, accountant), rel=1e-6)
+    # Each call released its own DP count of the rows, whose pure ε adds.
+    assert clf.count_epsilon_ == pytest.approx(0.02 * 1.0 + 0.02 * 2.0)
+    expected = clf.count_epsilon_ + compute_epsilon([first, second], clf.delta_, accountant)
+    assert clf.epsilon_ == pytest.approx(expected, rel=1e-6)
     assert first_epsilon < clf.epsilon_ <= 2.0
     # history_ shows each call, with the ε spent so far over all calls.
     assert [row["call"] for row in clf.history_] == [1, 1, 2, 2, 2]
@@ -184,7 +187,8 @@ def test_regressor_warm_start_keeps_its_target_scaling(data):
         warnings.simplefilter("error", PrivacyLeakWarning)
         reg.set_params(epsilon=2.0).fit(X, 2 * y)
     np.testing.assert_array_equal(reg.target_bounds_, target_bounds)
-    assert reg.epsilon_ == pytest.approx(compute_epsilon(reg.accountant_history_, reg.delta_, "rdp"), rel=1e-6)
+    expected = reg.count_epsilon_ + compute_epsilon(reg.accountant_history_, reg.delta_, "rdp")
+    assert reg.epsilon_ == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match="continues the model built with target_bounds=None"):
         reg.set_params(epsilon=3.0, target_bounds=(-60, 60)).fit(X, y)
 

@@ -8,7 +8,14 @@ from .._plan import TrainingPlan
 from .._relation import DPCount, PublicCount
 from ._client import PLAN_FIELDS, SiteClient, build_client_app
 from ._estimator import deployment_model, encode_site, store_deployment_fit
-from ._plan import FederatedPlan, check_secure_aggregation, client_level_plan, site_plan, sites_per_round
+from ._plan import (
+    FederatedPlan,
+    check_secure_aggregation,
+    client_level_plan,
+    site_count_seed,
+    site_plan,
+    sites_per_round,
+)
 from ._server import build_server_app, make_strategy
 from ._site import SiteData, get_arrays
 from ..privacy import resolve_accountant
@@ -69,7 +76,7 @@ def make_client_app(estimator, load_site):
         site = clone(settings)
         dataset, module, criterion, seed = encode_site(site, X, y)
         name = _site_name(context)
-        plan = site_plan(site, name, len(dataset), seed)
+        plan = site_plan(site, name, len(dataset), site_count_seed(seed, int(name)))
         return SiteClient(site, module, SiteData(name, dataset), plan, int(name), seed, criterion)
 
     return build_client_app(settings, make_client)

@@ -16,7 +16,7 @@ from .._training import TensorBatchDataset, TrainingResult
 from .._warnings import caller_stacklevel
 from ..exceptions import PrivacyLeakWarning
 from ._client import build_client_app, simulation_client
-from ._plan import plan_federation, sites_per_round
+from ._plan import federation_seeds, plan_federation, sites_per_round
 from ._server import build_server_app, make_strategy
 from ._simulation import simulate
 from ._site import SiteData, get_arrays, set_arrays
@@ -392,13 +392,6 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             # Every round that started counts, for every site, aggregated or not.
             recorder.spent(*plan.row_histories(strategy.rounds_started))
         return federation_result(plan, strategy, module)
-
-
-def federation_seeds(train_seed):
-    """The base seed of the sites' coins and training, and the seed of the server's noise,
-    from the fit's training seed: the same in a simulation and in a deployment."""
-    site_seed, noise_seed = np.random.SeedSequence(train_seed).generate_state(2)
-    return int(site_seed >> 1), int(noise_seed >> 1)
 
 
 def federation_result(plan, strategy, module):

@@ -46,6 +46,19 @@ __all__ = ["ClientLevelPlan", "FederatedPlan", "client_level_plan", "plan_federa
 MIN_SECURE_SITES = 2
 
 
+def federation_seeds(train_seed):
+    """The base seed of the sites' coins, counts and training, and the seed of the server's
+    noise, from the fit's training seed: the same in a simulation and in a deployment."""
+    site_seed, noise_seed = np.random.SeedSequence(train_seed).generate_state(2)
+    return int(site_seed >> 1), int(noise_seed >> 1)
+
+
+def site_count_seed(site_seed, site_index):
+    """The seed of the DP count of site ``site_index`` (its position among the sites, its
+    partition id in a deployment), from the base seed of the sites."""
+    return int(np.random.SeedSequence([int(site_seed), int(site_index)]).generate_state(1)[0] >> 1)
+
+
 def site_count(estimator, name, n_rows, seed):
     """The count of a site's ``n_rows`` rows that its plan reads: ``public_count[name]``, the
     exact count where it is public (replace-one, client level, or ε = inf), or a DP count that
@@ -353,7 +366,7 @@ def plan_federation(estimator, groups, n_samples, seed):
 
     Reads the parameters and ``groups`` (which site holds each row), never a
     row; each site's plan reads its count (:func:`site_count`, DP counts
-    seeded from ``seed``). Raises for a single site, a site smaller than its
+    seeded from the fit's training ``seed``, as a deployment's sites seed theirs). Raises for a single site, a site smaller than its
     batch, and secure aggregation with fewer than two sites per round.
     """
     groups = column_or_1d(groups)
@@ -369,10 +382,10 @@ def plan_federation(estimator, groups, n_samples, seed):
         )
     names = tuple(names.tolist())
     sizes = np.bincount(site_of_row, minlength=len(names))
-    seeds = np.random.SeedSequence(int(seed)).generate_state(len(names))
+    site_seed, _ = federation_seeds(seed)
     site_plans = tuple(
-        site_plan(estimator, name, int(size), int(site_seed))
-        for name, size, site_seed in zip(names, sizes, seeds)
+        site_plan(estimator, name, int(size), site_count_seed(site_seed, index))
+        for index, (name, size) in enumerate(zip(names, sizes))
     )
     server = client_level_plan(estimator, len(names)) if estimator.dp_level == "client" else None
     check_secure_aggregation(estimator, len(names))
