@@ -10,6 +10,14 @@ response at ε would reach (their Theorem 5.2), whatever the dependence
 between the canaries: the coins are the only randomness the bound needs, and
 they are the auditor's. The largest ε that the count rules out, at the stated
 confidence, is a valid lower bound on the ε of the training.
+
+The relation of that bound is add-or-remove: each coin adds a canary to the
+training data or leaves it out, so the number of rows trained on varies with
+the coins (and an estimator under add-or-remove plans from a DP count of
+them). Compare it with the ``epsilon_`` of a fit under
+``neighbouring="add_or_remove"``. A fit under ``"replace_one"`` claims
+nothing about data sets of different sizes (it may publish their size), so
+its ``epsilon_`` is not a bound that this audit can test.
 """
 
 import math
@@ -110,7 +118,10 @@ class OneRunAuditResult:
     mode : str
     epsilon_lower_bound : float
         ε that the guesses prove the training spent at least, at ``delta``
-        and ``confidence`` (0 when they prove nothing).
+        and ``confidence`` (0 when they prove nothing), for adding or removing
+        one canary (``neighbouring``).
+    neighbouring : str
+        "add_or_remove": the relation of the bound.
     n_canaries, n_guesses, n_correct : int
     included : ndarray of bool, shape (n_canaries,)
         The auditor's coins: which canaries were trained on.
@@ -125,6 +136,7 @@ class OneRunAuditResult:
                  confidence, estimator):
         self.mode = mode
         self.epsilon_lower_bound = epsilon_lower_bound
+        self.neighbouring = "add_or_remove"
         self.n_canaries = n_canaries
         self.n_guesses = n_guesses
         self.n_correct = n_correct
@@ -136,8 +148,9 @@ class OneRunAuditResult:
 
     def __repr__(self):
         return (
-            f"OneRunAuditResult(mode={self.mode!r}, epsilon_lower_bound={self.epsilon_lower_bound:.3f} at "
-            f"delta={self.delta:g}, {self.confidence:.0%} confidence; {self.n_correct} of {self.n_guesses} "
+            f"OneRunAuditResult(mode={self.mode!r}, epsilon_lower_bound={self.epsilon_lower_bound:.3f} "
+            f"(add or remove one canary) at delta={self.delta:g}, {self.confidence:.0%} confidence; "
+            f"{self.n_correct} of {self.n_guesses} "
             f"guesses right on {self.n_canaries} canaries)"
         )
 

@@ -343,15 +343,17 @@ def test_client_level_fits_without_one_site_differ_only_in_trainable_weights():
     assert walk(fitted[0]) != walk(fitted[1])
 
 
-def test_printed_progress_is_the_same_for_neighbouring_data():
-    """verbose=1 prints the epoch and the ε spent, never a loss."""
+def test_printed_progress_is_the_same_for_neighbouring_data(forced_count):
+    """verbose=1 prints the epoch and the ε spent, never a loss: the same for D, for D with one
+    row replaced and for D without one row (its DP count forced to the same release)."""
+    (X, y), replaced = _tabular()
     printed = []
-    for X, y in _tabular():
+    for X, y in [(X, y), replaced, _without_last_row(X, y)]:
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
             DPAttentionClassifier(**TABULAR, verbose=1).fit(X, y)
         printed.append(out.getvalue())
-    assert printed[0] == printed[1]
+    assert printed[0] == printed[1] == printed[2]
     assert "epsilon" in printed[0] and "loss" not in printed[0]
 
 
