@@ -36,6 +36,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     {lr_schedule}
     {optimizer}
     {weight_decay}
+    {architecture}
     {d_token}
     {n_heads}
     {n_layers}
@@ -106,6 +107,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         lr_schedule="cosine",
         optimizer="adamw",
         weight_decay=0.0,
+        architecture="ft_transformer",
         d_token=16,
         n_heads=4,
         n_layers=1,
@@ -133,6 +135,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             lr_schedule=lr_schedule,
             optimizer=optimizer,
             weight_decay=weight_decay,
+            architecture=architecture,
             d_token=d_token,
             n_heads=n_heads,
             n_layers=n_layers,
