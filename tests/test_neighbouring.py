@@ -206,6 +206,16 @@ CASES = {
         ),
         _regression(),
     ),
+    "classifier, polynomial architecture and missing values": lambda: _fit_twice(
+        lambda: DPAttentionClassifier(**TABULAR, architecture="polynomial"),
+        [(X.assign(age=X["age"].where(np.arange(len(X)) % 5 > 0)), y) for X, y in _tabular()],
+    ),
+    "regressor, polynomial architecture": lambda: _fit_twice(
+        lambda: DPAttentionRegressor(
+            **{**{k: v for k, v in TABULAR.items() if k != "classes"}, "target_bounds": (0, 15), "architecture": "polynomial"}
+        ),
+        _regression(),
+    ),
     "sequence, transformer": lambda: _fit_twice(lambda: DPSequenceClassifier(**SEQUENCE), _series()),
     "sequence, lstm_attention": lambda: _fit_twice(
         lambda: DPSequenceClassifier(**SEQUENCE, architecture="lstm_attention"), _series()
