@@ -17,7 +17,10 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     them through pre-norm transformer blocks) trained with DP-SGD by Opacus:
     Poisson sampling, per-sample gradient clipping, Gaussian noise, and a
     privacy accountant. The noise is calibrated so that the ε the accountant
-    reports after the fit, ``epsilon_``, is at most ``epsilon``.
+    reports after the fit, ``epsilon_``, is at most ``epsilon``. With
+    ``architecture="polynomial"`` the network is one that homomorphic
+    encryption evaluates, for scoring rows that the model's owner never sees
+    (:mod:`sk_privattn.encrypted`).
 
     It is a drop-in replacement for
     :class:`~sklearn.linear_model.LogisticRegression`, including in
