@@ -93,6 +93,18 @@ lr_schedule : {{"cosine", "constant"}}, default={default}
 optimizer : {{"adamw", "adam", "sgd"}} or torch optimizer class, default={default}""",
     "weight_decay": """\
 weight_decay : float, default={default}""",
+    "architecture": """\
+architecture : {{"ft_transformer", "polynomial"}}, default={default}
+    The network. "ft_transformer": the FT-Transformer (pre-norm blocks with
+    softmax attention, LayerNorm and GELU). "polynomial": one block that
+    homomorphic encryption can evaluate, so that a client can have rows
+    scored without showing them (:mod:`sk_privattn.encrypted`,
+    docs/private_inference.md): attention from ``[CLS]`` whose weights are
+    ``(1 + s / 2) ** 2 / n_tokens`` for the score ``s``, a feed-forward
+    layer with activation ``x ** 2``, a linear head, and no LayerNorm
+    (:class:`~sk_privattn.nn.PolynomialAttention`). It takes
+    ``n_layers=1`` and ``numeric_encoding`` "linear" or "linear+log". Both
+    train by the same DP-SGD with the same guarantee.""",
     "d_token": """\
 d_token : int, default={default}
     Token size.""",

@@ -19,10 +19,13 @@ from sklearn.utils.validation import validate_data
 from . import preprocessing
 from ._base import BaseDPEstimator
 from ._warm_start import check_same_columns
-from .nn import FTTransformer
+from .nn import FTTransformer, PolynomialAttention
 from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, resolve_categorical_features
 
-__all__ = ["BaseDPAttention"]
+__all__ = ["ARCHITECTURES", "BaseDPAttention", "as_numeric_or_object"]
+
+#: The networks of ``architecture``.
+ARCHITECTURES = ("ft_transformer", "polynomial")
 
 
 class BaseDPAttention(BaseDPEstimator):
@@ -34,6 +37,7 @@ class BaseDPAttention(BaseDPEstimator):
 
     _parameter_constraints = {
         **BaseDPEstimator._parameter_constraints,
+        "architecture": [StrOptions(set(ARCHITECTURES))],
         "d_token": [Interval(Integral, 1, None, closed="left")],
         "n_heads": [Interval(Integral, 1, None, closed="left")],
         "n_layers": [Interval(Integral, 1, None, closed="left")],
@@ -52,6 +56,7 @@ class BaseDPAttention(BaseDPEstimator):
         "categories",
         "bounds",
         "numeric_encoding",
+        "architecture",
         "d_token",
         "n_heads",
         "n_layers",
@@ -74,6 +79,7 @@ class BaseDPAttention(BaseDPEstimator):
         lr_schedule,
         optimizer,
         weight_decay,
+        architecture,
         d_token,
         n_heads,
         n_layers,
@@ -100,6 +106,7 @@ class BaseDPAttention(BaseDPEstimator):
         self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.architecture = architecture
         self.d_token = d_token
         self.n_heads = n_heads
         self.n_layers = n_layers
@@ -120,6 +127,19 @@ class BaseDPAttention(BaseDPEstimator):
                 f"d_token={self.d_token} must be divisible by n_heads={self.n_heads}; "
                 f"for example d_token={self.n_heads * max(1, round(self.d_token / self.n_heads))}."
             )
+        if self.architecture == "polynomial":
+            if self.n_layers != 1:
+                raise ValueError(
+                    f"architecture='polynomial' has one attention block, whose polynomial is what "
+                    f"encrypted inference evaluates (docs/private_inference.md); got n_layers={self.n_layers}. "
+                    "Use n_layers=1, or architecture='ft_transformer' for more blocks."
+                )
+            if self.numeric_encoding == "piecewise":
+                raise ValueError(
+                    "numeric_encoding='piecewise' gives each numeric feature 18 values, and "
+                    "architecture='polynomial' needs every product of up to three of them as an "
+                    "encrypted input (1,329 per feature). Use numeric_encoding='linear+log' or 'linear'."
+                )
         super()._check_params()
 
     def _validate_X(self, X, y=None, *, reset):
@@ -141,7 +161,7 @@ class BaseDPAttention(BaseDPEstimator):
             validated = validate_data(self, X, **options)
         else:
             validated, y = validate_data(self, X, y, **options)
-        return _as_numeric_or_object(validated), y
+        return as_numeric_or_object(validated), y
 
     def _validate_large_frame(self, X, y, *, reset):
         """:meth:`_validate_X` of a DataFrame of many rows, without an array of all its cells.
@@ -219,16 +239,12 @@ class BaseDPAttention(BaseDPEstimator):
 
     def _build_module(self, attributes, n_outputs):
         encoder = attributes["_encoder"]
-        return FTTransformer(
-            encoder.numeric_.size,
-            [len(categories) for categories in encoder.categories_],
-            n_outputs,
-            d_token=self.d_token,
-            n_heads=self.n_heads,
-            n_layers=self.n_layers,
-            dropout=self.dropout,
-            n_views=NUMERIC_ENCODINGS[self.numeric_encoding],
-        )
+        inputs = (encoder.numeric_.size, [len(categories) for categories in encoder.categories_], n_outputs)
+        sizes = dict(d_token=self.d_token, n_heads=self.n_heads, dropout=self.dropout,
+                     n_views=NUMERIC_ENCODINGS[self.numeric_encoding])
+        if self.architecture == "polynomial":
+            return PolynomialAttention(*inputs, **sizes)
+        return FTTransformer(*inputs, n_layers=self.n_layers, **sizes)
 
     def attention(self, X):
         """Attention from ``[CLS]`` to each feature, for the rows ``X``.
@@ -270,7 +286,7 @@ class BaseDPAttention(BaseDPEstimator):
         return tags
 
 
-def _as_numeric_or_object(validated):
+def as_numeric_or_object(validated):
     """A validated array as the encoder reads it: numeric, or object when mixed."""
     return validated if validated.dtype.kind in "biufO" else validated.astype(object)
 
@@ -299,7 +315,7 @@ class _RowChunks:
         return self.shape[0]
 
     def _validated(self, part):
-        return _as_numeric_or_object(
+        return as_numeric_or_object(
             check_array(part, dtype=None, ensure_all_finite=False, estimator=self.estimator, input_name="X")
         )
 

@@ -17,7 +17,10 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     them through pre-norm transformer blocks) trained with DP-SGD by Opacus:
     Poisson sampling, per-sample gradient clipping, Gaussian noise, and a
     privacy accountant. The noise is calibrated so that the ε the accountant
-    reports after the fit, ``epsilon_``, is at most ``epsilon``.
+    reports after the fit, ``epsilon_``, is at most ``epsilon``. With
+    ``architecture="polynomial"`` the network is one that homomorphic
+    encryption evaluates, for scoring rows that the model's owner never sees
+    (:mod:`sk_privattn.encrypted`).
 
     It is a drop-in replacement for
     :class:`~sklearn.linear_model.LogisticRegression`, including in
@@ -38,6 +41,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     {lr_schedule}
     {optimizer}
     {weight_decay}
+    {architecture}
     {d_token}
     {n_heads}
     {n_layers}
@@ -110,6 +114,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         lr_schedule="cosine",
         optimizer="adamw",
         weight_decay=0.0,
+        architecture="ft_transformer",
         d_token=16,
         n_heads=4,
         n_layers=1,
@@ -139,6 +144,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             lr_schedule=lr_schedule,
             optimizer=optimizer,
             weight_decay=weight_decay,
+            architecture=architecture,
             d_token=d_token,
             n_heads=n_heads,
             n_layers=n_layers,

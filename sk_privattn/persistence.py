@@ -38,21 +38,21 @@ def _rebuildable_modules():
     return {"RandomConvolutions": RandomConvolutions}
 
 
-def _encode(value):
-    """``value`` as JSON, with arrays, tuples and optimizer classes tagged."""
+def to_json(value):
+    """``value`` as JSON, with arrays, tuples and optimizer classes tagged (:func:`from_json` reads it)."""
     if isinstance(value, np.ndarray):
-        items = [_encode(item) for item in value.ravel().tolist()] if value.dtype == object else value.tolist()
+        items = [to_json(item) for item in value.ravel().tolist()] if value.dtype == object else value.tolist()
         return {"__ndarray__": items, "dtype": str(value.dtype), "shape": list(value.shape)}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, tuple):
-        return {"__tuple__": [_encode(item) for item in value]}
+        return {"__tuple__": [to_json(item) for item in value]}
     if isinstance(value, list):
-        return [_encode(item) for item in value]
+        return [to_json(item) for item in value]
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
-            return {"__dict_items__": [[_encode(key), _encode(item)] for key, item in value.items()]}
-        return {key: _encode(item) for key, item in value.items()}
+            return {"__dict_items__": [[to_json(key), to_json(item)] for key, item in value.items()]}
+        return {key: to_json(item) for key, item in value.items()}
     if isinstance(value, type) and issubclass(value, torch.optim.Optimizer) and getattr(torch.optim, value.__name__, None) is value:
         return {"__torch_optimizer__": value.__name__}
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -66,21 +66,22 @@ def _encode(value):
     )
 
 
-def _decode(value):
+def from_json(value):
+    """The value that :func:`to_json` wrote."""
     if isinstance(value, list):
-        return [_decode(item) for item in value]
+        return [from_json(item) for item in value]
     if not isinstance(value, dict):
         return value
     if "__ndarray__" in value:
         if value["dtype"] == "object":
             array = np.empty(len(value["__ndarray__"]), dtype=object)
-            array[:] = [_decode(item) for item in value["__ndarray__"]]
+            array[:] = [from_json(item) for item in value["__ndarray__"]]
             return array.reshape(value["shape"])
         return np.asarray(value["__ndarray__"], dtype=value["dtype"]).reshape(value["shape"])
     if "__tuple__" in value:
-        return tuple(_decode(item) for item in value["__tuple__"])
+        return tuple(from_json(item) for item in value["__tuple__"])
     if "__dict_items__" in value:
-        return {_decode(key): _decode(item) for key, item in value["__dict_items__"]}
+        return {from_json(key): from_json(item) for key, item in value["__dict_items__"]}
     if "__module__" in value:
         modules = _rebuildable_modules()
         if value["__module__"] not in modules:
@@ -91,7 +92,7 @@ def _decode(value):
         if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
             raise ValueError(f"{value['__torch_optimizer__']!r} is not a torch.optim optimizer.")
         return optimizer
-    return {key: _decode(item) for key, item in value.items()}
+    return {key: from_json(item) for key, item in value.items()}
 
 
 def save(estimator, path):
@@ -139,8 +140,8 @@ def save(estimator, path):
         "format": _FORMAT,
         "version": _VERSION,
         "estimator": type(estimator).__name__,
-        "params": _encode(estimator.get_params(deep=False)),
-        "fitted": _encode(fitted),
+        "params": to_json(estimator.get_params(deep=False)),
+        "fitted": to_json(fitted),
     }
     weights = io.BytesIO()
     state = {name: tensor.detach().cpu().numpy() for name, tensor in estimator.module_.state_dict().items()}
@@ -171,8 +172,8 @@ def load(path):
             raise ValueError(f"{path} holds a {document['estimator']!r}, not an estimator of sk_privattn.")
         weights = np.load(io.BytesIO(archive.read("weights.npz")), allow_pickle=False)
         state = {name: torch.from_numpy(np.array(weights[name])) for name in weights.files}
-    estimator = classes[document["estimator"]](**_decode(document["params"]))
-    for name, value in _decode(document["fitted"]).items():
+    estimator = classes[document["estimator"]](**from_json(document["params"]))
+    for name, value in from_json(document["fitted"]).items():
         setattr(estimator, name, value)
     internal = estimator._restore_inputs()
     for name, value in internal.items():

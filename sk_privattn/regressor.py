@@ -27,14 +27,14 @@ _LOSSES = {
 }
 
 
-def _scale_target(y, bounds):
+def scale_target(y, bounds):
     """Clip ``y`` to ``bounds`` and map it linearly to [-1, 1]."""
     low, high = bounds
     span = high - low if high > low else 1.0
     return 2.0 * (np.clip(y, low, high) - low) / span - 1.0
 
 
-def _unscale_target(z, bounds):
+def unscale_target(z, bounds):
     """Map model outputs on the [-1, 1] scale back to the target's units, within ``bounds``."""
     low, high = bounds
     return np.clip(low + (np.asarray(z, dtype=np.float64) + 1.0) * (high - low) / 2.0, low, high)
@@ -75,6 +75,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
     {lr_schedule}
     {optimizer}
     {weight_decay}
+    {architecture}
     {d_token}
     {n_heads}
     {n_layers}
@@ -165,6 +166,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         lr_schedule="cosine",
         optimizer="adamw",
         weight_decay=0.0,
+        architecture="ft_transformer",
         d_token=16,
         n_heads=4,
         n_layers=1,
@@ -194,6 +196,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             lr_schedule=lr_schedule,
             optimizer=optimizer,
             weight_decay=weight_decay,
+            architecture=architecture,
             d_token=d_token,
             n_heads=n_heads,
             n_layers=n_layers,
@@ -259,7 +262,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             bounds = np.asarray(self.target_bounds, dtype=np.float64)
         else:
             bounds = self._target_bounds_from_data(y)
-        target = torch.as_tensor(_scale_target(y, bounds), dtype=torch.float32).reshape(-1, 1)
+        target = torch.as_tensor(scale_target(y, bounds), dtype=torch.float32).reshape(-1, 1)
         return target, 1, {"target_bounds_": bounds}
 
     def _target_bounds_from_data(self, y):
@@ -291,7 +294,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         y : ndarray of shape (n_samples,)
             Within ``target_bounds_``.
         """
-        return _unscale_target(self._forward(X)[:, 0], self.target_bounds_)
+        return unscale_target(self._forward(X)[:, 0], self.target_bounds_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

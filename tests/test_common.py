@@ -11,6 +11,7 @@ from _settings import FAST_PARAMS, FAST_SEQUENCE_PARAMS
 ESTIMATORS = [
     DPAttentionClassifier(random_state=0, **FAST_PARAMS),
     DPAttentionRegressor(random_state=0, **FAST_PARAMS),
+    DPAttentionClassifier(random_state=0, architecture="polynomial", **FAST_PARAMS),
     # The checks feed 2-D arrays: univariate series, one per row.
     DPSequenceClassifier(random_state=0, **FAST_SEQUENCE_PARAMS),
     DPSequenceClassifier(random_state=0, architecture="lstm_attention", **FAST_SEQUENCE_PARAMS),

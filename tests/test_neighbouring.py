@@ -219,6 +219,15 @@ CASES = {
         lambda **p: DPAttentionClassifier(**TABULAR, **p), lambda: _missing_age(_tabular()), None
     ),
     "regressor": (lambda **p: DPAttentionRegressor(**REGRESSOR, **p), _regression, None),
+    "classifier, polynomial architecture and missing values": (
+        lambda **p: DPAttentionClassifier(**TABULAR, architecture="polynomial", **p), lambda: _missing_age(_tabular()),
+        None,
+    ),
+    "regressor, polynomial architecture": (
+        lambda **p: DPAttentionRegressor(**{**REGRESSOR, "loss": "squared_error"}, architecture="polynomial", **p),
+        _regression,
+        None,
+    ),
     "sequence, transformer": (lambda **p: DPSequenceClassifier(**SEQUENCE, **p), _series, None),
     "sequence, lstm_attention": (
         lambda **p: DPSequenceClassifier(**SEQUENCE, architecture="lstm_attention", **p), _series, None
@@ -231,6 +240,11 @@ CASES = {
 def _fit_case(case, datasets, **params):
     make_estimator, _, fit = CASES[case]
     return _fit_twice(lambda: make_estimator(**params), datasets, **({"fit": fit} if fit else {}))
+
+
+def neighbouring_fits(case, **params):
+    """The fits of ``case`` on D and on D with one row replaced, with the same seed."""
+    return _fit_case(case, CASES[case][1](), **params)
 
 
 def _without_last_row(X, y):
@@ -252,7 +266,7 @@ def forced_count(monkeypatch):
 def test_neighbouring_fits_differ_only_in_trainable_weights(case, relation):
     """D against D with one row replaced, same seed: n is the same, so under add-or-remove the DP
     count draws the same value too, and under replace-one n is public."""
-    fitted_on_d, fitted_on_neighbour = _fit_case(case, CASES[case][1](), neighbouring=relation)
+    fitted_on_d, fitted_on_neighbour = neighbouring_fits(case, neighbouring=relation)
     assert differences(fitted_on_d, fitted_on_neighbour) == []
     # The test can see: the weights themselves do differ.
     assert walk(fitted_on_d) != walk(fitted_on_neighbour)

@@ -3,12 +3,14 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from opacus import GradSampleModule
 from opacus.validators import ModuleValidator
 
-from sk_privattn.nn import FTTransformer
+from sk_privattn._clipping import covers
+from sk_privattn.nn import FTTransformer, PolynomialAttention, PolynomialLayout
 
 pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing")
 
@@ -55,6 +57,48 @@ def test_fused_and_explicit_attention_agree():
     module = FTTransformer(3, [2], 2, d_token=8, n_heads=2, n_layers=2).eval()
     x_num, x_cat = torch.randn(7, 3), torch.randint(0, 3, (7, 1))
     torch.testing.assert_close(module(x_num, x_cat), module(x_num, x_cat, need_weights=True)[0])
+
+
+def _random_rows(n_numeric, cardinalities, n_views, n_rows=40):
+    generator = torch.Generator().manual_seed(0)
+    x_num = torch.rand(n_rows, n_numeric * n_views, generator=generator, dtype=torch.float64) * 2 - 1
+    x_num[::5] = float("nan")  # missing: every view of the feature
+    x_cat = torch.stack([torch.arange(n_rows) % (c + 1) for c in cardinalities], dim=1) if cardinalities else \
+        torch.zeros(n_rows, 0, dtype=torch.long)
+    return x_num, x_cat
+
+
+@pytest.mark.parametrize("n_numeric, cardinalities, n_views", [(3, [2, 5], 2), (0, [4], 1), (2, [], 2), (1, [3], 1)])
+def test_polynomial_form_is_the_polynomial_network_exactly(n_numeric, cardinalities, n_views):
+    torch.manual_seed(0)
+    module = PolynomialAttention(n_numeric, cardinalities, 3, d_token=8, n_heads=2, n_views=n_views).double().eval()
+    for parameter in module.parameters():  # weights far from their small initial values
+        parameter.data.normal_(0.0, 0.5)
+    x_num, x_cat = _random_rows(n_numeric, cardinalities, n_views)
+    form = module.polynomial()
+    outputs = form(form.layout.features(x_num.numpy(), x_cat.numpy()))
+    np.testing.assert_allclose(outputs, module(x_num, x_cat).detach().numpy(), rtol=1e-10, atol=1e-10)
+    assert np.all(np.abs(outputs) <= form.output_bound())
+
+
+def test_polynomial_layout_depends_on_public_sizes_only():
+    layout = PolynomialLayout(2, [3, 1], n_views=2)
+    # 9 monomials of degree 1 to 3 in two views and a missing flag per numeric feature, one flag per known category.
+    assert layout.n_terms == 2 * (9 + 1) + 3 + 1
+    assert layout.terms[:3] == [("numeric", 0, (0,)), ("numeric", 0, (1,)), ("numeric", 0, (0, 0))]
+
+
+def test_polynomial_network_trains_by_book_keeping_clipping_and_starts_as_mean_pooling():
+    module = PolynomialAttention(2, [3], 2, d_token=8, n_heads=2, n_views=2)
+    assert covers(module)
+    assert ModuleValidator.validate(module, strict=False) == []
+    with torch.no_grad():
+        module.qkv.weight.zero_()
+        module.qkv.bias.zero_()
+    x_num, x_cat = _random_rows(2, [3], 2, n_rows=4)
+    _, weights = module(x_num.float(), x_cat, need_weights=True)
+    # Scores of 0 give every token ([CLS] and the three features) the weight 1 / n_tokens.
+    torch.testing.assert_close(weights, torch.full((4, 2, 4), 0.25))
 
 
 def test_torch_modules_do_not_import_sklearn():

@@ -11,7 +11,7 @@ from sklearn.model_selection import cross_val_score
 
 from sk_privattn import DPAttentionRegressor
 from sk_privattn.privacy import compute_epsilon
-from sk_privattn.regressor import HUBER_DELTA, _scale_target, _unscale_target
+from sk_privattn.regressor import HUBER_DELTA, scale_target, unscale_target
 
 from _settings import FAST_PARAMS
 import conftest
@@ -114,10 +114,10 @@ def test_each_loss_trains(linear_data, loss, criterion):
 )
 def test_scaling_maps_the_bounds_to_plus_minus_one_and_inverts(y, low, width):
     y, bounds = np.array(y), (low, low + width)
-    scaled = _scale_target(y, bounds)
+    scaled = scale_target(y, bounds)
     assert np.all((scaled >= -1 - 1e-12) & (scaled <= 1 + 1e-12))
-    np.testing.assert_allclose(_scale_target(np.array(bounds), bounds), [-1.0, 1.0], atol=1e-9)
-    np.testing.assert_allclose(_unscale_target(scaled, bounds), np.clip(y, *bounds), rtol=1e-9, atol=1e-9 * width)
+    np.testing.assert_allclose(scale_target(np.array(bounds), bounds), [-1.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(unscale_target(scaled, bounds), np.clip(y, *bounds), rtol=1e-9, atol=1e-9 * width)
 
 
 def test_cross_validation_and_pickle(linear_data):

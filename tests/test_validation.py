@@ -52,6 +52,11 @@ BAD_FITS = {
     "bounds length": (lambda X, y: (X, y), {"bounds": ([0, 0], [1, 1])}, ValueError, "bounds"),
     "device": (lambda X, y: (X, y), {"device": "cuda:7"}, ValueError, "no CUDA device"),
     "categorical index": (lambda X, y: (X, y), {"categorical_features": [5]}, ValueError, "index 5"),
+    "architecture": (lambda X, y: (X, y), {"architecture": "transformer"}, ValueError, "'architecture' parameter"),
+    "polynomial with two blocks": (lambda X, y: (X, y), {"architecture": "polynomial", "n_layers": 2}, ValueError,
+                                   "architecture='polynomial' has one attention block.*got n_layers=2"),
+    "polynomial with piecewise": (lambda X, y: (X, y), {"architecture": "polynomial", "numeric_encoding": "piecewise"},
+                                  ValueError, "numeric_encoding='piecewise'.*Use numeric_encoding='linear\\+log'"),
 }
 
 

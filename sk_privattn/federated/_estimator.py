@@ -93,8 +93,11 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     optimizer : {"adamw", "adam", "sgd"} or torch optimizer class, default="adamw"
         Local optimizer; its state starts afresh at every round.
     weight_decay : float, default=0.0
+    architecture : {"ft_transformer", "polynomial"}, default="ft_transformer"
     d_token, n_heads, n_layers, dropout
-        The FT-Transformer, as in :class:`~sk_privattn.DPAttentionClassifier`.
+        The network, as in :class:`~sk_privattn.DPAttentionClassifier`;
+        "polynomial" is the one that :mod:`sk_privattn.encrypted` evaluates on
+        encrypted rows.
     categorical_features, categories, bounds, numeric_encoding
         As in :class:`~sk_privattn.DPAttentionClassifier`. Read from the
         data, bounds and categories come from the pooled rows of all sites,
@@ -221,6 +224,7 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         lr_schedule="constant",
         optimizer="adamw",
         weight_decay=0.0,
+        architecture="ft_transformer",
         d_token=32,
         n_heads=4,
         n_layers=2,
@@ -253,6 +257,7 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.architecture = architecture
         self.d_token = d_token
         self.n_heads = n_heads
         self.n_layers = n_layers

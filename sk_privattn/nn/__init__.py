@@ -8,6 +8,7 @@ convolutions are frozen buffers, with no gradient at all. So they train
 under DP-SGD and pickle cleanly afterwards. Nothing in this sub-package imports scikit-learn.
 """
 
+from .polynomial import PolynomialAttention, PolynomialForm, PolynomialLayout
 from .random_conv import RandomConvolutions
 from .sequence import AdditiveAttentionPooling, LSTMAttention, PatchTransformer
 from .tokenizer import FeatureTokenizer
@@ -17,6 +18,9 @@ __all__ = [
     "AdditiveAttentionPooling",
     "LSTMAttention",
     "PatchTransformer",
+    "PolynomialAttention",
+    "PolynomialForm",
+    "PolynomialLayout",
     "RandomConvolutions",
     "FeatureTokenizer",
     "FTTransformer",
