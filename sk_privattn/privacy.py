@@ -78,8 +78,10 @@ GDP_WARNING = (
 
 
 def resolve_accountant(accountant, relation):
-    """The accountant that ``accountant`` names under ``relation``; "auto" is "prv"
-    under add-or-remove and "pld" under replace-one.
+    """The accountant that ``accountant`` names under ``relation``; "auto" is "pld",
+    dp_accounting's privacy-loss distributions, under both relations: the only one here
+    that computes a replace-one ε, and under add-or-remove as tight as Opacus' "prv" and
+    two to three times faster (docs/privacy.md).
 
     Raises
     ------
@@ -89,11 +91,11 @@ def resolve_accountant(accountant, relation):
     Examples
     --------
     >>> from sk_privattn.privacy import resolve_accountant
-    >>> resolve_accountant("auto", "add_or_remove"), resolve_accountant("auto", "replace_one")
-    ('prv', 'pld')
+    >>> resolve_accountant("auto", "add_or_remove"), resolve_accountant("prv", "add_or_remove")
+    ('pld', 'prv')
     """
     if accountant == "auto":
-        return "prv" if relation == "add_or_remove" else "pld"
+        return "pld"
     if accountant not in RELATION_ACCOUNTANTS[relation]:
         raise ValueError(
             f"accountant={accountant!r} cannot account neighbouring={relation!r}: Opacus' accountants "
@@ -103,18 +105,8 @@ def resolve_accountant(accountant, relation):
     return accountant
 
 
-#: The PRV accountant's error bound on ε (Opacus' default is 0.01). Its ε is an
-#: upper bound that lies up to this much above the true ε; 0.005 keeps it within
-#: 1 % of ε = 0.5 (checked against dp_accounting in tests/test_relation.py).
-PRV_EPS_ERROR = 0.005
-
-
 def _accountant_options(accountant):
-    if accountant == "rdp":
-        return {"alphas": RDP_ORDERS}
-    if accountant == "prv":
-        return {"eps_error": PRV_EPS_ERROR}
-    return {}
+    return {"alphas": RDP_ORDERS} if accountant == "rdp" else {}
 
 
 def default_delta(n_samples):
@@ -134,7 +126,7 @@ def default_delta(n_samples):
     return 1.0 / (10.0 * n_samples)
 
 
-def compute_epsilon(history, delta, accountant="prv", relation="add_or_remove"):
+def compute_epsilon(history, delta, accountant="pld", relation="add_or_remove"):
     """ε spent by a sequence of Poisson-subsampled Gaussian mechanisms.
 
     Parameters
@@ -145,7 +137,7 @@ def compute_epsilon(history, delta, accountant="prv", relation="add_or_remove"):
         "rdp" and "pld" accountants compose them. Mechanisms with a zero
         noise multiplier are not private, and give ``inf``.
     delta : float
-    accountant : {"prv", "rdp", "gdp", "pld"}, default="prv"
+    accountant : {"pld", "prv", "rdp", "gdp"}, default="pld"
     relation : {"add_or_remove", "replace_one"}, default="add_or_remove"
         The neighbouring relation of the ε; "replace_one" needs "pld".
 
@@ -244,18 +236,7 @@ def history_rdp(history, orders=None, relation="add_or_remove"):
     return factor * _add_or_remove_rdp(history, 2 * orders) + _add_or_remove_rdp(history, 2 * orders - 1)
 
 
-def total_epsilon(pure_epsilon, history, delta, accountant="prv", relation="add_or_remove"):
-    """The ε of pure-DP releases (DP counts) of ``pure_epsilon`` in all, then ``history``.
-
-    A count released with pure ε-DP has a privacy loss of at most that ε
-    whatever its outcome, so whatever is chosen from it afterwards costs at
-    most its own (ε, δ) on top (basic composition, which holds when the
-    later mechanisms depend on the count): the two add.
-    """
-    return float(pure_epsilon) + compute_epsilon(history, delta, accountant, relation)
-
-
-def compose_worst_row(fits, delta, accountant="prv", relation="add_or_remove", pure_epsilons=None):
+def compose_worst_row(fits, delta, accountant="pld", relation="add_or_remove", pure_epsilons=None):
     """ε paid by the row that paid most, if every fit trained on every row.
 
     Parameters
@@ -265,7 +246,7 @@ def compose_worst_row(fits, delta, accountant="prv", relation="add_or_remove", p
         its rows paid (the sites of a federation pay different mechanisms;
         other fits have one group).
     delta : float
-    accountant : {"prv", "rdp", "pld"}, default="prv"
+    accountant : {"pld", "prv", "rdp"}, default="pld"
         When every fit has one group, the accountant that composes them.
         Otherwise a row paid one group of each fit, and the RDP of the worst
         group at each order, summed over the fits, bounds every such row
@@ -333,7 +314,7 @@ def _epsilon_or_inf(noise_multiplier, sample_rate, steps, delta, accountant, pri
 
 
 def calibrate_noise_multiplier(
-    *, epsilon, delta, sample_rate, steps, accountant="prv", rtol=0.005, prior_history=(), relation="add_or_remove"
+    *, epsilon, delta, sample_rate, steps, accountant="pld", rtol=0.005, prior_history=(), relation="add_or_remove"
 ):
     """Smallest noise multiplier, to ``rtol``, whose ε after ``steps`` is ≤ ``epsilon``.
 
@@ -354,7 +335,7 @@ def calibrate_noise_multiplier(
         Poisson sampling probability of each row per step.
     steps : int
         Number of optimizer steps.
-    accountant : {"prv", "rdp", "gdp", "pld"}, default="prv"
+    accountant : {"pld", "prv", "rdp", "gdp"}, default="pld"
     rtol : float, default=0.005
         Relative precision of the noise multiplier.
     prior_history : list of (noise_multiplier, sample_rate, steps), default=()

@@ -184,7 +184,10 @@ def test_main_command_quick_run(capsys):
     lines = [line.split() for line in out.splitlines() if re.match(r"^\s+(2|inf)\s", line)]
     assert [line[0] for line in lines] == ["2", "inf"]
     assert float(lines[0][1]) <= 2.0 and lines[1][1] == "inf"
-    assert all(0.5 < float(line[3]) <= 1.0 for line in lines)
+    # The private fit's plan read a DP count of the rows; the non-private one the exact count.
+    assert lines[1][3] == "6,000" and int(lines[0][3].replace(",", "")) >= 100
+    assert all(0.5 < float(line[4]) <= 1.0 for line in lines)
+    assert "adding or removing one row" in out
 
 
 def test_main_command_help(capsys):

@@ -43,7 +43,7 @@ def test_private_fit_keeps_the_privacy_contract(linear_data):
     X, y = linear_data
     reg = _reg(epsilon=1.0, target_bounds=(0, 200)).fit(X, y)
     assert 0 < reg.epsilon_ <= 1.0
-    expected = reg.count_epsilon_ + compute_epsilon(reg.accountant_history_, reg.delta_, "prv")
+    expected = reg.count_epsilon_ + compute_epsilon(reg.accountant_history_, reg.delta_, reg.accountant_)
     assert reg.epsilon_ == pytest.approx(expected, rel=1e-6)
     assert reg.accountant_history_ == [(reg.noise_multiplier_, reg.sample_rate_, reg.n_steps_)]
     assert np.all(np.isfinite(reg.predict(X)))

@@ -73,6 +73,10 @@ def test_the_plan_spends_at_most_epsilon_for_its_relation_by_dp_accounting(n_sam
     assert recomputed <= epsilon
     assert recomputed == pytest.approx(plan.epsilon(), rel=0.02)
     assert plan.epsilon() <= epsilon
+    if relation == "add_or_remove":
+        # Opacus' PRV accountant, another implementation, within its own error bound of 0.01.
+        prv = count.epsilon + compute_epsilon(plan.history(), plan.delta, "prv")
+        assert abs(prv - plan.epsilon()) <= 0.02 * epsilon + 0.01
 
 
 def test_replace_one_costs_more_than_add_or_remove_for_the_same_noise():

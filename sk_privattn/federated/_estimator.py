@@ -48,9 +48,24 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         federation without any clipping or noise (per-row or per-site). What
         it protects depends on ``dp_level``.
     delta : float, default=None
-        δ. ``None`` uses ``1 / (10 * n)``, where ``n`` is the site's number of
-        rows under record-level DP (each site its own), and the number of
-        sites under client-level DP. The largest δ used is ``delta_``.
+        δ. ``None`` uses ``1 / (10 * n)``, where ``n`` is the site's count of
+        rows under record-level DP (each site its own: public, or its DP
+        count), and the number of sites under client-level DP. The largest δ
+        used is ``delta_``.
+    neighbouring : {"add_or_remove", "replace_one"}, default="add_or_remove"
+        Record level: adding or removing one row of one site, or replacing
+        one. Under add-or-remove a site's number of rows is private: each
+        site's plan, its weight in FedAvg and ``sites_`` read
+        ``public_count[site]``, or else a count that the site releases of its
+        own rows with pure DP at 2 % of ``epsilon`` (which its ε includes).
+        Client level: zeroing out one site's data ("add_or_remove"), or
+        replacing one site's data by any other ("replace_one", accounted by
+        dp_accounting); the roster of sites is public by construction. See
+        docs/federated.md.
+    public_count : dict or None, default=None
+        Record level only: a public number of rows for every site,
+        ``{site: count}``, which the site's plan reads instead of counting
+        its rows (a wrong value costs accuracy, not privacy).
     dp_level : {"record", "client"}, default="record"
         "record": every site trains with DP-SGD on its own rows; ``epsilon_``
         covers adding or removing one row of one site (the largest ε any
@@ -83,10 +98,12 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         sites' updates, never one site's. Needs at least 2 sites per round.
     max_grad_norm : float, default=1.0
         Record level: per-sample gradient clipping bound of DP-SGD.
-    accountant : {"prv", "rdp", "gdp"}, default="prv"
+    accountant : {"auto", "prv", "rdp", "gdp", "pld"}, default="auto"
+        As in :class:`~sk_privattn.DPAttentionClassifier`: "auto" is "prv"
+        under add-or-remove and "pld" (dp_accounting) under replace-one.
     batch_size : int or "auto", default="auto"
-        Expected batch size of each site's DP-SGD; "auto" is
-        ``round(sqrt(32 * n))`` for a site of ``n`` rows, capped at 1024.
+        Expected batch size of each site's DP-SGD; "auto" as in
+        :class:`~sk_privattn.DPAttentionClassifier`, for the site's count.
     lr : float, default=0.02
     lr_schedule : {"constant", "cosine"}, default="constant"
         Within each round's local training.
@@ -150,9 +167,11 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     accountant_history_ : list of (noise_multiplier, sample_rate, steps)
         The mechanism that ``epsilon_`` composes.
     sites_ : dict
-        Record level, per site (value of ``groups``): ``n_rows``,
-        ``batch_size``, ``noise_multiplier``, ``sample_rate``, ``n_steps``,
-        ``delta`` and ``epsilon``. Client level: the names of the sites, each
+        Record level, per site (value of ``groups``): ``n_rows`` (the count
+        its plan read: public, or its DP count, never its exact size),
+        ``count_epsilon`` (the pure ε of its DP count), ``batch_size``,
+        ``noise_multiplier``, ``sample_rate``, ``n_steps``, ``delta`` and
+        ``epsilon``. Client level: the names of the sites, each
         with an empty dict (a site's size and local training are part of the
         data that client-level DP protects).
     history_ : list of dict
