@@ -30,6 +30,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
 
 from ._plan import plan_training
+from ._persons import person_index
 from ._relation import RELATIONS, Neighbouring, resolve_count
 from ._training import OPTIMIZERS, TensorBatchDataset, train_with
 from ._recording import RecordsFits, begin_fit
@@ -38,6 +39,7 @@ from ._warm_start import (
     check_same_delta,
     check_same_neighbouring,
     check_same_structure,
+    check_same_unit,
     structure,
 )
 from ._warnings import caller_stacklevel
@@ -86,6 +88,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "max_sample_weight": [Interval(Real, 0, None, closed="neither"), None],
+        "max_rows_per_person": [Interval(Integral, 1, None, closed="left")],
     }
 
     #: Parameters that set the architecture of ``module_`` or the encoding of
@@ -152,23 +155,29 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
 
     @property
     def _neighbouring(self):
-        """The stated relation, as the object that the plan, the ledgers and the report read."""
+        """The stated relation, with the row as the unit: what the plan, the ledgers and the
+        report read (person-level fits use :meth:`_neighbouring_of`)."""
         return Neighbouring(self.neighbouring)
 
-    def _count(self, n_samples, seed):
-        """The count of the ``n_samples`` rows that the plan reads: ``public_count``, the
-        exact count where it is public (replace-one, or no privacy), or a DP count."""
-        return resolve_count(n_samples, neighbouring=self._neighbouring, public_count=self.public_count,
+    def _neighbouring_of(self, unit):
+        return Neighbouring(self.neighbouring, unit)
+
+    def _count(self, n_units, seed, unit="row"):
+        """The count of the ``n_units`` units (rows, or persons) that the plan reads:
+        ``public_count``, the exact count where it is public (replace-one, or no
+        privacy), or a DP count."""
+        return resolve_count(n_units, neighbouring=self._neighbouring_of(unit), public_count=self.public_count,
                              epsilon=float(self.epsilon), seed=seed)
 
-    def _plan_fit(self, n_samples, previous, *, seed):
-        """The plan of this fit on ``n_samples`` rows: count them (:meth:`_count`, with
+    def _plan_fit(self, n_units, previous, *, seed, unit="row"):
+        """The plan of this fit on ``n_units`` units: count them (:meth:`_count`, with
         ``seed``), then plan from the count (:meth:`_training_plan`). The federated
         estimator counts each site's rows instead."""
-        return self._training_plan(self._count(n_samples, seed), previous)
+        return self._training_plan(self._count(n_units, seed, unit), previous, unit)
 
-    def _training_plan(self, count, previous=None):
-        """The :class:`~sk_privattn._plan.TrainingPlan` of a fit whose rows are counted by ``count``.
+    def _training_plan(self, count, previous=None, unit="row"):
+        """The :class:`~sk_privattn._plan.TrainingPlan` of a fit whose units (rows, or
+        persons) are counted by ``count``.
 
         Reads the parameters and the count only (an int is a public count).
         ``previous`` is the estimator's ``__dict__`` before a warm start, whose
@@ -181,36 +190,46 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             batch_size=self.batch_size,
             epochs=self.max_epochs,
             accountant=self.accountant,
-            neighbouring=self._neighbouring,
+            neighbouring=self._neighbouring_of(unit),
             prior_history=previous["accountant_history_"] if previous is not None else (),
             prior_count_epsilon=previous.get("count_epsilon_", 0.0) if previous is not None else 0.0,
         )
 
-    def _warm_start_state(self):
+    def _warm_start_state(self, unit="row"):
         """The attributes of the fit that this call continues (a warm start), or ``None``."""
         if not (self.warm_start and hasattr(self, "module_")):
             return None
         previous = dict(vars(self))
         check_same_structure(previous["_structure"], self)
         check_same_neighbouring(self.neighbouring, previous.get("neighbouring_", "add_or_remove"))
+        check_same_unit(unit, previous.get("privacy_unit_", "row"))
         check_same_delta(self.delta, previous["delta_"])
         check_budget_left(previous["accountant_history_"], self.epsilon, previous["delta_"],
                           resolve_accountant(self.accountant, self.neighbouring), relation=self.neighbouring,
                           count_epsilon=previous.get("count_epsilon_", 0.0))
         return previous
 
-    def _fit(self, X, y, sample_weight=None, **fit_params):
-        """The fit path; ``fit_params`` (a federation's ``groups``) go to ``_plan_fit``."""
+    def _fit(self, X, y, sample_weight=None, person_id=None, **fit_params):
+        """The fit path; ``fit_params`` (a federation's ``groups``) go to ``_plan_fit``.
+
+        With ``person_id`` the unit is the person (:mod:`._persons`): the plan
+        counts persons, the sampler samples them, and each person's rows are
+        clipped as one.
+        """
         self._check_params()
-        previous = self._warm_start_state()
+        persons = None if person_id is None else person_index(person_id, _num_samples(X))
+        unit = "row" if persons is None else "person"
+        previous = self._warm_start_state(unit)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         call = 1 if previous is None else previous["history_"][-1]["call"] + 1
         module_seed, train_seed = self._seeds(call)
-        # The plan reads a count of the rows, public or released with DP, and
-        # nothing else of the data; ledgers and budgets (sk_privattn._recording)
-        # record it, and a budget refuses the fit here, before the rows are read.
-        plan = self._plan_fit(_num_samples(X), previous, seed=train_seed, **fit_params)
+        # The plan reads a count of the units (rows or persons), public or released
+        # with DP, and nothing else of the data; ledgers and budgets
+        # (sk_privattn._recording) record it, and a budget refuses the fit here,
+        # before the rows are read.
+        n_units = _num_samples(X) if persons is None else persons.n_persons
+        plan = self._plan_fit(n_units, previous, seed=train_seed, unit=unit, **fit_params)
         recorder = begin_fit(self, plan, previous)
         inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
         self._warn_about_plan(plan, previous)
@@ -231,21 +250,22 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
                 plan,
                 criterion=self._criterion(target_attributes),
                 seed=train_seed,
-                recorder=recorder.for_rows(rows, y),
+                recorder=recorder.for_rows(rows, y) if persons is None else recorder.for_persons(persons.ids),
+                persons=persons,
             )
         return self._store_fit({**target_attributes, **input_attributes}, plan, result, previous, call)
 
-    def _train(self, module, dataset, plan, *, criterion, seed, recorder):
+    def _train(self, module, dataset, plan, *, criterion, seed, recorder, persons=None):
         """Train ``module`` on ``dataset`` by ``plan``; return a
         :class:`~sk_privattn._training.TrainingResult`.
 
-        DP-SGD on all rows here; the federated estimator runs Flower rounds
-        instead. ``recorder`` is the fit's record in the open ledgers: call
-        its ``start()`` before the first step and its ``spent(...)`` when
-        training stops, completed or not.
+        DP-SGD on all rows here (of ``persons``, at person level); the
+        federated estimator runs Flower rounds instead. ``recorder`` is the
+        fit's record in the open ledgers: call its ``start()`` before the first
+        step and its ``spent(...)`` when training stops, completed or not.
         """
         return train_with(self, module, dataset, plan, criterion=criterion, seed=seed, verbose=self.verbose,
-                          recorder=recorder)
+                          recorder=recorder, persons=persons)
 
     def _store_fit(self, attributes, plan, result, previous=None, call=1):
         """Set the fitted attributes: the encoding's, the module, and what ``plan`` spent."""
@@ -254,6 +274,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         self._structure = structure(self) if previous is None else previous["_structure"]
         self.module_ = result.module.eval()
         self.neighbouring_ = plan.relation
+        self.privacy_unit_ = plan.neighbouring.unit
         self.accountant_ = plan.accountant
         self.count_ = plan.count.value
         self.count_epsilon_ = plan.count_epsilon

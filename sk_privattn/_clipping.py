@@ -89,6 +89,13 @@ def _tokens(tensor, n_features):
     return tensor.reshape(len(tensor), math.prod(tensor.shape[1:]) // n_features, n_features)
 
 
+def _units(tokens, rows_per_unit):
+    """(rows, tokens, features) as (units, rows_per_unit * tokens, features)."""
+    if rows_per_unit == 1:
+        return tokens
+    return tokens.reshape(len(tokens) // rows_per_unit, rows_per_unit * tokens.shape[1], tokens.shape[2])
+
+
 def _squared_norms(tensor):
     """The squared norm of each row (first axis) of ``tensor``, in one pass."""
     return torch.linalg.vector_norm(tensor.flatten(1), dim=1).square()
@@ -232,7 +239,7 @@ class BookKeepingClipper:
         if layer.training and torch.is_grad_enabled():
             self._calls.setdefault(layer, []).append((inputs[0].detach(), output, output._version))
 
-    def backward(self, loss, *, batch_size, row_weight=None):
+    def backward(self, loss, *, batch_size, row_weight=None, rows_per_unit=None):
         """Set each parameter's ``.grad`` to ``sum_i w_i * clip(g_i)`` over the batch.
 
         Parameters
@@ -244,7 +251,17 @@ class BookKeepingClipper:
             is then zero).
         row_weight : Tensor of shape (batch_size,), default=None
             ``w_i`` in [0, 1]; ``None`` for all 1.
+        rows_per_unit : int, default=None
+            Person-level clipping: the batch is ``batch_size / rows_per_unit``
+            units of that many consecutive rows, and each unit's gradient (the
+            sum of its rows' gradients, weighted inside ``loss``) is clipped as a
+            whole. Each layer's rows are regrouped as units with the rows' tokens
+            side by side, so that the rules take a unit's gradient, with the
+            cross terms between its rows, for a row's.
         """
+        rows_per_unit = 1 if rows_per_unit is None else int(rows_per_unit)
+        if rows_per_unit > 1 and row_weight is not None:
+            raise ValueError("Person-level clipping weighs the rows inside the loss; pass row_weight=None.")
         calls, self._calls = self._calls, {}
         layers = list(calls)
         outputs = [output for layer in layers for _, output, _ in calls[layer]]
@@ -257,7 +274,8 @@ class BookKeepingClipper:
                     )
         grads = iter(torch.autograd.grad(loss, outputs, allow_unused=True) if outputs else ())
         per_layer = []
-        squared = loss.new_zeros(batch_size)
+        n_units = batch_size // rows_per_unit
+        squared = loss.new_zeros(n_units)
         for layer in layers:
             read, squared_norms, _ = _RULES[type(layer)]
             inputs, output_grads = [], []
@@ -270,8 +288,10 @@ class BookKeepingClipper:
                     )
                 inputs.append(read(layer, layer_input))
                 output_grads.append(_tokens(torch.zeros_like(output) if grad is None else grad, output.shape[-1]))
-            # A layer called several times: its tokens of all calls, one row's gradient.
-            a, g = (torch.cat(t, dim=1) if len(t) > 1 else t[0] for t in (inputs, output_grads))
+            # A layer called several times: its tokens of all calls, one row's gradient; and a
+            # unit's rows: their tokens side by side, one unit's gradient.
+            a, g = (_units(torch.cat(t, dim=1) if len(t) > 1 else t[0], rows_per_unit)
+                    for t in (inputs, output_grads))
             layer_squared, reuse = squared_norms(layer, a, g)
             squared += layer_squared
             per_layer.append((layer, a, g, reuse))

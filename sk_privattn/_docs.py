@@ -178,6 +178,14 @@ max_sample_weight : float, default={default}
     ``None`` uses the largest weight passed to ``fit``, read from the data
     with a :class:`~sk_privattn.exceptions.PrivacyLeakWarning`. Unused
     without ``sample_weight``.""",
+    "max_rows_per_person": """\
+max_rows_per_person : int, default={default}
+    With ``fit(..., person_id=...)``: a public bound on the rows that one
+    person contributes to one step. A sampled person with more rows brings
+    this many, drawn afresh at every step; their contribution is the mean of
+    those rows' gradients, clipped as a whole. It bounds a step's memory and
+    time, not the privacy (a person's contribution is clipped whatever it
+    holds). Unused without ``person_id``.""",
     "random_state": """\
 random_state : int, RandomState instance or None, default={default}
     Seeds the weights, the Poisson sampler and the noise. ``None`` draws
@@ -212,6 +220,17 @@ warm_start : bool, default={default}
 
 #: Parameters of ``fit`` that several estimators share.
 FIT_PARAMETERS = {
+    "person_id": """\
+person_id : array-like of shape (n_samples,), default=None
+    The person of each row, for person-level privacy: ε then protects a
+    person (adding or removing all of their rows, or replacing them), not
+    one row. The plan counts persons, each step samples persons, and each
+    sampled person's rows (at most ``max_rows_per_person``) count as one
+    clipped gradient. ``None``: each row is its own unit. Not named
+    ``groups``, which a federation uses for its sites and scikit-learn's
+    group splitters for folds: in a ``GridSearchCV`` with ``GroupKFold``,
+    route the same array to both with
+    ``set_fit_request(person_id="groups")`` (docs/persons.md).""",
     "sample_weight": """\
 sample_weight : array-like of shape (n_samples,), default=None
     Non-negative weight of each row (survey or inverse-probability
@@ -236,6 +255,8 @@ delta_ : float
     δ used.
 neighbouring_ : str
     The relation ``epsilon_`` is for.
+privacy_unit_ : {"row", "person"}
+    What ``epsilon_`` protects: a row, or a person (``fit(..., person_id=...)``).
 count_ : int
     The count of rows that the last call's plan read: ``public_count``, a
     DP count (add-or-remove, a DP release), or the exact count where it is

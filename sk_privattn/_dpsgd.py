@@ -65,8 +65,15 @@ class RowWeightedDPOptimizer(_NoiseDrawnOnCPU, DPOptimizer):
     """
 
     row_weight = None
+    #: Person-level: the batch's units are blocks of this many rows, whose gradients are
+    #: summed into one per unit before the clipping (``None``: each row is a unit).
+    rows_per_unit = None
 
     def clip_and_accumulate(self):
+        if self.rows_per_unit is not None:
+            for p in self.params:
+                units = p.grad_sample.reshape(-1, self.rows_per_unit, *p.grad_sample.shape[1:])
+                p.grad_sample = units.sum(dim=1)
         if self.row_weight is not None and len(self.grad_samples[0]):
             norms = torch.stack([g.reshape(len(g), -1).norm(2, dim=-1) for g in self.grad_samples], dim=1).norm(2, dim=1)
             factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0) * self.row_weight.to(norms)
@@ -101,16 +108,20 @@ class DPSGD:
         self._clipper = clipper
         self._hooks = hooks
 
-    def backward(self, loss, *, batch_size, row_weight=None):
+    def backward(self, loss, *, batch_size, row_weight=None, rows_per_unit=None):
         """Leave on each parameter what the optimizer needs to add noise to: the sum
-        over the batch's rows of ``row_weight[i] * clip(g_i)``.
+        over the batch's rows of ``row_weight[i] * clip(g_i)``; or, with
+        ``rows_per_unit``, over its units (blocks of that many rows, a person's)
+        of ``clip(g_u)``, ``g_u`` the unit's gradient.
 
-        ``loss`` is the unweighted mean of the rows' own losses.
+        ``loss`` is the mean over the ``batch_size`` rows of each row's own loss
+        (weighted inside its unit, for units).
         """
         if self._clipper is not None:
-            self._clipper.backward(loss, batch_size=batch_size, row_weight=row_weight)
+            self._clipper.backward(loss, batch_size=batch_size, row_weight=row_weight, rows_per_unit=rows_per_unit)
         else:
             self.optimizer.row_weight = row_weight
+            self.optimizer.rows_per_unit = rows_per_unit
             loss.backward()
 
     def cleanup(self):

@@ -122,6 +122,8 @@ class OneRunAuditResult:
         one canary (``neighbouring``).
     neighbouring : str
         "add_or_remove": the relation of the bound.
+    unit : {"row", "person"}
+        What a canary is: a row, or a person with all their rows.
     n_canaries, n_guesses, n_correct : int
     included : ndarray of bool, shape (n_canaries,)
         The auditor's coins: which canaries were trained on.
@@ -133,10 +135,11 @@ class OneRunAuditResult:
     """
 
     def __init__(self, mode, epsilon_lower_bound, n_canaries, n_guesses, n_correct, included, scores, delta,
-                 confidence, estimator):
+                 confidence, estimator, unit="row"):
         self.mode = mode
         self.epsilon_lower_bound = epsilon_lower_bound
         self.neighbouring = "add_or_remove"
+        self.unit = unit
         self.n_canaries = n_canaries
         self.n_guesses = n_guesses
         self.n_correct = n_correct
@@ -149,7 +152,7 @@ class OneRunAuditResult:
     def __repr__(self):
         return (
             f"OneRunAuditResult(mode={self.mode!r}, epsilon_lower_bound={self.epsilon_lower_bound:.3f} "
-            f"(add or remove one canary) at delta={self.delta:g}, {self.confidence:.0%} confidence; "
+            f"(add or remove one canary {self.unit}) at delta={self.delta:g}, {self.confidence:.0%} confidence; "
             f"{self.n_correct} of {self.n_guesses} "
             f"guesses right on {self.n_canaries} canaries)"
         )
@@ -164,51 +167,57 @@ def concat_rows(parts):
     return np.concatenate([np.asarray(part) for part in parts])
 
 
-def _black_box_scores(fitted, X_canary, y_canary):
-    """log p(label of the canary): a canary that the model fits well was probably trained on."""
+def _black_box_scores(fitted, X_canary, y_canary, group):
+    """log p(label of the canary): a canary that the model fits well was probably trained on.
+    A canary of several rows (a person) scores the sum over its rows."""
     classes, y_canary = np.asarray(fitted.classes_), np.asarray(y_canary)
     index = np.searchsorted(classes, y_canary)
     proba = fitted.predict_proba(X_canary)
-    return np.log(np.clip(proba[np.arange(len(index)), index], 1e-300, 1.0))
+    rows = np.log(np.clip(proba[np.arange(len(index)), index], 1e-300, 1.0))
+    return np.bincount(group, weights=rows)
 
 
-def _canary_gradients(module, inputs, target):
-    """The gradient of each canary's loss at the weights of ``module``, one canary at a time."""
+def _canary_gradients(module, inputs, target, group):
+    """The gradient of each canary's loss at the weights of ``module``, one canary (the sum over
+    its rows) at a time."""
     module.eval()
-    for row in range(len(target)):
+    rows_of = [np.flatnonzero(group == canary) for canary in range(int(group.max()) + 1)]
+    for rows in rows_of:
         module.zero_grad()
-        logits = module(**{name: tensor[row : row + 1] for name, tensor in inputs.items()})
-        torch.nn.functional.cross_entropy(logits, target[row : row + 1]).backward()
+        index = torch.as_tensor(rows)
+        logits = module(**{name: tensor[index] for name, tensor in inputs.items()})
+        torch.nn.functional.cross_entropy(logits, target[index], reduction="sum").backward()
         yield [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in module.parameters()]
 
 
-def _white_box_scores(fitted, X_canary, y_canary):
+def _white_box_scores(fitted, X_canary, y_canary, group):
     """How far training moved the weights along each canary's own descent direction.
 
     The weights start from ``initial_module`` (rebuilt from the fit's seed);
-    ``g`` is the gradient of a canary's loss there. The score is
-    ``<θ_end - θ_start, -g>`` over the weights that no other canary's
-    gradient touches (a canary with a category of its own owns that
-    category's embedding: a gradient canary on the module), normalised by
-    ``|g|`` there; over all the weights for a canary that owns none. Which
-    weights a canary owns depends on the canaries alone, not on the coins.
+    ``g`` is the gradient of a canary's loss there (summed over its rows, for a
+    canary of several rows). The score is ``<θ_end - θ_start, -g>`` over the
+    weights that no other canary's gradient touches (a canary with a category
+    of its own owns that category's embedding: a gradient canary on the
+    module), normalised by ``|g|`` there; over all the weights for a canary
+    that owns none. Which weights a canary owns depends on the canaries
+    alone, not on the coins.
     """
     start = initial_module(fitted)
     moved = [(end - begin).detach() for end, begin in zip(fitted.module_.parameters(), start.parameters())]
     inputs = module_inputs(fitted, X_canary)
     target = torch.as_tensor(np.searchsorted(np.asarray(fitted.classes_), np.asarray(y_canary)), dtype=torch.long)
     touched = [torch.zeros_like(step) for step in moved]
-    for gradient in _canary_gradients(start, inputs, target):
+    for gradient in _canary_gradients(start, inputs, target, group):
         for count, g in zip(touched, gradient):
             count += g != 0
-    scores = np.empty(len(target))
-    for row, gradient in enumerate(_canary_gradients(start, inputs, target)):
+    scores = np.empty(int(group.max()) + 1)
+    for canary, gradient in enumerate(_canary_gradients(start, inputs, target, group)):
         owned = [(g != 0) & (count == 1) for g, count in zip(gradient, touched)]
         if not any(bool(mask.any()) for mask in owned):
             owned = [torch.ones_like(mask) for mask in owned]
         along = sum(float((-g * step)[mask].sum()) for g, step, mask in zip(gradient, moved, owned))
         norm = math.sqrt(sum(float(g[mask].pow(2).sum()) for g, mask in zip(gradient, owned)))
-        scores[row] = abs(along) / norm if norm > 0 else 0.0
+        scores[canary] = abs(along) / norm if norm > 0 else 0.0
     return scores
 
 
@@ -227,6 +236,8 @@ def one_run_audit(
     delta=None,
     confidence=0.95,
     random_state=None,
+    canary_person_id=None,
+    person_id=None,
 ):
     """Audit a DP training algorithm with one training run (Steinke, Nasr & Jagielski, 2023).
 
@@ -264,6 +275,16 @@ def one_run_audit(
     confidence : float, default=0.95
     random_state : int, RandomState instance or None, default=None
         The auditor's coins.
+    canary_person_id : array-like of shape (n_canary_rows,), default=None
+        Canaries that are persons: the person of each canary row. A coin
+        then adds or removes all of a person's rows at once, the person is
+        scored (the sum over their rows) and guessed on, and the bound is a
+        person-level bound. ``None``: each canary row is a canary.
+    person_id : array-like of shape (n_rows,), default=None
+        The person of each row of ``X``. Given, the estimator is fitted at
+        person level (``fit(..., person_id=...)``, the canary persons added);
+        ``None`` fits it at row level, which with ``canary_person_id`` audits
+        what a row-level fit protects of a person.
 
     Returns
     -------
@@ -285,7 +306,16 @@ def one_run_audit(
     """
     if mode not in _SCORES:
         raise ValueError(f"mode={mode!r}; use 'black-box' or 'white-box'.")
-    n_canaries = len(y_canary)
+    if canary_person_id is None:
+        group = np.arange(len(y_canary))
+    else:
+        _, group = np.unique(np.asarray(canary_person_id).astype(str), return_inverse=True)
+        if len(group) != len(y_canary):
+            raise ValueError(
+                f"canary_person_id has {len(group)} entries for {len(y_canary)} canary rows; give the person "
+                "of every canary row."
+            )
+    n_canaries = int(group.max()) + 1 if len(group) else 0
     n_guesses = n_canaries // 4 if n_guesses is None else int(n_guesses)
     if not 2 <= n_guesses <= n_canaries:
         raise ValueError(f"n_guesses={n_guesses}; guess on between 2 and the {n_canaries} canaries.")
@@ -295,15 +325,22 @@ def one_run_audit(
             f"random_state (got random_state={getattr(estimator, 'random_state', None)!r})."
         )
     included = check_random_state(random_state).rand(n_canaries) < 0.5
-    chosen = np.flatnonzero(included)
+    chosen = np.flatnonzero(included[group])
+    fit_params = {}
+    if person_id is not None:
+        # The canary persons get ids of their own, apart from those of X.
+        canary_ids = np.char.add("canary-", group[chosen].astype(str))
+        fit_params["person_id"] = np.concatenate([np.asarray(person_id).astype(str), canary_ids])
     fitted = clone(estimator).fit(
-        concat_rows([X, _safe_indexing(X_canary, chosen)]), np.concatenate([np.asarray(y), np.asarray(y_canary)[chosen]])
+        concat_rows([X, _safe_indexing(X_canary, chosen)]),
+        np.concatenate([np.asarray(y), np.asarray(y_canary)[chosen]]),
+        **fit_params,
     )
-    scores = _SCORES[mode](fitted, X_canary, y_canary)
+    scores = _SCORES[mode](fitted, X_canary, y_canary, group)
     order = np.argsort(scores, kind="stable")
     guessed_out, guessed_in = order[: n_guesses // 2], order[n_canaries - (n_guesses - n_guesses // 2):]
     n_correct = int(included[guessed_in].sum() + (~included[guessed_out]).sum())
     delta = float(getattr(fitted, "delta_", 0.0)) if delta is None else float(delta)
     bound = one_run_epsilon(n_canaries, n_guesses, n_correct, delta=delta, confidence=confidence)
     return OneRunAuditResult(mode, bound, n_canaries, n_guesses, n_correct, included, scores, delta, confidence,
-                             fitted)
+                             fitted, unit="row" if canary_person_id is None else "person")

@@ -101,6 +101,9 @@ class _NoRecorder:
     def for_rows(self, X, y):
         return self
 
+    def for_persons(self, ids):
+        return self
+
     def start(self):
         pass
 
@@ -135,6 +138,7 @@ class _FitRecorder:
             # The pure ε of this call's DP count (the earlier calls of a warm start have their own records).
             "pure_epsilon": float(count.epsilon),
             "neighbouring": plan.relation,
+            "unit": plan.neighbouring.unit,
             "delta": plan.delta,
             "accountant": plan.accountant,
             "warm_start_call": previous is not None,
@@ -150,7 +154,7 @@ class _FitRecorder:
         try:
             for ledger in ledgers:
                 ledger.check(self.planned, estimator, pure_epsilon=self.record["pure_epsilon"],
-                             relation=plan.relation)
+                             neighbouring=plan.neighbouring)
         except BudgetExceededError:
             if count.private:
                 refused = dict(self.record, status="refused", epsilon=self.record["pure_epsilon"])
@@ -162,6 +166,10 @@ class _FitRecorder:
         """The validated training rows, fingerprinted when the fit starts training."""
         self.X, self.y = X, y
         return self
+
+    def for_persons(self, ids):
+        """Person level: the persons' ids, one fingerprint per person."""
+        return self.for_rows(np.asarray(ids, dtype=object).reshape(-1, 1), None)
 
     def start(self):
         """Reserve the planned mechanisms, with the rows, before the first step."""

@@ -31,6 +31,7 @@ __all__ = [
     "Neighbouring",
     "PublicCount",
     "RELATIONS",
+    "record_neighbouring",
     "release_count",
     "resolve_count",
 ]
@@ -55,7 +56,10 @@ class Neighbouring:
     Attributes
     ----------
     relation : {"add_or_remove", "replace_one"}
-    unit : str, default="row"
+    unit : {"row", "person", "site"}, default="row"
+        What one neighbour adds, removes or replaces: a row; a person, all of
+        their rows (``fit(..., person_id=...)``); a whole site (a federation at
+        client level).
     """
 
     relation: str
@@ -86,18 +90,31 @@ class Neighbouring:
         return NeighboringRelation.REPLACE_ONE
 
     def check_same(self, other, what):
-        """Raise unless ``other`` (a :class:`Neighbouring` or a relation name) is this relation.
+        """Raise unless ``other`` (a :class:`Neighbouring`, or a relation name for the
+        row) is this relation with this unit.
 
         ``what`` names the two things being composed, for the message.
         """
-        other_relation = other.relation if isinstance(other, Neighbouring) else other
-        if other_relation != self.relation:
+        if not isinstance(other, Neighbouring):
+            other = Neighbouring(other)
+        if other.relation != self.relation:
             raise ValueError(
                 f"{what}: one is accounted under neighbouring={self.relation!r} and the other under "
-                f"neighbouring={other_relation!r}. An ε under one relation does not compose with an ε "
+                f"neighbouring={other.relation!r}. An ε under one relation does not compose with an ε "
                 "under the other: fit every model with the same neighbouring (and, for a "
                 "PrivacyBudget, open the budget with that neighbouring)."
             )
+        if other.unit != self.unit:
+            raise ValueError(
+                f"{what}: one protects a {self.unit} and the other a {other.unit}. An ε per {self.unit} "
+                f"does not compose with an ε per {other.unit}: fit every model with person_id, or "
+                "every model without it (and, for a PrivacyBudget, open the budget with that unit)."
+            )
+
+
+def record_neighbouring(record):
+    """The :class:`Neighbouring` of a ledger record."""
+    return Neighbouring(record.get("neighbouring", "add_or_remove"), record.get("unit", "row"))
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ class BaseDPAttention(BaseDPEstimator):
         verbose,
         warm_start,
         max_sample_weight,
+        max_rows_per_person,
     ):
         self.epsilon = epsilon
         self.delta = delta
@@ -120,6 +121,7 @@ class BaseDPAttention(BaseDPEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.max_sample_weight = max_sample_weight
+        self.max_rows_per_person = max_rows_per_person
 
     def _check_params(self):
         if self.d_token % self.n_heads:

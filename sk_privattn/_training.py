@@ -22,6 +22,7 @@ from skorch.dataset import unpack_data
 from torch.utils.data import DataLoader, Dataset
 
 from ._dpsgd import make_private, strip_opacus_state
+from ._persons import PersonBatch, PersonSampler
 
 __all__ = ["TensorBatchDataset", "TrainingResult", "train_module", "train_with"]
 
@@ -60,6 +61,12 @@ class TensorBatchDataset(Dataset):
         return inputs, (self.target[index], self.row_weight[index])
 
     def __getitems__(self, indices):
+        if isinstance(indices, PersonBatch):
+            # Person-level batches: the rows of each sampled person in a block, with the weight
+            # of each row inside its person's mean (its own row weight times 1/k, 0 for padding).
+            inputs = {name: tensor[indices.rows] for name, tensor in self.inputs.items()}
+            weight = indices.weight if self.row_weight is None else indices.weight * self.row_weight[indices.rows]
+            return inputs, UnitTarget(self.target[indices.rows], weight, indices.rows_per_person)
         index = torch.as_tensor(indices, dtype=torch.long)
         return self.__getitem__(index)
 
@@ -76,8 +83,22 @@ def _batch_as_is(batch):
     return batch
 
 
+class UnitTarget(tuple):
+    """A person-level batch's target: ``(target, weight, rows_per_unit)``.
+
+    The batch holds ``len(target) / rows_per_unit`` units (persons), each in a
+    block of ``rows_per_unit`` rows; ``weight`` weighs each row's loss inside
+    its unit's mean (0 for padding), before the unit's gradient is clipped.
+    """
+
+    def __new__(cls, target, weight, rows_per_unit):
+        return super().__new__(cls, (target, weight, int(rows_per_unit)))
+
+
 def _target_and_weight(y):
     """A batch's target and its rows' weights (``None`` when the rows weigh the same)."""
+    if isinstance(y, UnitTarget):
+        return y[0], y[1]
     return y if isinstance(y, (tuple, list)) else (y, None)
 
 
@@ -126,6 +147,9 @@ class _PrivateNet(NeuralNet):
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         if self.dpsgd_ is None:
             loss.backward()
+        elif isinstance(yi, UnitTarget):
+            # The weights are inside the loss; each unit's block of rows is clipped as a whole.
+            self.dpsgd_.backward(loss, batch_size=len(yi[0]), rows_per_unit=yi[2])
         else:
             target, row_weight = _target_and_weight(yi)
             self.dpsgd_.backward(loss, batch_size=len(target), row_weight=row_weight)
@@ -152,6 +176,12 @@ class _PrivateNet(NeuralNet):
                 "one loss per row (reduction='none'), which the training routine averages."
             )
         losses = losses.reshape(len(target), -1).mean(dim=1)
+        if isinstance(y_true, UnitTarget):
+            # Each unit's part is the weighted mean of its rows' losses. DP-SGD reads each unit's
+            # gradient as len(target) times its part (see BookKeepingClipper); without privacy
+            # the units are averaged.
+            weighted = (losses * row_weight.to(losses)).sum()
+            return weighted / len(target) if self.dpsgd_ is not None else weighted / (len(target) // y_true[2])
         if row_weight is None or self.dpsgd_ is not None:
             return losses.mean()
         return (losses * row_weight.to(losses)).mean()
@@ -233,19 +263,24 @@ class TrainingResult:
     attributes: dict = field(default_factory=dict)
 
 
-def _poisson_loader(dataset, plan, generator):
-    """Exactly ``plan.steps_per_epoch`` Poisson batches per epoch at ``plan.sample_rate``.
+def _poisson_loader(dataset, plan, generator, persons=None, max_rows_per_person=None):
+    """Exactly ``plan.steps_per_epoch`` Poisson batches per epoch at ``plan.sample_rate``:
+    of rows, or of ``persons`` (a :class:`~sk_privattn._persons.PersonIndex`).
 
     Opacus' own ``DPDataLoader`` runs ``int(1 / sample_rate)`` steps, which
     is one fewer than planned for many step counts (93, 99, 105, ...); its
     sampler is given the plan's number of steps here instead.
     """
-    sampler = UniformWithReplacementSampler(
-        num_samples=len(dataset),
-        sample_rate=plan.sample_rate,
-        generator=generator,
-        steps=plan.steps_per_epoch,
-    )
+    if persons is not None:
+        sampler = PersonSampler(persons, sample_rate=plan.sample_rate, steps=plan.steps_per_epoch,
+                                max_rows_per_person=max_rows_per_person, generator=generator)
+    else:
+        sampler = UniformWithReplacementSampler(
+            num_samples=len(dataset),
+            sample_rate=plan.sample_rate,
+            generator=generator,
+            steps=plan.steps_per_epoch,
+        )
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=_batch_as_is)
 
 
@@ -276,6 +311,8 @@ def train_module(
     recorder=None,
     account=True,
     clipping="auto",
+    persons=None,
+    max_rows_per_person=None,
 ):
     """Train ``module`` on ``dataset`` by ``plan``: DP-SGD, or without clipping
     or noise when the plan is not private.
@@ -325,6 +362,12 @@ def train_module(
     clipping : {"auto", "bookkeeping", "opacus"}, default="auto"
         How DP-SGD clips the rows' gradients (see
         :func:`~sk_privattn._dpsgd.make_private`); the same clipped sums.
+    persons : PersonIndex, default=None
+        Person-level DP-SGD: the plan samples persons, each brings at most
+        ``max_rows_per_person`` of its rows, and each person's mean gradient
+        is clipped as a whole (:mod:`~sk_privattn._persons`). ``None``: rows.
+    max_rows_per_person : int, default=None
+        With ``persons``.
 
     Returns
     -------
@@ -363,7 +406,7 @@ def train_module(
     net.initialize()
     net.steps_taken_ = 0
     net.module_.train()  # Opacus refuses a module in eval mode, as a fitted one is
-    loader = _poisson_loader(dataset, plan, sampler_generator)
+    loader = _poisson_loader(dataset, plan, sampler_generator, persons, max_rows_per_person)
     dpsgd = None
     if plan.private:
         dpsgd = make_private(
@@ -414,9 +457,11 @@ def train_module(
     )
 
 
-def train_with(estimator, module, dataset, plan, *, criterion, seed, verbose=0, recorder=None, account=True):
+def train_with(estimator, module, dataset, plan, *, criterion, seed, verbose=0, recorder=None, account=True,
+               persons=None):
     """:func:`train_module` with the training parameters of ``estimator`` (``max_grad_norm``,
-    ``lr``, ``optimizer``, ``weight_decay``, ``device``, ``lr_schedule``)."""
+    ``lr``, ``optimizer``, ``weight_decay``, ``device``, ``lr_schedule``, and with
+    ``persons`` its ``max_rows_per_person``)."""
     return train_module(
         module,
         dataset,
@@ -432,4 +477,6 @@ def train_with(estimator, module, dataset, plan, *, criterion, seed, verbose=0, 
         lr_schedule=estimator.lr_schedule,
         recorder=recorder,
         account=account,
+        persons=persons,
+        max_rows_per_person=getattr(estimator, "max_rows_per_person", None),
     )

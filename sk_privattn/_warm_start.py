@@ -23,6 +23,7 @@ __all__ = [
     "check_same_delta",
     "check_same_neighbouring",
     "check_same_structure",
+    "check_same_unit",
     "structure",
 ]
 
@@ -102,6 +103,18 @@ def check_same_neighbouring(neighbouring, previous_neighbouring):
             f"neighbouring={neighbouring!r}, but warm_start=True continues a model whose ε is accounted "
             f"under neighbouring={previous_neighbouring!r}, and the two do not compose. Set "
             f"neighbouring={previous_neighbouring!r} again, {_NEW_MODEL}."
+        )
+
+
+def check_same_unit(unit, previous_unit):
+    """A warm start protects the unit of the first fit: rows, or persons (``person_id``)."""
+    if unit != previous_unit:
+        given = "with person_id" if unit == "person" else "without person_id"
+        first = "with person_id (the unit is the person)" if previous_unit == "person" else "without person_id"
+        raise ValueError(
+            f"This call to fit is {given}, but warm_start=True continues a model fitted {first}: a "
+            f"row-level and a person-level ε do not compose. Call fit {first.split(' (')[0]} again, "
+            f"{_NEW_MODEL}."
         )
 
 

@@ -2,7 +2,7 @@
 
 import math
 
-from ._relation import RELATIONS, Neighbouring
+from ._relation import RELATIONS, Neighbouring, record_neighbouring
 from .exceptions import BudgetExceededError
 from .ledger import PrivacyLedger
 from .privacy import ACCOUNTANTS, compose_worst_row, resolve_accountant
@@ -41,6 +41,9 @@ class PrivacyBudget(PrivacyLedger):
         The δ at which the total is composed, in (0, 1).
     neighbouring : {"add_or_remove", "replace_one"}, default="add_or_remove"
         The relation of the total; every fit in the block must state it.
+    unit : {"row", "person"}, default="row"
+        What the total protects: a row, or a person (every fit in the block
+        then passes ``person_id``).
     accountant : {"auto", "prv", "rdp", "pld"}, default="auto"
         The accountant that composes the fits: "auto" is "prv" under
         add-or-remove and "pld" (dp_accounting) under replace-one.
@@ -78,13 +81,15 @@ class PrivacyBudget(PrivacyLedger):
 
     is_budget = True
 
-    def __init__(self, epsilon, delta, *, neighbouring="add_or_remove", accountant="auto", path=None):
+    def __init__(self, epsilon, delta, *, neighbouring="add_or_remove", unit="row", accountant="auto", path=None):
         if not (isinstance(epsilon, (int, float)) and 0 < epsilon < math.inf):
             raise ValueError(f"epsilon={epsilon!r} must be a finite number > 0, the total ε of the budget.")
         if not (isinstance(delta, (int, float)) and 0 < delta < 1):
             raise ValueError(f"delta={delta!r} must be a number in (0, 1), e.g. delta=1e-5.")
         if neighbouring not in RELATIONS:
             raise ValueError(f"neighbouring={neighbouring!r}; use one of {RELATIONS}.")
+        if unit not in ("row", "person"):
+            raise ValueError(f"unit={unit!r}; use 'row' (fits without person_id) or 'person' (fits with it).")
         if accountant not in ("auto", *ACCOUNTANTS) or accountant == "gdp":
             raise ValueError(
                 f"accountant={accountant!r} cannot compose the fits of a budget; use 'auto', 'prv', "
@@ -94,10 +99,11 @@ class PrivacyBudget(PrivacyLedger):
         self.epsilon = float(epsilon)
         self.delta = float(delta)
         self.neighbouring = neighbouring
+        self.unit = unit
         self.accountant = resolve_accountant(accountant, neighbouring)
 
     def _settings(self):
-        return {"epsilon": self.epsilon, "delta": self.delta, "neighbouring": self.neighbouring,
+        return {"epsilon": self.epsilon, "delta": self.delta, "neighbouring": self.neighbouring, "unit": self.unit,
                 "accountant": self.accountant}
 
     def _spent(self, exclude=None):
@@ -117,9 +123,9 @@ class PrivacyBudget(PrivacyLedger):
     def remaining_epsilon(self):
         return self.epsilon - self.spent_epsilon
 
-    def check(self, planned, estimator, *, pure_epsilon=0.0, relation="add_or_remove", exclude=None):
-        Neighbouring(self.neighbouring).check_same(
-            relation, f"This PrivacyBudget and a fit of {type(estimator).__name__} inside it"
+    def check(self, planned, estimator, *, pure_epsilon=0.0, neighbouring=Neighbouring("add_or_remove"), exclude=None):
+        Neighbouring(self.neighbouring, self.unit).check_same(
+            neighbouring, f"This PrivacyBudget and a fit of {type(estimator).__name__} inside it"
         )
         spent = self._spent(exclude)
         fit = (planned, pure_epsilon)
@@ -139,11 +145,12 @@ class PrivacyBudget(PrivacyLedger):
     def reserve(self, record, rows, row_group, estimator):
         with self.lock():
             self.check(record["groups"], estimator, pure_epsilon=record.get("pure_epsilon", 0.0),
-                       relation=record.get("neighbouring", "add_or_remove"), exclude=record["id"])
+                       neighbouring=record_neighbouring(record), exclude=record["id"])
             self.write(record, rows, row_group)
 
     def __repr__(self):
         return (
-            f"PrivacyBudget(epsilon={self.epsilon:g}, delta={self.delta:g}, neighbouring={self.neighbouring!r}) "
+            f"PrivacyBudget(epsilon={self.epsilon:g}, delta={self.delta:g}, neighbouring={self.neighbouring!r}, "
+            f"unit={self.unit!r}) "
             f"[spent ε={self.spent_epsilon:.4g}, {len(self.records)} fits]"
         )

@@ -53,6 +53,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     {classes}
     {class_weight}
     {max_sample_weight}
+    {max_rows_per_person}
     {random_state}
     {device}
     {verbose}
@@ -126,6 +127,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         classes=None,
         class_weight=None,
         max_sample_weight=None,
+        max_rows_per_person=8,
         random_state=None,
         device="cpu",
         verbose=0,
@@ -158,12 +160,13 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             verbose=verbose,
             warm_start=warm_start,
             max_sample_weight=max_sample_weight,
+            max_rows_per_person=max_rows_per_person,
         )
         self.classes = classes
         self.class_weight = class_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, person_id=None):
         """Fit the classifier with DP-SGD.
 
         Parameters
@@ -173,9 +176,10 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             allowed.
         y : array-like of shape (n_samples,)
         {sample_weight}
+        {person_id}
 
         Returns
         -------
         self : object
         """
-        return self._fit_keeping_state(X, y, sample_weight=sample_weight)
+        return self._fit_keeping_state(X, y, sample_weight=sample_weight, person_id=person_id)

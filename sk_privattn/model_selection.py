@@ -50,6 +50,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._base import planned_histories
+from ._persons import person_index
 from ._relation import RELATIONS, Neighbouring, resolve_count
 from .privacy import RDP_ORDERS, default_delta, history_rdp
 
@@ -159,6 +160,8 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         The count of rows the search read (public, or a DP release).
     count_epsilon_ : float
         The pure ε of that count (0.0 when public).
+    privacy_unit_ : {"row", "person"}
+        "person" when fitted with ``person_id``.
     classes_ : ndarray
 
     Examples
@@ -240,13 +243,19 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
                 worst = np.maximum(worst, history_rdp(history, orders, relation=self.neighbouring))
         return worst
 
-    def fit(self, X, y):
+    def fit(self, X, y, person_id=None):
         """Run the private search on ``X, y``.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        person_id : array-like of shape (n_samples,), default=None
+            The person of each row, for a person-level search: each person
+            goes to the training or the validation part by one coin, every
+            candidate is fitted with ``person_id``, and a person's validation
+            score is the share of their rows predicted right (at most 1), so
+            that the bound protects a person.
 
         Returns
         -------
@@ -257,21 +266,26 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         grid = list(ParameterGrid(self.param_grid))
         candidates = self._candidates(grid)
         n_samples = _num_samples(X)
-        # One count of the rows, public or DP, for the whole search: the candidates' plans
+        persons = None if person_id is None else person_index(person_id, n_samples)
+        unit = "row" if persons is None else "person"
+        n_units = n_samples if persons is None else persons.n_persons
+        # One count of the units, public or DP, for the whole search: the candidates' plans
         # and the scores' divisor read shares of it, never the exact sizes of the parts.
         smallest_epsilon = min(float(candidate.epsilon) for candidate in candidates)
-        count = resolve_count(n_samples, neighbouring=Neighbouring(self.neighbouring),
+        count = resolve_count(n_units, neighbouring=Neighbouring(self.neighbouring, unit),
                               public_count=self.public_count, epsilon=smallest_epsilon,
                               seed=int(rng.randint(np.iinfo(np.int32).max)))
         counted = count.value
         train_count = max(1, round(counted * (1 - self.validation_fraction)))
         validation_count = max(1.0, counted * self.validation_fraction)
-        in_validation = rng.uniform(size=n_samples) < self.validation_fraction
+        unit_in_validation = rng.uniform(size=n_units) < self.validation_fraction
+        in_validation = unit_in_validation if persons is None else unit_in_validation[persons.person_of_row]
         train, validation = np.flatnonzero(~in_validation), np.flatnonzero(in_validation)
         orders = np.asarray(RDP_ORDERS, dtype=float)
         # The bound is fixed before any candidate is trained: it reads the count only.
         rdp = selection_rdp(self._candidate_rdp(candidates, train_count, orders), self.mean_n_candidates, orders)
         self.neighbouring_ = self.neighbouring
+        self.privacy_unit_ = unit
         self.count_ = count.value
         self.count_epsilon_ = count.epsilon
         self.delta_ = self.delta if self.delta is not None else default_delta(counted)
@@ -280,6 +294,13 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
 
         X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
         X_val, y_val = _safe_indexing(X, validation), np.asarray(_safe_indexing(y, validation))
+        fit_params = {} if persons is None else {"person_id": np.asarray(person_id)[train]}
+        # Each validation unit's share of rows predicted right: 1 per row, at most 1 per person.
+        if persons is None:
+            unit_of_validation_row = np.arange(len(validation))
+        else:
+            _, unit_of_validation_row = np.unique(persons.person_of_row[validation], return_inverse=True)
+        rows_per_unit = np.bincount(unit_of_validation_row, minlength=1)
         # The number of candidates and every score but the best stay local:
         # the theorem covers the release of the best candidate only.
         n_candidates = int(rng.geometric(1.0 / self.mean_n_candidates))
@@ -288,8 +309,10 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
             params = grid[rng.randint(len(grid))]
             candidate = clone(self.estimator).set_params(**params, **self._candidate_seed(rng),
                                                          neighbouring=self.neighbouring, public_count=train_count)
-            candidate.fit(X_train, y_train)
-            correct = float(np.sum(candidate.predict(X_val) == y_val))
+            candidate.fit(X_train, y_train, **fit_params)
+            right = (candidate.predict(X_val) == y_val).astype(float)
+            correct = float(np.sum(np.bincount(unit_of_validation_row, weights=right, minlength=1)
+                                   / np.maximum(rows_per_unit, 1)))
             # Divided by the validation part's share of the count, not by its exact size.
             noisy = (correct + rng.normal(0.0, self.score_noise)) / validation_count
             if noisy > best_score:

@@ -100,6 +100,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         they are not protected by the guarantee and can reveal the most
         extreme rows.
     {max_sample_weight}
+    {max_rows_per_person}
     {random_state}
     {device}
     {verbose}
@@ -178,6 +179,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         loss="squared_error",
         target_bounds=None,
         max_sample_weight=None,
+        max_rows_per_person=8,
         random_state=None,
         device="cpu",
         verbose=0,
@@ -210,12 +212,13 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             verbose=verbose,
             warm_start=warm_start,
             max_sample_weight=max_sample_weight,
+            max_rows_per_person=max_rows_per_person,
         )
         self.loss = loss
         self.target_bounds = target_bounds
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, person_id=None):
         """Fit the regressor with DP-SGD.
 
         Parameters
@@ -226,12 +229,13 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         y : array-like of shape (n_samples,)
             Finite numbers.
         {sample_weight}
+        {person_id}
 
         Returns
         -------
         self : object
         """
-        return self._fit_keeping_state(X, y, sample_weight=sample_weight)
+        return self._fit_keeping_state(X, y, sample_weight=sample_weight, person_id=person_id)
 
     def _check_params(self):
         super()._check_params()

@@ -8,7 +8,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._recording import record_id
-from ._relation import Neighbouring
+from ._relation import Neighbouring, record_neighbouring
 from .model_selection import PrivateRandomSearch
 from .privacy import compute_epsilon, resolve_accountant
 
@@ -62,10 +62,13 @@ class PrivacyReport:
         What the total does not cover.
     neighbouring : str
         The relation of every ε in the report.
+    unit : {"row", "person"}
+        What one neighbour adds, removes or replaces; at person level,
+        ``rows_per_fit_count`` counts persons.
     """
 
     def __init__(self, fits, total_epsilon, total_delta, selected_epsilon, covers_selection, rows_per_fit_count,
-                 method, caveats, accountant, neighbouring="add_or_remove"):
+                 method, caveats, accountant, neighbouring="add_or_remove", unit="row"):
         self.fits = fits
         self.total_epsilon = total_epsilon
         self.total_delta = total_delta
@@ -76,6 +79,7 @@ class PrivacyReport:
         self.caveats = caveats
         self.accountant = accountant
         self.neighbouring = neighbouring
+        self.unit = unit
 
     def to_frame(self):
         """One row per fit, as a pandas DataFrame (requires pandas)."""
@@ -95,14 +99,14 @@ class PrivacyReport:
         if self.selected_epsilon is not None:
             lines.append(f"  selected model on its own: ε = {_fmt(self.selected_epsilon)}")
         lines.append(
-            f"  total per training row (worst row, {self.accountant.upper()} composition, "
-            f"{Neighbouring(self.neighbouring).describe()}): "
+            f"  total per training {self.unit} (worst {self.unit}, {self.accountant.upper()} composition, "
+            f"{Neighbouring(self.neighbouring, self.unit).describe()}): "
             f"(ε = {_fmt(self.total_epsilon)}, δ = {self.total_delta:.3g})"
         )
         if self.rows_per_fit_count:
             # How many rows: exact counts of the private rows, left out of what is printed.
             counts = ", ".join(str(n) for n in sorted(self.rows_per_fit_count))
-            lines.append(f"  each row was trained on by {counts} fit(s)")
+            lines.append(f"  each {self.unit} was trained on by {counts} fit(s)")
         lines.append(f"  method: {self.method}")
         lines += [f"  not covered: {caveat}" for caveat in self.caveats]
         return "\n".join(lines)
@@ -219,16 +223,16 @@ def _search_report(search):
         [_fit_row("selected", estimator=search.best_estimator_)], search.epsilon_, search.delta_,
         search.best_estimator_.epsilon_, True, {},
         "private selection over a random number of candidates, RDP bound of the whole search",
-        caveats, "rdp", search.neighbouring,
+        caveats, "rdp", search.neighbouring_, getattr(search, "privacy_unit_", "row"),
     )
 
 
-def _common_relation(relations, what):
-    """The one neighbouring relation of ``relations``; raise, naming both, for a mix."""
-    relations = list(dict.fromkeys(relations))
-    for other in relations[1:]:
-        Neighbouring(relations[0]).check_same(other, what)
-    return relations[0] if relations else "add_or_remove"
+def _common_relation(neighbourings, what):
+    """The one :class:`Neighbouring` of ``neighbourings``; raise, naming both, for a mix."""
+    neighbourings = list(dict.fromkeys(neighbourings)) or [Neighbouring("add_or_remove")]
+    for other in neighbourings[1:]:
+        neighbourings[0].check_same(other, what)
+    return neighbourings[0]
 
 
 def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
@@ -346,8 +350,8 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
                 "fit them inside the `with ledger:` block, or call privacy_report without ledger."
             )
         used, paid = _rows_in_scope(records, set(roles))
-        relation = _common_relation([record.get("neighbouring", "add_or_remove") for record in used],
-                                    "Two fits in this report")
+        neighbouring = _common_relation([record_neighbouring(record) for record in used], "Two fits in this report")
+        relation = neighbouring.relation
         accountant = resolve_accountant(accountant, relation)
         delta = delta if delta is not None else min(record["delta"] for record in used)
         total, per_fit_count = _per_row_total(used, paid, delta, accountant, relation)
@@ -355,8 +359,12 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
         method = "per row, from the ledger's row fingerprints"
     else:
         histories = [tuple(entry) for est in estimators for entry in est.accountant_history_]
-        relation = _common_relation([getattr(est, "neighbouring_", "add_or_remove") for est in estimators],
-                                    "Two fits in this report")
+        neighbouring = _common_relation(
+            [Neighbouring(getattr(est, "neighbouring_", "add_or_remove"), getattr(est, "privacy_unit_", "row"))
+             for est in estimators],
+            "Two fits in this report",
+        )
+        relation = neighbouring.relation
         accountant = resolve_accountant(accountant, relation)
         delta = delta if delta is not None else min(est.delta_ for est in estimators)
         pure = sum(getattr(est, "count_epsilon_", 0.0) for est in estimators)
@@ -371,4 +379,5 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
             if len(estimators) > 1
             else "the model's own accountant history"
         )
-    return PrivacyReport(fits, total, delta, selected, False, per_fit_count, method, caveats, accountant, relation)
+    return PrivacyReport(fits, total, delta, selected, False, per_fit_count, method, caveats, accountant, relation,
+                         neighbouring.unit)

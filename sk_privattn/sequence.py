@@ -123,6 +123,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     {classes}
     {class_weight}
     {max_sample_weight}
+    {max_rows_per_person}
     {random_state}
     {device}
     {verbose}
@@ -222,6 +223,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         classes=None,
         class_weight=None,
         max_sample_weight=None,
+        max_rows_per_person=8,
         random_state=None,
         device="cpu",
         verbose=0,
@@ -253,13 +255,14 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         self.classes = classes
         self.class_weight = class_weight
         self.max_sample_weight = max_sample_weight
+        self.max_rows_per_person = max_rows_per_person
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
         self.warm_start = warm_start
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, person_id=None):
         """Fit the classifier with DP-SGD.
 
         Parameters
@@ -270,12 +273,13 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
             lengths, or an array padded with NaN.
         y : array-like of shape (n_samples,)
         {sample_weight}
+        {person_id}
 
         Returns
         -------
         self : object
         """
-        return self._fit_keeping_state(X, y, sample_weight=sample_weight)
+        return self._fit_keeping_state(X, y, sample_weight=sample_weight, person_id=person_id)
 
     def _check_params(self):
         if self.architecture == "transformer" and self.d_model % self.n_heads:

@@ -18,8 +18,9 @@ from sk_privattn.__main__ import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
-PRIVACY_ATTRIBUTES = ["n_features_in_", "feature_names_in_", "epsilon_", "delta_", "noise_multiplier_",
-                      "sample_rate_", "batch_size_", "max_epochs_", "n_steps_", "accountant_history_", "history_", "module_", "net_"]
+PRIVACY_ATTRIBUTES = ["n_features_in_", "feature_names_in_", "epsilon_", "delta_", "neighbouring_", "privacy_unit_",
+                      "count_", "count_epsilon_", "accountant_", "noise_multiplier_", "sample_rate_", "batch_size_",
+                      "max_epochs_", "n_steps_", "accountant_history_", "history_", "module_", "net_"]
 TABULAR_ATTRIBUTES = ["is_categorical_", "bounds_", "categories_"]
 
 
@@ -80,6 +81,7 @@ RUNNABLE_PAGES = {
     "howto/grid_search.md": [],
     "howto/swap_classifier.md": ["ε = 1:"],
     "private_inference.md": ["same scores: True"],
+    "persons.md": ["person 0.02 True", "person"],
 }
 
 # Pages whose examples need an optional dependency, which the test extra installs.

@@ -292,7 +292,7 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, person_id=None):
         """Train across the sites given by ``groups``, in a Flower simulation.
 
         Parameters
@@ -304,11 +304,23 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             :class:`~sklearn.model_selection.GridSearchCV`, enable metadata
             routing and call ``set_fit_request(groups=True)`` so that each
             fit receives the sites of its rows (see docs/federated.md).
+        person_id : None
+            Person-level privacy is not available in a federation: passing
+            it raises, with the reason (see docs/persons.md).
 
         Returns
         -------
         self : object
         """
+        if person_id is not None:
+            raise ValueError(
+                "person_id: FederatedDPAttentionClassifier does not train at person level. Its sites run "
+                "row-level DP-SGD, and a person whose rows lie on several sites would be protected only by "
+                "the composition of every site that holds them; nothing here knows which sites those are. "
+                "Train DPAttentionClassifier(...).fit(X, y, person_id=...) on the pooled rows, or use "
+                "dp_level='client', whose unit is a whole site (a person whose rows are all on one site is "
+                "protected by it)."
+            )
         if groups is None:
             raise ValueError(
                 "groups=None: FederatedDPAttentionClassifier.fit needs groups, the site of each "
