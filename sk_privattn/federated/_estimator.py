@@ -332,10 +332,11 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
 
     # -- the hooks of the shared fit path ---------------------------------
 
-    def _warm_start_state(self):
+    def _warm_start_state(self, unit="row"):
+        # No warm start across federations; fit refuses person_id, so unit is "row".
         return None
 
-    def _plan_fit(self, n_samples, previous, *, seed, groups):
+    def _plan_fit(self, n_samples, previous, *, seed, groups, unit="row"):
         # Each site counts its own rows (site_count); nothing counts the pooled rows.
         return plan_federation(self, groups, n_samples, seed)
 
@@ -398,7 +399,7 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         target = torch.as_tensor(np.searchsorted(classes, y), dtype=torch.long)
         return target, len(classes), {"classes_": classes, "class_weight_": np.ones(len(classes))}
 
-    def _train(self, module, dataset, plan, *, criterion, seed, recorder):
+    def _train(self, module, dataset, plan, *, criterion, seed, recorder, persons=None):
         """Flower rounds instead of one DP-SGD run: a simulation, one client per site."""
         site_seed, noise_seed = federation_seeds(seed)
         sites = [SiteData(name, dataset.subset(plan.site_of_row == k)) for k, name in enumerate(plan.site_names)]

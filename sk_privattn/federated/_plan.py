@@ -243,8 +243,13 @@ class FederatedPlan:
         return sum(plan.n_samples for plan in self.site_plans)
 
     @property
+    def neighbouring(self):
+        """The released plan's relation and unit: the row at record level, the site at client level."""
+        return self.released.neighbouring
+
+    @property
     def relation(self):
-        return self.released.neighbouring.relation
+        return self.neighbouring.relation
 
     @property
     def accountant(self):
