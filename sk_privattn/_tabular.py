@@ -156,8 +156,10 @@ class BaseDPAttention(BaseDPEstimator):
                 "the raw columns instead, categorical ones as they are, and their public category "
                 "lists as categories=...: the estimator gives each category an embedding of its own."
             )
-        if preprocessing._is_dataframe(X) and X.shape[0] > preprocessing.ENCODE_CHUNK_ROWS:
-            return self._validate_large_frame(X, y, reset=reset)
+        if preprocessing._is_dataframe(X):
+            X = preprocessing.numpy_backed(X)
+            if X.shape[0] > preprocessing.ENCODE_CHUNK_ROWS:
+                return self._validate_large_frame(X, y, reset=reset)
         options = dict(reset=reset, dtype=None, ensure_all_finite=False)
         if y is None:
             validated = validate_data(self, X, **options)

@@ -16,9 +16,9 @@ from .exceptions import PrivacyLeakWarning
 
 __all__ = ["TabularEncoder", "resolve_categorical_features"]
 
-_CATEGORICAL_DTYPE_KINDS = ("category", "object", "string", "str", "bool", "boolean")
+_CATEGORICAL_DTYPE_KINDS = ("category", "object", "string", "bool")
 #: Columns of these dtypes have public categories: their two values.
-_BOOLEAN_DTYPES = ("bool", "boolean")
+_BOOLEAN_DTYPES = ("bool",)
 
 
 def _is_dataframe(X):
@@ -26,7 +26,63 @@ def _is_dataframe(X):
 
 
 def _dtype_kind(dtype):
+    """The dtype's family as the categorical rules read it: "category", "object", "string", "bool", ….
+
+    Through pandas' own checks where pandas is there, so that nullable
+    (``Int64``, ``boolean``), ``str`` and pyarrow-backed dtypes
+    (``int64[pyarrow]``, ``large_string[pyarrow]``) fall in their families.
+    """
+    try:
+        from pandas.api import types
+    except ImportError:  # pragma: no cover - pandas is optional
+        return str(dtype).split("[")[0]
+    if isinstance(dtype, types.CategoricalDtype):
+        return "category"
+    if types.is_bool_dtype(dtype):
+        return "bool"
+    if types.is_numeric_dtype(dtype):
+        return "numeric"
+    if types.is_string_dtype(dtype):
+        # Object columns pass is_string_dtype; keep them apart, as numpy sees them.
+        return "object" if dtype == np.dtype(object) else "string"
     return str(dtype).split("[")[0]
+
+
+def numpy_backed(frame):
+    """``frame`` with each extension column (nullable, ``str``, pyarrow-backed) as numpy holds it.
+
+    scikit-learn's validation of a frame with an extension dtype casts all of
+    its columns to one numeric dtype, which fails on a category column beside
+    an ``Int64`` one ("Cannot cast str dtype to float64"); numpy's ``bool``
+    beside a category column fails the same way. Here numeric extension
+    columns become float64 (``pd.NA`` is NaN), boolean columns (numpy's
+    too: they are categorical) and string columns object arrays (``pd.NA``
+    is None, a missing value to the encoder); category and the other numpy
+    columns stay as they are. The frame is copied only where a column
+    changes.
+    """
+    import pandas as pd
+    from pandas.api import types
+
+    changed = {}
+    for name, column in frame.items():
+        dtype = column.dtype
+        kind = _dtype_kind(dtype)
+        if isinstance(dtype, types.CategoricalDtype) or not (types.is_extension_array_dtype(dtype) or kind == "bool"):
+            continue
+        if kind == "numeric":
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        elif kind in ("bool", "string"):
+            values = column.to_numpy(dtype=object, na_value=None)
+        else:
+            continue
+        changed[name] = pd.Series(values, index=frame.index, dtype=values.dtype)
+    if not changed:
+        return frame
+    converted = frame.copy(deep=False)
+    for name, values in changed.items():
+        converted[name] = values
+    return converted
 
 
 def resolve_categorical_features(X, n_features, categorical_features, feature_names, categories=None):
