@@ -16,6 +16,8 @@ scientist's privacy budget on that dataset, and returns only the DP model
   ``.review()`` decides every pending job (:class:`Decision`). The budgets
   persist in a JSON file (:class:`BudgetLedger`), per scientist and per
   dataset, composed by basic composition.
+- A job: the runner :data:`RUNNER` (known by :func:`runner_sha256`) and the
+  request of :func:`make_request`, as JSON.
 
 The package imports nothing of syft: both sides take the client they are
 given (``syft_rds.SyftRDSClient``). See docs/remote.md for the threat model
@@ -26,7 +28,7 @@ from ..exceptions import JobPendingError, JobRefusedError
 from ._budgets import BudgetLedger
 from ._data import PublicMetadata, synthetic_mock
 from ._owner import DataOwner, Decision
-from ._request import runner_sha256
+from ._request import RUNNER, make_request, runner_sha256
 from ._result import RemoteResult
 from ._scientist import DataScientist, RemoteJob
 
@@ -38,8 +40,10 @@ __all__ = [
     "JobPendingError",
     "JobRefusedError",
     "PublicMetadata",
+    "RUNNER",
     "RemoteJob",
     "RemoteResult",
+    "make_request",
     "runner_sha256",
     "synthetic_mock",
 ]

@@ -82,7 +82,8 @@ class DataOwner:
         The relation of every ε spent.
     random_state : int or None, default=None
         ``None``: every fit draws secret seeds. An int seeds each job's fit
-        with a seed derived from it, the scientist and the job's name
+        with a seed derived from it, the scientist, the dataset and the
+        number of the scientist's jobs charged before
         (``Decision.random_state``), for the owner to reproduce a fit; never
         released (the released model's ``random_state`` is ``None``).
 
@@ -203,10 +204,14 @@ class DataOwner:
             raise JobRefusedError(f"{REQUEST_FILE} is larger than {MAX_REQUEST_BYTES:,} bytes.")
         return read_request(request_file.read_text())
 
-    def _seed(self, scientist, job):
+    def _seed(self, scientist, dataset):
+        """The seed of the next fit for ``scientist`` on ``dataset``: ``None`` (secret seeds), or one
+        derived from ``random_state``, the scientist, the dataset and the number of their jobs
+        charged so far, so that no two fits share their noise."""
         if self.random_state is None:
             return None
-        digest = hashlib.sha256(f"{self.random_state}/{scientist}/{job}".encode()).digest()
+        index = len(self.budgets.jobs(scientist, dataset))
+        digest = hashlib.sha256(f"{self.random_state}/{scientist}/{dataset}/{index}".encode()).digest()
         return int.from_bytes(digest[:4], "big") % (2**31 - 1)
 
     def _pending_jobs(self):
@@ -257,10 +262,10 @@ class DataOwner:
             estimator, requested = build_estimator(request, metadata)
             if self.budgets.has_job(scientist, dataset, job.name):
                 raise JobRefusedError(f"The job {job.name!r} was already run; submit a new job.")
+            seed = self._seed(scientist, dataset)
             self.budgets.reserve(scientist, dataset, job.name, requested, type(estimator).__name__)
         except (JobRefusedError, BudgetExceededError) as refusal:
             return self._refuse(job, scientist, dataset, f"Refused: {refusal}", requested)
-        seed = self._seed(scientist, job.name)
         estimator.set_params(random_state=seed)
         try:
             X, y = read_part(private, metadata)

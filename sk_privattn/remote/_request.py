@@ -28,7 +28,7 @@ from ..persistence import from_json, to_json
 
 __all__ = ["RUNNER", "REQUEST_FILE", "build_estimator", "make_request", "runner_sha256"]
 
-#: The runner that every job carries, as ``main.py`` of its code folder.
+#: The runner that ships in the package: every job carries it, unchanged, as ``main.py``.
 RUNNER = Path(__file__).with_name("runner.py")
 RUNNER_NAME = "main.py"
 REQUEST_FILE = "request.json"
@@ -105,7 +105,36 @@ def _describe(estimator, inner=False):
 
 
 def make_request(estimator, dataset):
-    """The request (a JSON-able dict) to fit ``estimator`` on ``dataset``: its class and changed parameters."""
+    """The request that asks for a fit of ``estimator`` on ``dataset``: what ``request.json`` holds.
+
+    :meth:`DataScientist.submit` writes it beside the runner; the owner
+    reads nothing else of a job.
+
+    Parameters
+    ----------
+    estimator : DPAttentionClassifier, DPAttentionRegressor or PrivateRandomSearch
+        Unfitted; a search's estimator must be one of the first two.
+    dataset : str
+
+    Returns
+    -------
+    request : dict
+        JSON-able: the dataset, the class name and the parameters that
+        differ from the defaults (in the JSON of
+        :mod:`sk_privattn.persistence`), and the package's version.
+
+    Raises
+    ------
+    TypeError
+        For an estimator outside the allow-list.
+
+    Examples
+    --------
+    >>> from sk_privattn import DPAttentionClassifier
+    >>> from sk_privattn.remote import make_request
+    >>> make_request(DPAttentionClassifier(epsilon=2.0, max_epochs=5), "adult")["estimator"]
+    {'class': 'DPAttentionClassifier', 'params': {'epsilon': 2.0, 'max_epochs': 5}}
+    """
     from .. import __version__
 
     return {"format": _FORMAT, "version": _VERSION, "dataset": str(dataset),
