@@ -83,7 +83,8 @@ def _classifier(epsilon=1.0, **params):
 
 def _submit_by_hand(scientist, request, runner=None, extra=None):
     """Submit a job folder written by hand (not by DataScientist.submit); return the job's name."""
-    folder = Path(scientist.client.syftbox_folder) / f"handmade-{len(list(Path(scientist.client.syftbox_folder).glob('handmade-*')))}"
+    home = Path(scientist.client.syftbox_folder)
+    folder = home / f"handmade-{len(list(home.glob('handmade-*')))}"
     folder.mkdir()
     (folder / "main.py").write_text(RUNNER.read_text() if runner is None else runner)
     (folder / "request.json").write_text(json.dumps(request))
@@ -122,6 +123,8 @@ def test_an_approved_job_returns_the_model_of_a_local_fit_with_the_same_seed(tmp
     # No seed leaves the owner.
     assert result.estimator.random_state is None
     assert result.report["runner_sha256"] == runner_sha256()
+    # What reached the scientist: the model and its report, nothing else.
+    assert sorted(path.name for path in _released_files(alice, job.name)) == ["model.zip", "report.json"]
 
 
 def test_a_job_over_budget_is_refused_and_nothing_is_released(tmp_path):
@@ -164,6 +167,9 @@ def test_a_tampered_runner_or_unknown_parameters_are_refused(tmp_path):
         _submit_by_hand(alice, asking(class_weight="balanced")): "reads the number of rows of each class",
         _submit_by_hand(alice, {**good, "estimator": {"class": "LogisticRegression", "params": {}}}): "runs only",
         _submit_by_hand(alice, {**good, "dataset": "payroll"}): "no dataset named 'payroll'",
+        _submit_by_hand(alice, {**good, "estimator": {"class": "PrivateRandomSearch", "params": {
+            "estimator": good["estimator"], "param_grid": {"random_state": [0, 1]}, "public_count": N_ROWS}}}):
+            "The param_grid sets ['random_state'], which only the data owner sets",
     }
     decisions = {decision.job: decision for decision in owner.review()}
     for job, reason in refusals.items():

@@ -89,7 +89,8 @@ class PublicMetadata:
         unknown = sorted(set(self.categories) - set(self.features))
         not_text = [name for name, values in self.categories.items() if not all(isinstance(v, str) for v in values)]
         if not_text:
-            raise ValueError(f"The categories of {not_text} must be lists of str: data.csv holds categorical values as text.")
+            raise ValueError(f"The categories of {not_text} must be lists of str: data.csv holds categorical "
+                             "values as text.")
         if unknown:
             raise ValueError(f"categories names {unknown}, which are not features of the dataset.")
         missing = [name for name in self.features if name not in self.categories and name not in self.bounds]
@@ -120,7 +121,8 @@ class PublicMetadata:
         """The metadata of a ``sk_privattn.json`` text."""
         document = json.loads(text)
         if document.pop("format", None) != _FORMAT or document.pop("version", None) != _VERSION:
-            raise ValueError(f"This is not the metadata of an sk_privattn dataset (format {_FORMAT!r}, version {_VERSION}).")
+            raise ValueError(f"This is not the metadata of an sk_privattn dataset (format {_FORMAT!r}, "
+                             f"version {_VERSION}).")
         document["bounds"] = {name: tuple(bounds) for name, bounds in document["bounds"].items()}
         if document.get("target_bounds") is not None:
             document["target_bounds"] = tuple(document["target_bounds"])
@@ -128,7 +130,8 @@ class PublicMetadata:
 
     def estimator_defaults(self):
         """The public parameters that a fit on this dataset takes from the metadata."""
-        defaults = {"bounds": dict(self.bounds), "categories": {name: list(values) for name, values in self.categories.items()}}
+        defaults = {"bounds": dict(self.bounds),
+                    "categories": {name: list(values) for name, values in self.categories.items()}}
         if self.task == "classification":
             defaults["classes"] = list(self.classes)
         else:

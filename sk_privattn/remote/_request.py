@@ -250,7 +250,8 @@ def _build_search(cls, params, metadata):
 
     try:
         for candidate in ParameterGrid(search.param_grid):
-            _validated(type(inner), {**inner.get_params(deep=False), **candidate}, f"{type(inner).__name__} of the grid")
+            _validated(type(inner), {**inner.get_params(deep=False), **candidate},
+                       f"{type(inner).__name__} of the grid")
     except TypeError as error:
         raise JobRefusedError(f"The param_grid of PrivateRandomSearch is not a grid: {error}") from None
     return search

@@ -197,4 +197,5 @@ class RemoteJob:
         return self._result
 
     def __repr__(self):
-        return f"RemoteJob({self.name!r}, dataset={self.dataset!r}, owner={self.owner!r}, trained_on={self.trained_on!r})"
+        return (f"RemoteJob({self.name!r}, dataset={self.dataset!r}, owner={self.owner!r}, "
+                f"trained_on={self.trained_on!r})")
