@@ -270,3 +270,12 @@ def test_a_synthetic_mock_reads_nothing_but_the_public_metadata():
     with pytest.raises(ValueError, match=r"numeric features \['income'\] have no public bounds"):
         PublicMetadata(target="label", task="classification", features=["age", "income"], classes=[0, 1],
                        bounds={"age": (18, 80)})
+
+
+def test_a_search_knows_its_bound_before_it_reads_a_row():
+    X, y = make_mixed_frame(n_samples=N_ROWS)
+    search = PrivateRandomSearch(_classifier(max_epochs=1, classes=[0, 1], **PUBLIC), {"epsilon": [0.5, 1.0]},
+                                 mean_n_candidates=2, public_count=N_ROWS, random_state=0)
+    assert search.planned_epsilon() == search.fit(X, y).epsilon_
+    with pytest.raises(ValueError, match="needs a public count"):
+        PrivateRandomSearch(_classifier(), {"epsilon": [0.5]}).planned_epsilon()
