@@ -25,6 +25,7 @@ run it with ``python examples/remote_data_science.py``.
 import contextlib
 import io
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -107,3 +108,4 @@ except JobRefusedError as refusal:
     print(f"Alice receives: {refusal}")
 print(f"owner's ledger: Alice spent ε={owner.budget('alice@uni.edu', 'adult')['spent_epsilon']:.4f}, "
       f"{len(owner.budget('alice@uni.edu', 'adult')['jobs'])} job(s) charged")
+shutil.rmtree(folder)  # the syft folders and the ledger of this offline run
