@@ -2,7 +2,7 @@
 
 import warnings
 
-__all__ = ["PrivacyLeakWarning", "BudgetExceededError"]
+__all__ = ["PrivacyLeakWarning", "BudgetExceededError", "JobPendingError", "JobRefusedError"]
 
 
 class PrivacyLeakWarning(RuntimeWarning):
@@ -23,6 +23,25 @@ class BudgetExceededError(ValueError):
     when the fit would take the block's total over the budget, before the
     fit reads any data. The message says what was spent, what remains, and
     how to continue.
+    """
+
+
+class JobRefusedError(ValueError):
+    """A data owner refused a remote job (:mod:`sk_privattn.remote`).
+
+    Raised by the scientist's ``RemoteJob.result()`` with the owner's
+    message, and by ``DataScientist.submit`` for a request that the owner
+    would refuse. The message depends on the request and the owner's
+    budgets only, never on the private rows: it says which parameter, which
+    term or how much budget, and how to continue.
+    """
+
+
+class JobPendingError(RuntimeError):
+    """A remote job has no result yet: the data owner has not reviewed it.
+
+    Raised by ``RemoteJob.result()``; call it again once the owner has run
+    ``DataOwner.review()``.
     """
 
 

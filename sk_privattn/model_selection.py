@@ -51,10 +51,15 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._base import planned_histories
 from ._persons import person_index
-from ._relation import RELATIONS, Neighbouring, resolve_count
+from ._relation import RELATIONS, Neighbouring, PublicCount, resolve_count
 from .privacy import RDP_ORDERS, default_delta, history_rdp
 
 __all__ = ["PrivateRandomSearch", "selection_rdp"]
+
+
+def _train_count(count, validation_fraction):
+    """The training part's share of a count of the units (what every candidate's plan reads)."""
+    return max(1, round(count * (1 - validation_fraction)))
 
 
 def selection_rdp(candidate_rdp, mean_n_candidates, orders):
@@ -276,21 +281,17 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
                               public_count=self.public_count, epsilon=smallest_epsilon,
                               seed=int(rng.randint(np.iinfo(np.int32).max)))
         counted = count.value
-        train_count = max(1, round(counted * (1 - self.validation_fraction)))
+        train_count = _train_count(counted, self.validation_fraction)
         validation_count = max(1.0, counted * self.validation_fraction)
         unit_in_validation = rng.uniform(size=n_units) < self.validation_fraction
         in_validation = unit_in_validation if persons is None else unit_in_validation[persons.person_of_row]
         train, validation = np.flatnonzero(~in_validation), np.flatnonzero(in_validation)
-        orders = np.asarray(RDP_ORDERS, dtype=float)
         # The bound is fixed before any candidate is trained: it reads the count only.
-        rdp = selection_rdp(self._candidate_rdp(candidates, train_count, orders), self.mean_n_candidates, orders)
         self.neighbouring_ = self.neighbouring
         self.privacy_unit_ = unit
         self.count_ = count.value
         self.count_epsilon_ = count.epsilon
-        self.delta_ = self.delta if self.delta is not None else default_delta(counted)
-        selection = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=self.delta_)[0])
-        self.epsilon_ = count.epsilon + selection
+        self.epsilon_, self.delta_ = self._bound(candidates, count)
 
         X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
         X_val, y_val = _safe_indexing(X, validation), np.asarray(_safe_indexing(y, validation))
@@ -320,6 +321,59 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self.best_score_ = best_score
         self.classes_ = self.best_estimator_.classes_
         return self
+
+    def _bound(self, candidates, count):
+        """(ε, δ) of the whole search over ``candidates`` on units counted by ``count``
+        (a :class:`~sk_privattn._relation.PublicCount` or a DP count): the pure ε of the
+        count plus the selection's RDP bound, at ``delta`` (or ``1 / (10 n)``)."""
+        orders = np.asarray(RDP_ORDERS, dtype=float)
+        train_count = _train_count(count.value, self.validation_fraction)
+        rdp = selection_rdp(self._candidate_rdp(candidates, train_count, orders), self.mean_n_candidates, orders)
+        delta = self.delta if self.delta is not None else default_delta(count.value)
+        selection = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=delta)[0])
+        return count.epsilon + selection, delta
+
+    def planned_epsilon(self, public_count=None):
+        """The ``epsilon_`` that :meth:`fit` will report, from the parameters alone.
+
+        The bound of the search reads the grid and a count of the rows only,
+        so with a public count it is known before any data are read: a data
+        owner can check it against a budget first (:mod:`sk_privattn.remote`).
+
+        Parameters
+        ----------
+        public_count : int, default=None
+            The public number of rows; ``None`` uses the search's
+            ``public_count``, which must then be set.
+
+        Returns
+        -------
+        epsilon : float
+
+        Raises
+        ------
+        ValueError
+            Without a public count: under add-or-remove the search counts the
+            rows with DP, and its bound depends on that count.
+
+        Examples
+        --------
+        >>> from sk_privattn import DPAttentionClassifier
+        >>> from sk_privattn.model_selection import PrivateRandomSearch
+        >>> clf = DPAttentionClassifier(bounds=(-1, 1), classes=[0, 1], max_epochs=1)
+        >>> search = PrivateRandomSearch(clf, {"epsilon": [0.5, 1.0]}, mean_n_candidates=2, delta=1e-5)
+        >>> round(search.planned_epsilon(public_count=300), 2)
+        2.69
+        """
+        self._validate_params()
+        counted = public_count if public_count is not None else self.public_count
+        if counted is None:
+            raise ValueError(
+                "planned_epsilon needs a public count of the rows: pass public_count (or set the search's "
+                "public_count). Without one, fit counts the rows with DP and its bound depends on that count."
+            )
+        candidates = self._candidates(list(ParameterGrid(self.param_grid)))
+        return self._bound(candidates, PublicCount(int(counted), "given"))[0]
 
     def _generator(self):
         """The search's own generator: from the operating system's secret entropy for

@@ -82,10 +82,11 @@ RUNNABLE_PAGES = {
     "howto/swap_classifier.md": ["ε = 1:"],
     "private_inference.md": ["same scores: True"],
     "persons.md": ["person 0.02 True", "person"],
+    "remote.md": ["mock None", "[('alice@uni.edu', 'done')]", "trained_on='private'", "so ε=1.0", "remains"],
 }
 
 # Pages whose examples need an optional dependency, which the test extra installs.
-PAGE_REQUIRES = {"private_inference.md": "tenseal"}
+PAGE_REQUIRES = {"private_inference.md": "tenseal", "remote.md": "syft_rds"}
 
 
 # Pages whose Python blocks are not run here, and why.
@@ -136,7 +137,7 @@ def test_site_builds_with_warnings_as_errors(tmp_path):
     assert result.returncode == 0, (result.stdout[-3000:] + result.stderr[-6000:])
 
     for page in ["index", "getting_started", "user_guide", "privacy", "usage", "sequences", "reporting", "federated",
-                 "private_inference", "howto/pipeline", "howto/grid_search", "howto/swap_classifier", "benchmarks", "changelog", "api"]:
+                 "private_inference", "remote", "howto/pipeline", "howto/grid_search", "howto/swap_classifier", "benchmarks", "changelog", "api"]:
         assert (html / f"{page}.html").is_file(), page
     api = (ROOT / "docs" / "api.rst").read_text()
     modules = re.findall(r"^   (sk_privattn[\w.]*)$", api, re.M)
