@@ -376,3 +376,103 @@ def non_private_baselines():
         )
     )
     return {"LogisticRegression": logistic, "HistGradientBoosting": boosting}
+
+
+def _fill_public(X, *, bounds, categories):
+    """Missing values filled with public values: a number the lower end of its bounds, a
+    category an unknown value (all zeros in the one-hot design)."""
+    X = X.copy()
+    for name in X.columns:
+        if name in categories:
+            X[name] = X[name].astype(object).where(X[name].notna(), "__missing__")
+        elif name in bounds:
+            X[name] = X[name].astype(float).fillna(bounds[name][0])
+    return X
+
+
+class DPLogisticBaseline:
+    """A fitted DP logistic regression, as returned by :func:`fit_dp_logistic`."""
+
+    def __init__(self, preprocessor, linear, classes, epsilon, fit_seconds):
+        self.preprocessor_, self.linear_, self.classes_ = preprocessor, linear, np.asarray(classes)
+        self.epsilon_, self.fit_seconds_ = epsilon, fit_seconds
+
+    def predict_proba(self, X):
+        features = torch.as_tensor(self.preprocessor_.transform(X), dtype=torch.float32)
+        with torch.inference_mode():
+            return torch.softmax(self.linear_(x=features), dim=1).numpy().astype(np.float64)
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def fit_dp_logistic(X, y, *, epsilon, delta, bounds, categories, classes, random_state, lr=0.05):
+    """A multinomial logistic regression trained by the package's own DP-SGD routine.
+
+    The design is the public one-hot / bounds-scaled one of :func:`make_public_preprocessor`
+    (missing numbers at the lower bound, missing categories all zeros), so the
+    preprocessing reads nothing from the rows. The plan is the package's: under
+    add-or-remove a DP count of the rows (2 % of ε, as the estimators do), δ as given, the
+    "auto" batch and epochs, the default accountant (PLD), Adam at ``lr`` with a cosine
+    schedule, clipping at 1. ``epsilon=inf`` trains it without clipping or noise.
+    """
+    from sk_privattn._plan import plan_training
+    from sk_privattn._relation import Neighbouring, resolve_count
+    from sk_privattn._training import TensorBatchDataset, train_module
+
+    start = time.perf_counter()
+    classes = list(classes)
+    preprocessor = make_pipeline(
+        FunctionTransformer(_fill_public, kw_args={"bounds": bounds, "categories": categories}),
+        make_public_preprocessor(categories, bounds),
+    )
+    features = torch.as_tensor(preprocessor.fit_transform(X), dtype=torch.float32)
+    code = {label: index for index, label in enumerate(classes)}
+    target = torch.as_tensor([code[label] for label in np.asarray(y).tolist()], dtype=torch.long)
+    neighbouring = Neighbouring("add_or_remove")
+    count = resolve_count(len(target), neighbouring=neighbouring, public_count=None, epsilon=float(epsilon),
+                          seed=random_state)
+    plan = plan_training(count, epsilon=float(epsilon), delta=delta, batch_size="auto", epochs="auto",
+                         accountant="auto", neighbouring=neighbouring)
+    torch.manual_seed(random_state)
+    linear = nn.Linear(features.shape[1], len(classes))
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    result = train_module(
+        _KeywordLinear(linear), TensorBatchDataset({"x": features}, target), plan,
+        criterion=nn.CrossEntropyLoss(reduction="none"), max_grad_norm=1.0, lr=lr, optimizer="adam",
+        weight_decay=0.0, device="cpu", seed=random_state, verbose=0, lr_schedule="cosine",
+    )
+    return DPLogisticBaseline(preprocessor, result.module.eval(), classes, result.epsilon,
+                              time.perf_counter() - start)
+
+
+class _KeywordLinear(nn.Module):
+    """A linear layer called by keyword, as ``train_module`` calls a module."""
+
+    def __init__(self, linear):
+        super().__init__()
+        self.linear = linear
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def table_baselines():
+    """Non-private pipelines for any table of category and float columns (NaN allowed):
+    ``"LogisticRegression"`` (one-hot with missing as a category; median imputation with a
+    missing indicator and standard scaling of the numbers) and ``"HistGradientBoosting"``."""
+    from sklearn.impute import SimpleImputer
+
+    categorical = make_column_selector(dtype_include="category")
+    numeric = make_column_selector(dtype_include="number")
+    logistic = make_pipeline(
+        ColumnTransformer([
+            ("one_hot", make_pipeline(FunctionTransformer(lambda X: X.astype(object).where(X.notna(), "missing")),
+                                      OneHotEncoder(handle_unknown="ignore")), categorical),
+            ("scale", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numeric),
+        ]),
+        LogisticRegression(max_iter=2000),
+    )
+    boosting = make_pipeline(HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0))
+    return {"LogisticRegression": logistic, "HistGradientBoosting": boosting}

@@ -17,6 +17,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from sk_privattn._plan import plan_training
+from sk_privattn._relation import Neighbouring, resolve_count
 from sk_privattn._series import scale_series
 from sk_privattn._training import TensorBatchDataset, train_module
 from sk_privattn.nn import RandomConvolutions
@@ -41,6 +42,8 @@ class PrivateRocketClassifier(ClassifierMixin, BaseEstimator):
     ----------
     epsilon : float
         ``inf`` trains the same model without clipping or noise.
+    delta : float, default=None
+        ``None``: ``1 / (10 n)`` for the plan's (DP) count ``n``.
     n_kernels : int, default=1000
     batch_size, max_epochs, lr, max_grad_norm : as in ``DPSequenceClassifier``
     classes : array-like, default=None
@@ -49,9 +52,10 @@ class PrivateRocketClassifier(ClassifierMixin, BaseEstimator):
         Seeds the kernels, the sampler and the noise.
     """
 
-    def __init__(self, *, epsilon=1.0, n_kernels=1000, batch_size=1024, max_epochs=50, lr=0.05, max_grad_norm=1.0,
-                 classes=None, random_state=0):
+    def __init__(self, *, epsilon=1.0, delta=None, n_kernels=1000, batch_size=1024, max_epochs=50, lr=0.05,
+                 max_grad_norm=1.0, classes=None, random_state=0):
         self.epsilon = epsilon
+        self.delta = delta
         self.n_kernels = n_kernels
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -69,9 +73,13 @@ class PrivateRocketClassifier(ClassifierMixin, BaseEstimator):
             target = np.array([code[label] for label in np.asarray(y).tolist()])  # KeyError: not in classes
         self.convolutions_ = RandomConvolutions(1, self.n_kernels, np.shape(X)[1], seed=self.random_state)
         features = rocket_features(X, self.convolutions_)
+        # The relation of the package's estimators: add-or-remove, a DP count of the rows (2 % of ε).
+        neighbouring = Neighbouring("add_or_remove")
+        count = resolve_count(len(features), neighbouring=neighbouring, public_count=None,
+                              epsilon=float(self.epsilon), seed=self.random_state)
         plan = plan_training(
-            len(features), epsilon=float(self.epsilon), delta=None, batch_size=self.batch_size,
-            epochs=self.max_epochs, accountant="prv",
+            count, epsilon=float(self.epsilon), delta=self.delta, batch_size=self.batch_size,
+            epochs=self.max_epochs, accountant="auto", neighbouring=neighbouring,
         )
         linear = torch.nn.Linear(self.n_kernels, len(self.classes_))
         torch.nn.init.zeros_(linear.weight)
