@@ -416,6 +416,8 @@ def fit_dp_logistic(X, y, *, epsilon, delta, bounds, categories, classes, random
     "auto" batch and epochs, the default accountant (PLD), Adam at ``lr`` with a cosine
     schedule, clipping at 1. ``epsilon=inf`` trains it without clipping or noise.
     """
+    from _private_rocket import _Linear
+
     from sk_privattn._plan import plan_training
     from sk_privattn._relation import Neighbouring, resolve_count
     from sk_privattn._training import TensorBatchDataset, train_module
@@ -439,23 +441,12 @@ def fit_dp_logistic(X, y, *, epsilon, delta, bounds, categories, classes, random
     nn.init.zeros_(linear.weight)
     nn.init.zeros_(linear.bias)
     result = train_module(
-        _KeywordLinear(linear), TensorBatchDataset({"x": features}, target), plan,
+        _Linear(linear), TensorBatchDataset({"x": features}, target), plan,
         criterion=nn.CrossEntropyLoss(reduction="none"), max_grad_norm=1.0, lr=lr, optimizer="adam",
         weight_decay=0.0, device="cpu", seed=random_state, verbose=0, lr_schedule="cosine",
     )
     return DPLogisticBaseline(preprocessor, result.module.eval(), classes, result.epsilon,
                               time.perf_counter() - start)
-
-
-class _KeywordLinear(nn.Module):
-    """A linear layer called by keyword, as ``train_module`` calls a module."""
-
-    def __init__(self, linear):
-        super().__init__()
-        self.linear = linear
-
-    def forward(self, x):
-        return self.linear(x)
 
 
 def table_baselines():
