@@ -68,12 +68,13 @@ def _scores(model, X, y, classes):
     return _auc(y, proba, classes), accuracy_score(np.asarray(y), predicted)
 
 
-def run_table(table, epsilons, seeds):
-    X, y, classes = load_table(table)
-    bounds, categories = public_metadata(X)
-    delta = 1 / (10 * len(X))
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
-    results = {}  # (model, ε) -> list of (auc, accuracy, seconds)
+def _recorder(data_name, results, seeds, score):
+    """``record(model_name, epsilon, fit)``: fit and score one model per seed into ``results``.
+
+    ``fit(seed)`` returns a fitted model, or ``None`` to stop (a model that does not vary with
+    the seed runs once); ``score(model)`` returns ``{metric name: value}``. Each run appends
+    ``(*values, seconds)`` to ``results[(model_name, epsilon)]`` and prints a line.
+    """
 
     def record(model_name, epsilon, fit):
         for seed in seeds:
@@ -82,10 +83,26 @@ def run_table(table, epsilons, seeds):
             seconds = time.perf_counter() - start
             if model is None:
                 return
-            auc, accuracy = _scores(model, X_test, y_test, classes)
-            results.setdefault((model_name, epsilon), []).append((auc, accuracy, seconds))
-            print(f"{table.name} {model_name} ε={epsilon:g} seed={seed}: ROC AUC {auc:.4f}, accuracy {accuracy:.4f}, "
-                  f"{seconds:.1f} s", flush=True)
+            metrics = score(model)
+            results.setdefault((model_name, epsilon), []).append((*metrics.values(), seconds))
+            shown = ", ".join(f"{metric} {value:.4f}" for metric, value in metrics.items())
+            print(f"{data_name} {model_name} ε={epsilon:g} seed={seed}: {shown}, {seconds:.1f} s", flush=True)
+
+    return record
+
+
+def run_table(table, epsilons, seeds):
+    X, y, classes = load_table(table)
+    bounds, categories = public_metadata(X)
+    delta = 1 / (10 * len(X))
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    results = {}  # (model, ε) -> list of (auc, accuracy, seconds)
+
+    def score(model):
+        auc, accuracy = _scores(model, X_test, y_test, classes)
+        return {"ROC AUC": auc, "accuracy": accuracy}
+
+    record = _recorder(table.name, results, seeds, score)
 
     for epsilon in epsilons:
         record(OURS, epsilon, lambda seed, e=epsilon: DPAttentionClassifier(
@@ -115,17 +132,8 @@ def run_series(name, epsilons, seeds):
     delta = 1 / (10 * len(X_train))
     results = {}
 
-    def record(model_name, epsilon, fit):
-        for seed in seeds:
-            start = time.perf_counter()
-            model = fit(seed)
-            seconds = time.perf_counter() - start
-            if model is None:
-                return
-            accuracy = accuracy_score(y_test, model.predict(X_test))
-            results.setdefault((model_name, epsilon), []).append((accuracy, seconds))
-            print(f"{name} {model_name} ε={epsilon:g} seed={seed}: accuracy {accuracy:.4f}, {seconds:.1f} s",
-                  flush=True)
+    record = _recorder(name, results, seeds,
+                       lambda model: {"accuracy": accuracy_score(y_test, model.predict(X_test))})
 
     for epsilon in epsilons:
         record(OURS, epsilon, lambda seed, e=epsilon: DPSequenceClassifier(
@@ -229,8 +237,9 @@ def main(argv=None):
     seeds = [0] if args.quick else list(range(args.seeds))
     tables = [t for t in TABLES if args.tables is None or t.name in args.tables]
     series = [s for s in SERIES if args.series is None or s in args.series]
-    if args.quick:
-        tables, series = tables[:3], series[1:3]
+    if args.quick:  # three tables and two short series, unless named
+        tables = tables if args.tables is not None else tables[:3]
+        series = series if args.series is not None else series[1:3]
     warnings.simplefilter("ignore")  # the peers' and the small sets' warnings; the tables say what each model got
     start = time.perf_counter()
     table_results = [(t, run_table(t, epsilons, seeds)) for t in tables]
