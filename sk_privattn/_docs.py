@@ -118,6 +118,17 @@ n_layers : int, default={default}
     "dropout": """\
 dropout : float, default={default}
     Dropout in the blocks (DP noise already regularises).""",
+    "additive_terms": """\
+additive_terms : bool, default={default}
+    Add one learned term per feature to the logits, beside the attention
+    (:class:`~sk_privattn.nn.AdditiveTerms`): a numeric feature's linear
+    and logarithmic views (each with its own weight) or its "missing"
+    value, a category's own value. The network then contains a generalized
+    additive model, which it starts as (at zero, the attention head at zero
+    too); the attention learns what the features add in interaction. On
+    small tables, where DP noise leaves the attention little to learn, this
+    is what carries the model (docs/benchmarks.md, "suite"). ``False`` gives
+    the plain FT-Transformer. Encrypted inference evaluates both.""",
     "categorical_features": """\
 categorical_features : None, "from_dtype", or array-like, default={default}
     Which features are categorical, as in

@@ -41,6 +41,7 @@ class BaseDPAttention(BaseDPEstimator):
         "d_token": [Interval(Integral, 1, None, closed="left")],
         "n_heads": [Interval(Integral, 1, None, closed="left")],
         "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "additive_terms": ["boolean"],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "categories": [list, dict, StrOptions({"from_dtype"}), None],
         "bounds": ["array-like", dict, None],
@@ -61,6 +62,7 @@ class BaseDPAttention(BaseDPEstimator):
         "n_heads",
         "n_layers",
         "dropout",
+        "additive_terms",
     )
 
     # No defaults here: each public estimator's signature is the one source of them.
@@ -84,6 +86,7 @@ class BaseDPAttention(BaseDPEstimator):
         n_heads,
         n_layers,
         dropout,
+        additive_terms,
         categorical_features,
         categories,
         bounds,
@@ -112,6 +115,7 @@ class BaseDPAttention(BaseDPEstimator):
         self.n_heads = n_heads
         self.n_layers = n_layers
         self.dropout = dropout
+        self.additive_terms = additive_terms
         self.categorical_features = categorical_features
         self.categories = categories
         self.bounds = bounds
@@ -245,7 +249,7 @@ class BaseDPAttention(BaseDPEstimator):
         encoder = attributes["_encoder"]
         inputs = (encoder.numeric_.size, [len(categories) for categories in encoder.categories_], n_outputs)
         sizes = dict(d_token=self.d_token, n_heads=self.n_heads, dropout=self.dropout,
-                     n_views=NUMERIC_ENCODINGS[self.numeric_encoding])
+                     n_views=NUMERIC_ENCODINGS[self.numeric_encoding], additive_terms=self.additive_terms)
         if self.architecture == "polynomial":
             return PolynomialAttention(*inputs, **sizes)
         return FTTransformer(*inputs, n_layers=self.n_layers, **sizes)

@@ -46,6 +46,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     {n_heads}
     {n_layers}
     {dropout}
+    {additive_terms}
     {categorical_features}
     {categories}
     {bounds}
@@ -120,6 +121,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         n_heads=4,
         n_layers=1,
         dropout=0.0,
+        additive_terms=True,
         categorical_features="from_dtype",
         categories=None,
         bounds=None,
@@ -151,6 +153,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             n_heads=n_heads,
             n_layers=n_layers,
             dropout=dropout,
+            additive_terms=additive_terms,
             categorical_features=categorical_features,
             categories=categories,
             bounds=bounds,

@@ -80,6 +80,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
     {n_heads}
     {n_layers}
     {dropout}
+    {additive_terms}
     {categorical_features}
     {categories}
     {bounds}
@@ -172,6 +173,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         n_heads=4,
         n_layers=1,
         dropout=0.0,
+        additive_terms=True,
         categorical_features="from_dtype",
         categories=None,
         bounds=None,
@@ -203,6 +205,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             n_heads=n_heads,
             n_layers=n_layers,
             dropout=dropout,
+            additive_terms=additive_terms,
             categorical_features=categorical_features,
             categories=categories,
             bounds=bounds,

@@ -10,14 +10,16 @@ from opacus import GradSampleModule
 from opacus.validators import ModuleValidator
 
 from sk_privattn._clipping import covers
-from sk_privattn.nn import FTTransformer, PolynomialAttention, PolynomialLayout
+from sk_privattn.nn import AdditiveTerms, FTTransformer, PolynomialAttention, PolynomialLayout
 
 pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing")
 
 
+@pytest.mark.parametrize("additive_terms", [False, True])
 @pytest.mark.parametrize("n_numeric, cardinalities", [(3, [2, 5]), (0, [4]), (2, [])])
-def test_every_parameter_gets_per_sample_gradients_in_hooks_mode(n_numeric, cardinalities):
-    module = FTTransformer(n_numeric, cardinalities, 3, d_token=8, n_heads=2, n_layers=2, n_views=2)
+def test_every_parameter_gets_per_sample_gradients_in_hooks_mode(n_numeric, cardinalities, additive_terms):
+    module = FTTransformer(n_numeric, cardinalities, 3, d_token=8, n_heads=2, n_layers=2, n_views=2,
+                           additive_terms=additive_terms)
     assert ModuleValidator.validate(module, strict=False) == []
     wrapped = GradSampleModule(module, batch_first=True, loss_reduction="sum")
     x_num = torch.randn(5, 2 * n_numeric)
@@ -68,10 +70,12 @@ def _random_rows(n_numeric, cardinalities, n_views, n_rows=40):
     return x_num, x_cat
 
 
+@pytest.mark.parametrize("additive_terms", [False, True])
 @pytest.mark.parametrize("n_numeric, cardinalities, n_views", [(3, [2, 5], 2), (0, [4], 1), (2, [], 2), (1, [3], 1)])
-def test_polynomial_form_is_the_polynomial_network_exactly(n_numeric, cardinalities, n_views):
+def test_polynomial_form_is_the_polynomial_network_exactly(n_numeric, cardinalities, n_views, additive_terms):
     torch.manual_seed(0)
-    module = PolynomialAttention(n_numeric, cardinalities, 3, d_token=8, n_heads=2, n_views=n_views).double().eval()
+    module = PolynomialAttention(n_numeric, cardinalities, 3, d_token=8, n_heads=2, n_views=n_views,
+                                 additive_terms=additive_terms).double().eval()
     for parameter in module.parameters():  # weights far from their small initial values
         parameter.data.normal_(0.0, 0.5)
     x_num, x_cat = _random_rows(n_numeric, cardinalities, n_views)
@@ -79,6 +83,38 @@ def test_polynomial_form_is_the_polynomial_network_exactly(n_numeric, cardinalit
     outputs = form(form.layout.features(x_num.numpy(), x_cat.numpy()))
     np.testing.assert_allclose(outputs, module(x_num, x_cat).detach().numpy(), rtol=1e-10, atol=1e-10)
     assert np.all(np.abs(outputs) <= form.output_bound())
+
+
+def test_additive_terms_are_a_linear_model_of_the_encoded_features():
+    # Each feature's own term, checked against the one-hot / views design it is a linear model of.
+    torch.manual_seed(0)
+    terms = AdditiveTerms(2, [3], 2, n_views=2).double()
+    x_num, x_cat = _random_rows(2, [3], 2)
+    assert torch.count_nonzero(terms(x_num, x_cat)) == 0  # it starts at zero
+    for parameter in terms.parameters():
+        parameter.data.normal_(0.0, 1.0)
+    table, scale = terms.terms.table.weight, terms.terms.scale.weight
+    expected = table[0].expand(len(x_num), 2).clone()
+    for j in range(2):
+        missing = torch.isnan(x_num[:, j])
+        present = table[1 + j] + sum(torch.nan_to_num(x_num[:, v * 2 + j, None]) * scale[v * 2 + j] for v in range(2))
+        expected += torch.where(missing[:, None], table[3 + j], present)
+    expected += table[5 + x_cat[:, 0]]
+    torch.testing.assert_close(terms(x_num, x_cat), expected)
+
+
+@pytest.mark.parametrize("architecture", [FTTransformer, PolynomialAttention])
+def test_with_additive_terms_a_network_starts_at_zero_and_learns_the_terms(architecture):
+    module = architecture(2, [3], 2, d_token=8, n_heads=2, additive_terms=True)
+    x_num, x_cat = _random_rows(2, [3], 1, n_rows=6)
+    logits = module(x_num.float(), x_cat)
+    assert torch.count_nonzero(logits) == 0
+    assert covers(module)
+    logits.sum().backward()
+    # The additive terms get a gradient at once; without them the same network is the plain one.
+    assert torch.count_nonzero(module.additive.terms.table.weight.grad) > 0
+    plain = architecture(2, [3], 2, d_token=8, n_heads=2)
+    assert plain.additive is None and torch.count_nonzero(plain(x_num.float(), x_cat)) > 0
 
 
 def test_polynomial_layout_depends_on_public_sizes_only():

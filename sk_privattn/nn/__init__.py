@@ -8,6 +8,7 @@ convolutions are frozen buffers, with no gradient at all. So they train
 under DP-SGD and pickle cleanly afterwards. Nothing in this sub-package imports scikit-learn.
 """
 
+from .additive import AdditiveTerms
 from .polynomial import PolynomialAttention, PolynomialForm, PolynomialLayout
 from .random_conv import RandomConvolutions
 from .sequence import AdditiveAttentionPooling, LSTMAttention, PatchTransformer
@@ -16,6 +17,7 @@ from .transformer import FTTransformer, MultiHeadSelfAttention, TransformerBlock
 
 __all__ = [
     "AdditiveAttentionPooling",
+    "AdditiveTerms",
     "LSTMAttention",
     "PatchTransformer",
     "PolynomialAttention",

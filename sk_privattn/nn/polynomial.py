@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .additive import AdditiveTerms
 from .tokenizer import FeatureTokenizer
 
 __all__ = ["PolynomialAttention", "PolynomialForm", "PolynomialLayout", "attention_polynomial"]
@@ -193,7 +194,9 @@ class PolynomialAttention(nn.Module):
       score is 0;
     - the residual to ``[CLS]``, then a feed-forward layer whose activation is
       ``x ** 2``, with its residual;
-    - a linear head, without LayerNorm.
+    - a linear head, without LayerNorm;
+    - with ``additive_terms``, :class:`AdditiveTerms` added to the logits
+      (terms of degree 1 of the polynomial), the head starting at zero.
 
     ``[CLS]`` is a learned constant, so each token's score depends on its own
     feature only: the attention block is a sum over features of polynomials
@@ -217,6 +220,9 @@ class PolynomialAttention(nn.Module):
         both residual branches, in training only.
     n_views : int, default=1
         Values per numeric feature; see :class:`FeatureTokenizer`.
+    additive_terms : bool, default=False
+        Add one learned term per feature to the logits, as in
+        :class:`FTTransformer`.
 
     Examples
     --------
@@ -230,7 +236,7 @@ class PolynomialAttention(nn.Module):
     """
 
     def __init__(self, n_numeric, cardinalities, n_outputs, *, d_token=16, n_heads=4, ffn_factor=2.0, dropout=0.0,
-                 n_views=1):
+                 n_views=1, additive_terms=False):
         super().__init__()
         if d_token % n_heads:
             raise ValueError(f"d_token={d_token} is not divisible by n_heads={n_heads}.")
@@ -243,6 +249,11 @@ class PolynomialAttention(nn.Module):
         self.ffn_out = nn.Linear(d_ffn, d_token)
         self.head = nn.Linear(d_token, n_outputs)
         self.dropout = nn.Dropout(dropout)
+        self.additive = None
+        if additive_terms:
+            self.additive = AdditiveTerms(n_numeric, cardinalities, n_outputs, n_views)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     @property
     def layout(self):
@@ -269,6 +280,8 @@ class PolynomialAttention(nn.Module):
         cls = tokens[:, 0] + self.dropout(self.out(context))
         hidden = self.dropout(self.ffn_in(cls).square())
         logits = self.head(cls + self.dropout(self.ffn_out(hidden)))
+        if self.additive is not None:
+            logits = logits + self.additive(x_num, x_cat)
         return (logits, weights) if need_weights else logits
 
     @torch.no_grad()
@@ -335,11 +348,16 @@ class PolynomialAttention(nn.Module):
         cls_bias = table[0] + weights["out.weight"] @ constant + weights["out.bias"]
         cls_weight = weights["out.weight"] @ context
         head = weights["head.weight"]
+        linear_weight = head @ cls_weight
+        bias = head @ (cls_bias + weights["ffn_out.bias"]) + weights["head.bias"]
+        if self.additive is not None:
+            additive_weight, additive_bias = self.additive.linear_form(layout)
+            linear_weight, bias = linear_weight + additive_weight, bias + additive_bias
         return PolynomialForm(
             layout,
             hidden_weight=(weights["ffn_in.weight"] @ cls_weight).numpy(),
             hidden_bias=(weights["ffn_in.weight"] @ cls_bias + weights["ffn_in.bias"]).numpy(),
-            linear_weight=(head @ cls_weight).numpy(),
+            linear_weight=linear_weight.numpy(),
             square_weight=(head @ weights["ffn_out.weight"]).numpy(),
-            bias=(head @ (cls_bias + weights["ffn_out.bias"]) + weights["head.bias"]).numpy(),
+            bias=bias.numpy(),
         )

@@ -5,6 +5,7 @@ import math
 from torch import nn
 from torch.nn import functional as F
 
+from .additive import AdditiveTerms
 from .tokenizer import FeatureTokenizer
 
 __all__ = ["MultiHeadSelfAttention", "TransformerBlock", "FTTransformer", "encode_cls"]
@@ -159,6 +160,12 @@ class FTTransformer(nn.Module):
     dropout : float, default=0.0
     n_views : int, default=1
         Values per numeric feature; see :class:`FeatureTokenizer`.
+    additive_terms : bool, default=False
+        Add :class:`AdditiveTerms` (one learned term per feature, no
+        interaction) to the logits, so that the network contains a
+        generalized additive model, and start the attention head at zero:
+        the network starts as that (zero) additive model, and the attention
+        learns what the features add in interaction.
     """
 
     def __init__(
@@ -173,6 +180,7 @@ class FTTransformer(nn.Module):
         ffn_factor=2.0,
         dropout=0.0,
         n_views=1,
+        additive_terms=False,
     ):
         super().__init__()
         self.tokenizer = FeatureTokenizer(n_numeric, cardinalities, d_token, n_views)
@@ -182,6 +190,11 @@ class FTTransformer(nn.Module):
         )
         self.head_norm = nn.LayerNorm(d_token)
         self.head = nn.Linear(d_token, n_outputs)
+        self.additive = None
+        if additive_terms:
+            self.additive = AdditiveTerms(n_numeric, cardinalities, n_outputs, n_views)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, x_num, x_cat, *, need_weights=False):
         """Return the logits, shape (batch, n_outputs).
@@ -192,4 +205,6 @@ class FTTransformer(nn.Module):
         """
         cls, weights = encode_cls(self.blocks, self.tokenizer(x_num, x_cat), need_weights=need_weights)
         logits = self.head(F.relu(self.head_norm(cls)))
+        if self.additive is not None:
+            logits = logits + self.additive(x_num, x_cat)
         return (logits, weights) if need_weights else logits
