@@ -200,7 +200,11 @@ def _white_box_scores(fitted, X_canary, y_canary, group):
     of its own owns that category's embedding: a gradient canary on the
     module), normalised by ``|g|`` there; over all the weights for a canary
     that owns none. Which weights a canary owns depends on the canaries
-    alone, not on the coins.
+    alone, not on the coins. A network with ``additive_terms`` starts its
+    attention head at zero, so ``g`` reaches only the additive terms and the
+    head: the score then reads how those moved, a weaker probe of the
+    attention (a person canary audit without noise got 92 of 100 guesses
+    right with them, 100 without).
     """
     start = initial_module(fitted)
     moved = [(end - begin).detach() for end, begin in zip(fitted.module_.parameters(), start.parameters())]

@@ -277,8 +277,11 @@ def test_a_person_canary_audit_finds_persons_without_noise_and_holds_at_person_l
     X, y, ids = _frame(n_persons=100)
     X_canary, y_canary, canary_person, categories = _person_canaries()
     X = X.assign(size=pd.Categorical(X["size"].astype(str), categories=categories["size"]))
+    # additive_terms=False: with them the attention head starts at zero, so the gradient at the
+    # initial weights, the white-box score's direction, reaches only the additive terms; the
+    # same audit of the default network gets 92 of 100 without noise (measured), a weaker probe.
     params = dict(TABULAR, categories={**PUBLIC["categories"], **categories}, max_epochs=10, batch_size=64,
-                  lr=0.05, d_token=8)
+                  lr=0.05, d_token=8, additive_terms=False)
     results = {}
     for epsilon in (np.inf, 1.0):
         results[epsilon] = one_run_audit(DPAttentionClassifier(**{**params, "epsilon": epsilon}), X, y, X_canary, y_canary,
