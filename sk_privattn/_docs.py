@@ -121,9 +121,9 @@ dropout : float, default={default}
     "additive_terms": """\
 additive_terms : bool, default={default}
     Add one learned term per feature to the logits, beside the attention
-    (:class:`~sk_privattn.nn.AdditiveTerms`): a numeric feature's linear
-    and logarithmic views (each with its own weight) or its "missing"
-    value, a category's own value. The network then contains a generalized
+    (:class:`~sk_privattn.nn.AdditiveTerms`): a weight on each view of a
+    numeric feature (linear and logarithmic for "linear+log"), or its own
+    "missing" value, and a category's own value. The network then contains a generalized
     additive model, which it starts as (at zero, the attention head at zero
     too); the attention learns what the features add in interaction. On
     small tables, where DP noise leaves the attention little to learn, this
