@@ -5,7 +5,7 @@ from torch import nn
 
 from .tokenizer import FeatureTokenizer
 
-__all__ = ["AdditiveTerms"]
+__all__ = ["AdditiveTerms", "additive_terms_beside"]
 
 
 class AdditiveTerms(nn.Module):
@@ -84,3 +84,11 @@ class AdditiveTerms(nn.Module):
             elif kind == "category":
                 weight[:, k] = table[offsets[feature] + term[2]] - table[offsets[feature]]
         return weight, bias
+
+
+def additive_terms_beside(head, n_numeric, cardinalities, n_outputs, n_views):
+    """:class:`AdditiveTerms` for a network whose attention ends in the linear layer ``head``,
+    which is set to zero: the network starts as the (zero) additive model."""
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return AdditiveTerms(n_numeric, cardinalities, n_outputs, n_views)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .additive import AdditiveTerms
+from .additive import additive_terms_beside
 from .tokenizer import FeatureTokenizer
 
 __all__ = ["PolynomialAttention", "PolynomialForm", "PolynomialLayout", "attention_polynomial"]
@@ -251,9 +251,7 @@ class PolynomialAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.additive = None
         if additive_terms:
-            self.additive = AdditiveTerms(n_numeric, cardinalities, n_outputs, n_views)
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+            self.additive = additive_terms_beside(self.head, n_numeric, cardinalities, n_outputs, n_views)
 
     @property
     def layout(self):

@@ -5,7 +5,7 @@ import math
 from torch import nn
 from torch.nn import functional as F
 
-from .additive import AdditiveTerms
+from .additive import additive_terms_beside
 from .tokenizer import FeatureTokenizer
 
 __all__ = ["MultiHeadSelfAttention", "TransformerBlock", "FTTransformer", "encode_cls"]
@@ -192,9 +192,7 @@ class FTTransformer(nn.Module):
         self.head = nn.Linear(d_token, n_outputs)
         self.additive = None
         if additive_terms:
-            self.additive = AdditiveTerms(n_numeric, cardinalities, n_outputs, n_views)
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+            self.additive = additive_terms_beside(self.head, n_numeric, cardinalities, n_outputs, n_views)
 
     def forward(self, x_num, x_cat, *, need_weights=False):
         """Return the logits, shape (batch, n_outputs).
