@@ -24,15 +24,22 @@ from sk_privattn.nn import RandomConvolutions
 
 __all__ = ["PrivateRocketClassifier", "rocket_features"]
 
+#: The longest patch that ``RandomConvolutions.count_positive`` counts in a byte.
+MAX_PATCH = 255
+
 
 def rocket_features(X, convolutions):
-    """PPV of each kernel over each whole series, mapped to [-1, 1]: shape (n, n_kernels)."""
+    """PPV of each kernel over each whole series, mapped to [-1, 1]: shape (n, n_kernels).
+
+    ``count_positive`` counts in bytes, per patch of at most 255 steps; the patches' counts are
+    summed as integers, so that a series longer than 255 steps gets its true proportion.
+    """
     X = np.asarray(X, dtype=np.float32)
     lengths = np.full(len(X), X.shape[1])
     x, mask = scale_series(X[:, :, None], lengths, "per_series", None)
     x, mask = torch.from_numpy(x[:, :, :1]), torch.from_numpy(mask)
-    counts = convolutions.count_positive(x, mask, patch_size=X.shape[1])[:, 0]
-    return 2 * counts.float() / X.shape[1] - 1
+    counts = convolutions.count_positive(x, mask, patch_size=min(X.shape[1], MAX_PATCH))
+    return 2 * counts.sum(dim=1, dtype=torch.int64).float() / X.shape[1] - 1
 
 
 class PrivateRocketClassifier(ClassifierMixin, BaseEstimator):

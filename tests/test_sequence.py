@@ -169,6 +169,16 @@ def test_count_positive_counts_the_steps_of_each_series_only():
     assert not longer[:, 3:].any()
 
 
+def test_count_positive_refuses_a_patch_longer_than_a_byte_counts():
+    # 256 positive outputs in a byte would wrap to 0: refused rather than miscounted.
+    convolutions = RandomConvolutions(1, 4, max_timesteps=300, seed=0)
+    x, mask = torch.randn(2, 300, 1), torch.ones(2, 300, dtype=torch.bool)
+    with pytest.raises(ValueError, match="patch_size=300 must be between 1 and 255"):
+        convolutions.count_positive(x, mask, patch_size=300)
+    counts = convolutions.count_positive(x, mask, patch_size=255).sum(dim=1, dtype=torch.int64)
+    torch.testing.assert_close(counts, ((convolutions(x) > 0) & mask[..., None]).sum(dim=1))
+
+
 def test_random_conv_patch_size_is_limited():
     X, y = make_series()
     with pytest.raises(ValueError, match="patch_size=300 is too large for embedding='random_conv'"):

@@ -16,6 +16,9 @@ __all__ = ["RandomConvolutions"]
 #: Rows convolved at a time by :meth:`RandomConvolutions.count_positive`.
 _CHUNK = 256
 
+#: The longest patch :meth:`RandomConvolutions.count_positive` counts in a byte.
+MAX_PATCH_SIZE = 255
+
 #: Kernel lengths that ROCKET draws from.
 KERNEL_LENGTHS = (7, 9, 11)
 
@@ -118,6 +121,11 @@ class RandomConvolutions(nn.Module):
         -------
         counts : uint8 Tensor of shape (batch, ceil(time / patch_size), n_kernels)
         """
+        if not 1 <= patch_size <= MAX_PATCH_SIZE:
+            raise ValueError(
+                f"patch_size={patch_size} must be between 1 and {MAX_PATCH_SIZE}: the counts are stored as "
+                "bytes. Count over patches of at most 255 steps and sum them as integers for a longer window."
+            )
         batch, n_steps, _ = x.shape
         n_patches = -(-n_steps // patch_size)
         pad = n_patches * patch_size - n_steps
