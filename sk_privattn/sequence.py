@@ -82,6 +82,16 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         linear map of the patch's values, as in PatchTST.
     n_kernels : int, default=1000
         Random convolutions of ``embedding="random_conv"``.
+    additive_terms : bool, default=True
+        With ``embedding="random_conv"``, add ROCKET's linear classifier to
+        the logits, beside the attention: one learned weight per kernel and
+        class on the kernel's proportion of positive outputs over the whole
+        series (:class:`~sk_privattn.nn.KernelTerms`), which starts at zero;
+        the attention's logits are scaled by 0.1. With few training series,
+        DP noise leaves the attention little to learn, and the linear model
+        carries the prediction; with many, the attention adds to it
+        (docs/sequences.md). ``False`` gives the attention network alone.
+        Ignored with ``embedding="linear"``, which counts no kernels.
     d_model : int, default=32
         Token size of the transformer, state size of the LSTM.
     n_heads : int, default=4
@@ -180,6 +190,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         "architecture": [StrOptions(set(ARCHITECTURES))],
         "embedding": [StrOptions(set(EMBEDDINGS))],
         "n_kernels": [Interval(Integral, 1, None, closed="left")],
+        "additive_terms": ["boolean"],
         "d_model": [Interval(Integral, 1, None, closed="left")],
         "n_heads": [Interval(Integral, 1, None, closed="left")],
         "n_layers": [Interval(Integral, 1, None, closed="left")],
@@ -190,8 +201,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     }
 
     _structural_params = (
-        "architecture", "embedding", "n_kernels", "d_model", "n_heads", "n_layers", "patch_size", "dropout",
-        "scaling", "bounds", "max_timesteps",
+        "architecture", "embedding", "n_kernels", "additive_terms", "d_model", "n_heads", "n_layers", "patch_size",
+        "dropout", "scaling", "bounds", "max_timesteps",
     )
 
     def __init__(
@@ -203,15 +214,16 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         public_count=None,
         max_grad_norm=1.0,
         accountant="auto",
-        max_epochs=30,
-        batch_size="auto",
-        lr=0.01,
+        max_epochs=50,
+        batch_size=1024,
+        lr=0.05,
         lr_schedule="cosine",
         optimizer="adamw",
         weight_decay=0.0,
         architecture="transformer",
         embedding="random_conv",
         n_kernels=1000,
+        additive_terms=True,
         d_model=32,
         n_heads=4,
         n_layers=1,
@@ -244,6 +256,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         self.architecture = architecture
         self.embedding = embedding
         self.n_kernels = n_kernels
+        self.additive_terms = additive_terms
         self.d_model = d_model
         self.n_heads = n_heads
         self.n_layers = n_layers
@@ -419,6 +432,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         n_inputs = attributes["n_channels_"] + 1  # the values and an "observed" flag
         convolutions = attributes["convolutions_"]
         n_kernels = 0 if convolutions is None else convolutions.n_kernels
+        additive_terms = bool(self.additive_terms and n_kernels)
         if self.architecture == "lstm_attention":
             return LSTMAttention(
                 n_inputs,
@@ -428,6 +442,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                 dropout=self.dropout,
                 patch_size=self.patch_size,
                 n_kernels=n_kernels,
+                additive_terms=additive_terms,
             )
         return PatchTransformer(
             n_inputs,
@@ -439,6 +454,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
             n_layers=self.n_layers,
             dropout=self.dropout,
             n_kernels=n_kernels,
+            additive_terms=additive_terms,
         )
 
     def attention(self, X):

@@ -14,7 +14,8 @@ from sklearn.base import clone
 from sk_privattn import DPSequenceClassifier
 from sk_privattn._plan import plan_training
 from sk_privattn._training import TensorBatchDataset, train_module
-from sk_privattn.nn import LSTMAttention, PatchTransformer, RandomConvolutions
+from sk_privattn.nn import KernelTerms, LSTMAttention, PatchTransformer, RandomConvolutions
+from sk_privattn.nn.sequence import ATTENTION_SCALE
 
 from _settings import FAST_SEQUENCE_PARAMS
 from conftest import fit_recording_leaks, make_series, recorded_batch_sizes
@@ -179,6 +180,53 @@ def test_count_positive_refuses_a_patch_longer_than_a_byte_counts():
     torch.testing.assert_close(counts, ((convolutions(x) > 0) & mask[..., None]).sum(dim=1))
 
 
+def test_kernel_terms_read_rockets_whole_series_proportions():
+    # Counted per patch of 4 steps, with the observed steps last, as the estimator counts them.
+    convolutions = RandomConvolutions(1, 6, max_timesteps=10, seed=0)
+    x = torch.randn(3, 10, 1)
+    mask = torch.arange(10)[None, :] < torch.tensor([[10], [7], [2]])
+    x = x * mask[..., None]
+    counts = convolutions.count_positive(x, mask, patch_size=4)
+    observed = torch.full((3, 3, 1), 7, dtype=torch.uint8)  # any value: the terms leave it out
+    counts = torch.cat([counts, observed], dim=2)
+    terms = KernelTerms(6, 6)
+    assert not terms(counts, mask).any()  # zero at the start: it predicts nothing until it learns
+    with torch.no_grad():
+        terms.linear.weight.copy_(torch.eye(6))
+    # ROCKET's feature: the proportion of positive outputs over the steps of the series, in [-1, 1].
+    positive = ((convolutions(x) > 0) & mask[..., None]).sum(dim=1) / mask.sum(dim=1, keepdim=True)
+    torch.testing.assert_close(terms(counts, mask), 2 * positive - 1)
+    # Padding appended: no count and no step, so the same terms.
+    longer_mask = torch.cat([mask, torch.zeros(3, 6, dtype=torch.bool)], 1)
+    longer = convolutions.count_positive(torch.cat([x, torch.zeros(3, 6, 1)], 1), longer_mask, patch_size=4)
+    longer = torch.cat([longer, torch.zeros(3, 4, 1, dtype=torch.uint8)], dim=2)
+    torch.testing.assert_close(terms(longer, longer_mask), terms(counts, mask))
+
+
+def test_additive_terms_sit_beside_the_attention():
+    X, y = make_series()
+    clf = _clf(epsilon=np.inf).fit(X, y)
+    assert isinstance(clf.module_.terms, KernelTerms)
+    assert _clf(additive_terms=False).fit(X, y).module_.terms is None
+    assert _clf(embedding="linear").fit(X, y).module_.terms is None  # no kernels to count: ignored
+    assert isinstance(_clf(architecture="lstm_attention").fit(X, y).module_.terms, KernelTerms)
+    # The logits: the terms plus the attention's logits scaled down.
+    inputs = clf._transform_inputs(X[:5])
+    module = clf.module_
+    with torch.no_grad():
+        logits = module(**inputs)
+        terms = module.terms(inputs["x"], inputs["mask"])
+        module.terms = None
+        attention = module(**inputs)
+    torch.testing.assert_close(logits, terms + ATTENTION_SCALE * attention)
+    assert terms.abs().max() > 0 and attention.abs().max() > 0
+
+
+def test_additive_terms_need_kernel_counts():
+    with pytest.raises(ValueError, match="additive_terms=True needs random-convolution counts"):
+        PatchTransformer(3, 2, 2, patch_size=2, d_token=8, n_heads=2, additive_terms=True)
+
+
 def test_random_conv_patch_size_is_limited():
     X, y = make_series()
     with pytest.raises(ValueError, match="patch_size=300 is too large for embedding='random_conv'"):
@@ -298,8 +346,12 @@ def test_empty_poisson_batches_are_noise_only_steps(make_module):
         lambda: PatchTransformer(3, 2, 3, patch_size=2, d_token=8, n_heads=2, n_layers=2),
         lambda: LSTMAttention(3, 2, d_hidden=8, patch_size=2, n_kernels=5),
         lambda: PatchTransformer(3, 2, 3, patch_size=2, d_token=8, n_heads=2, n_layers=2, n_kernels=5),
+        lambda: LSTMAttention(3, 2, d_hidden=8, patch_size=2, n_kernels=5, additive_terms=True),
+        lambda: PatchTransformer(3, 2, 3, patch_size=2, d_token=8, n_heads=2, n_layers=2, n_kernels=5,
+                                 additive_terms=True),
     ],
-    ids=["lstm_attention", "lstm_attention_patches", "transformer", "lstm_attention_kernels", "transformer_kernels"],
+    ids=["lstm_attention", "lstm_attention_patches", "transformer", "lstm_attention_kernels", "transformer_kernels",
+         "lstm_attention_terms", "transformer_terms"],
 )
 def test_per_sample_gradients_match_row_by_row_gradients(make_module):
     from opacus import GradSampleModule

@@ -11,13 +11,14 @@ under DP-SGD and pickle cleanly afterwards. Nothing in this sub-package imports 
 from .additive import AdditiveTerms
 from .polynomial import PolynomialAttention, PolynomialForm, PolynomialLayout
 from .random_conv import RandomConvolutions
-from .sequence import AdditiveAttentionPooling, LSTMAttention, PatchTransformer
+from .sequence import AdditiveAttentionPooling, KernelTerms, LSTMAttention, PatchTransformer
 from .tokenizer import FeatureTokenizer
 from .transformer import FTTransformer, MultiHeadSelfAttention, TransformerBlock
 
 __all__ = [
     "AdditiveAttentionPooling",
     "AdditiveTerms",
+    "KernelTerms",
     "LSTMAttention",
     "PatchTransformer",
     "PolynomialAttention",

@@ -13,7 +13,10 @@ With ``n_kernels > 0`` a patch is not read from its values but from what
 number of positive outputs of each random kernel, and last the number of
 observed (not missing) steps. Each becomes a proportion of the patch's steps
 in the series, mapped to [-1, 1]; the proportion of positive values is the
-feature of ROCKET (Dempster et al., 2020), here per patch.
+feature of ROCKET (Dempster et al., 2020), here per patch. With
+``additive_terms``, ROCKET's own classifier sits beside the attention: a
+linear term on each kernel's proportion over the whole series
+(:class:`KernelTerms`).
 """
 
 import torch
@@ -23,7 +26,10 @@ from torch.nn import functional as F
 
 from .transformer import TransformerBlock, encode_cls
 
-__all__ = ["AdditiveAttentionPooling", "CountEmbedding", "LSTMAttention", "PatchTransformer"]
+__all__ = ["AdditiveAttentionPooling", "CountEmbedding", "KernelTerms", "LSTMAttention", "PatchTransformer"]
+
+#: With ``additive_terms``, the attention's logits are multiplied by this before the terms are added.
+ATTENTION_SCALE = 0.1
 
 
 def _patches(x, mask, patch_size):
@@ -72,6 +78,52 @@ class CountEmbedding(nn.Module):
 
     def forward(self, values):
         return self.kernels(values[..., :-1].contiguous()) + self.observed(values[..., -1:].contiguous())
+
+
+class KernelTerms(nn.Module):
+    """ROCKET's linear classifier: one weight per kernel and output on the
+    whole series' proportion of positive outputs of that kernel.
+
+    It reads the per-patch counts of
+    :meth:`~sk_privattn.nn.RandomConvolutions.count_positive` (the last
+    entry, the observed steps, is left out), sums them over the patches, and
+    divides by the steps of the series, mapped to [-1, 1]: the feature of
+    ROCKET (Dempster et al., 2020) for each kernel. Padding counts nothing
+    and is not a step, so appending it changes nothing. The weights and the
+    bias start at zero: the term predicts nothing until it has learned.
+
+    Parameters
+    ----------
+    n_kernels : int
+    n_outputs : int
+    """
+
+    def __init__(self, n_kernels, n_outputs):
+        super().__init__()
+        self.linear = nn.Linear(n_kernels, n_outputs)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x, mask):
+        """The terms' logits (batch, n_outputs) for counts ``x`` (batch, n_patches, n_kernels + 1)."""
+        steps = mask.sum(dim=1, keepdim=True).clamp_min(1)
+        proportions = 2 * x[..., :-1].sum(dim=1, dtype=torch.int64).float() / steps - 1
+        return self.linear(proportions.contiguous())
+
+
+def _kernel_terms(additive_terms, n_kernels, n_outputs):
+    if not additive_terms:
+        return None
+    if not n_kernels:
+        raise ValueError("additive_terms=True needs random-convolution counts (n_kernels > 0); got n_kernels=0.")
+    return KernelTerms(n_kernels, n_outputs)
+
+
+def _add_terms(terms, logits, x, mask):
+    """``logits`` alone, or the kernel terms plus ``ATTENTION_SCALE`` times ``logits``."""
+    if terms is None:
+        return logits
+    return terms(x, mask) + ATTENTION_SCALE * logits
 
 
 def _spread_over_steps(patch_weights, step_mask, patch_size, n_steps):
@@ -149,9 +201,16 @@ class LSTMAttention(nn.Module):
         With ``n_kernels > 0``, ``x`` holds counts of random convolutions per
         patch (see the module's docstring), which a linear layer maps to
         ``d_hidden`` before the LSTM reads them.
+    additive_terms : bool, default=False
+        With ``n_kernels > 0``, add :class:`KernelTerms`, a linear model of
+        the whole series' kernel proportions, to the logits; the attention's
+        logits are then multiplied by ``ATTENTION_SCALE`` (0.1), so that
+        under DP-SGD the linear model, which needs few rows, learns first
+        and the attention adds what it can. Needs ``n_kernels > 0``.
     """
 
-    def __init__(self, n_inputs, n_outputs, *, d_hidden=64, n_layers=1, dropout=0.0, patch_size=1, n_kernels=0):
+    def __init__(self, n_inputs, n_outputs, *, d_hidden=64, n_layers=1, dropout=0.0, patch_size=1, n_kernels=0,
+                 additive_terms=False):
         super().__init__()
         self.patch_size = int(patch_size)
         self.n_kernels = int(n_kernels)
@@ -165,6 +224,8 @@ class LSTMAttention(nn.Module):
         self.pooling = AdditiveAttentionPooling(d_hidden)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(d_hidden, n_outputs)
+        # Last, so that the attention's parameters draw the same initial values with or without it.
+        self.terms = _kernel_terms(additive_terms, self.n_kernels, n_outputs)
 
     def forward(self, x, mask, *, need_weights=False):
         """Return the logits (batch, n_outputs), and with ``need_weights``
@@ -174,7 +235,7 @@ class LSTMAttention(nn.Module):
             values = self.embed(values)
         states, _ = self.lstm(values)
         pooled, weights = self.pooling(states, patch_mask)
-        logits = self.head(self.dropout(pooled))
+        logits = _add_terms(self.terms, self.head(self.dropout(pooled)), x, mask)
         if not need_weights:
             return logits
         return logits, _spread_over_steps(weights, step_mask, self.patch_size, mask.shape[1])
@@ -208,6 +269,12 @@ class PatchTransformer(nn.Module):
         With ``n_kernels > 0``, ``x`` holds counts of random convolutions per
         patch (see the module's docstring), and the token of a patch is a
         linear map of their proportions.
+    additive_terms : bool, default=False
+        With ``n_kernels > 0``, add :class:`KernelTerms`, a linear model of
+        the whole series' kernel proportions, to the logits; the attention's
+        logits are then multiplied by ``ATTENTION_SCALE`` (0.1), so that
+        under DP-SGD the linear model, which needs few rows, learns first
+        and the attention adds what it can. Needs ``n_kernels > 0``.
     """
 
     def __init__(
@@ -223,6 +290,7 @@ class PatchTransformer(nn.Module):
         ffn_factor=2.0,
         dropout=0.0,
         n_kernels=0,
+        additive_terms=False,
     ):
         super().__init__()
         self.patch_size = int(patch_size)
@@ -240,6 +308,8 @@ class PatchTransformer(nn.Module):
         self.blocks = nn.ModuleList(TransformerBlock(d_token, n_heads, d_ffn, dropout) for _ in range(n_layers))
         self.head_norm = nn.LayerNorm(d_token)
         self.head = nn.Linear(d_token, n_outputs)
+        # Last, so that the attention's parameters draw the same initial values with or without it.
+        self.terms = _kernel_terms(additive_terms, self.n_kernels, n_outputs)
 
     def forward(self, x, mask, *, need_weights=False):
         """Return the logits (batch, n_outputs), and with ``need_weights``
@@ -259,7 +329,7 @@ class PatchTransformer(nn.Module):
         tokens = torch.cat([position[:, :1], self.patch(values) + position[:, 1:]], dim=1)
         padding = torch.cat([patch_mask.new_zeros(batch, 1), ~patch_mask], dim=1)
         cls, weights = encode_cls(self.blocks, tokens, key_padding_mask=padding, need_weights=need_weights)
-        logits = self.head(F.relu(self.head_norm(cls)))
+        logits = _add_terms(self.terms, self.head(F.relu(self.head_norm(cls))), x, mask)
         if not need_weights:
             return logits
         patch_weights = weights[:, :, 1:].mean(dim=1)  # (batch, n_patches), [CLS] dropped
