@@ -79,6 +79,29 @@ def test_the_plan_spends_at_most_epsilon_for_its_relation_by_dp_accounting(n_sam
         assert abs(prv - plan.epsilon()) <= 0.02 * epsilon + 0.01
 
 
+@pytest.mark.parametrize("relation", ["add_or_remove", "replace_one"])
+@pytest.mark.parametrize("epsilon", [1.0, 8.0])
+def test_a_batch_larger_than_n_takes_every_row_at_every_step_and_is_accounted_so(relation, epsilon):
+    """DPSequenceClassifier's defaults (batch_size=1024, 50 epochs) on a few hundred series: the
+    sample rate is 1, no amplification by sampling, and the ε is that of 50 Gaussian releases
+    composed, recomputed without the Poisson event."""
+    n_samples = 200
+    if relation == "add_or_remove":
+        count = release_count(n_samples, COUNT_EPSILON_SHARE * epsilon, seed=0)
+    else:
+        count = PublicCount(n_samples, "relation")
+    plan = plan_training(count, epsilon=epsilon, delta=1 / (10 * n_samples), batch_size=1024, epochs=50,
+                         accountant="auto", neighbouring=Neighbouring(relation))
+    assert plan.sample_rate == 1.0 and plan.steps_per_epoch == 1 and plan.n_steps == 50
+    accountant = pld_privacy_accountant.PLDAccountant(
+        neighboring_relation=Neighbouring(relation).dp_accounting, value_discretization_interval=1e-4
+    )
+    accountant.compose(dp_accounting.GaussianDpEvent(plan.noise_multiplier), 50)
+    recomputed = count.epsilon + accountant.get_epsilon(plan.delta)
+    assert recomputed <= epsilon
+    assert recomputed == pytest.approx(plan.epsilon(), rel=0.02)
+
+
 def test_replace_one_costs_more_than_add_or_remove_for_the_same_noise():
     """The figures of issue 19: the ε that was printed for Adult at ε = 1 was the add-or-remove
     ε, about half the replace-one ε of the same mechanism."""

@@ -107,7 +107,8 @@ class KernelTerms(nn.Module):
     def forward(self, x, mask):
         """The terms' logits (batch, n_outputs) for counts ``x`` (batch, n_patches, n_kernels + 1)."""
         steps = mask.sum(dim=1, keepdim=True).clamp_min(1)
-        proportions = 2 * x[..., :-1].sum(dim=1, dtype=torch.int64).float() / steps - 1
+        # Summed in float32, which holds every count below 2**24 exactly, whatever the order.
+        proportions = 2 * x[..., :-1].sum(dim=1, dtype=torch.float32) / steps - 1
         return self.linear(proportions.contiguous())
 
 
