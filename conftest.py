@@ -1,9 +1,10 @@
 """Doctest collection of sk_privattn/: skip the modules whose optional dependency is not installed
-(Flower for sk_privattn.federated, TenSEAL for sk_privattn.encrypted)."""
+(Flower for sk_privattn.federated, TenSEAL for sk_privattn.encrypted), and the scripts that wrote the
+test data (tests/data)."""
 
 import importlib.util
 
-collect_ignore_glob = [
+collect_ignore_glob = ["tests/data/*"] + [
     pattern
     for module, pattern in [("flwr", "sk_privattn/federated/*"), ("tenseal", "sk_privattn/encrypted.py")]
     if importlib.util.find_spec(module) is None

@@ -418,9 +418,9 @@ def fit_dp_logistic(X, y, *, epsilon, delta, bounds, categories, classes, random
     """
     from _private_rocket import _Linear
 
-    from sk_privattn._plan import plan_training
-    from sk_privattn._relation import Neighbouring, resolve_count
-    from sk_privattn._training import TensorBatchDataset, train_module
+    from sk_privattn.privacy import plan_training
+    from sk_privattn.privacy import Neighbouring, resolve_count
+    from sk_privattn.dpsgd import TensorBatchDataset, train_module
 
     start = time.perf_counter()
     classes = list(classes)

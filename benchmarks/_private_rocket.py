@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from sk_privattn._plan import plan_training
-from sk_privattn._relation import Neighbouring, resolve_count
+from sk_privattn.privacy import plan_training
+from sk_privattn.privacy import Neighbouring, resolve_count
 from sk_privattn._series import scale_series
-from sk_privattn._training import TensorBatchDataset, train_module
+from sk_privattn.dpsgd import TensorBatchDataset, train_module
 from sk_privattn.nn import RandomConvolutions
 
 __all__ = ["PrivateRocketClassifier", "rocket_features"]

@@ -49,8 +49,8 @@ from opacus.optimizers import DPOptimizerFastGradientClipping  # noqa: E402
 from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping  # noqa: E402
 
 from sk_privattn import DPAttentionClassifier, _training  # noqa: E402
-from sk_privattn._clipping import BookKeepingClipper  # noqa: E402
-from sk_privattn._dpsgd import RowWeightedDPOptimizer  # noqa: E402
+from sk_privattn.dpsgd._clipping import BookKeepingClipper  # noqa: E402
+from sk_privattn.dpsgd import RowWeightedDPOptimizer  # noqa: E402
 from sk_privattn.privacy import default_delta  # noqa: E402
 
 TARGETS = {

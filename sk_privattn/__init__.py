@@ -1,14 +1,15 @@
 """sk_privattn: scikit-learn estimators that train attention networks with
 differential privacy (DP-SGD by Opacus, wrapped by skorch)."""
 
-from . import audit, model_selection
-from .budget import PrivacyBudget
+from . import _compat, audit, model_selection
 from .classifier import DPAttentionClassifier
 from .exceptions import BudgetExceededError, PrivacyLeakWarning
-from .ledger import PrivacyLedger
+from .privacy import PrivacyBudget, PrivacyLedger
 from .regressor import DPAttentionRegressor
-from .sequence import DPSequenceClassifier
 from .report import PrivacyReport, privacy_report
+from .sequence import DPSequenceClassifier
+
+_compat.install()
 
 __version__ = "0.1.0"
 

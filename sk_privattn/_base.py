@@ -1,18 +1,18 @@
 """The fit path that every differentially private estimator shares.
 
 ``fit`` runs, in this order: validate the parameters (nothing reads data
-yet); count the rows, publicly or with DP (:mod:`._relation`), and plan the
+yet); count the rows, publicly or with DP (:mod:`sk_privattn.privacy._count`), and plan the
 training from that count (a privacy budget may refuse the fit here, see
-:mod:`._recording`); validate ``X`` and ``y`` and encode
+:mod:`sk_privattn.privacy._recording`); validate ``X`` and ``y`` and encode
 the inputs (public bounds and categories, or warned); build the torch module;
 train it (``_train``: DP-SGD through
-:func:`~sk_privattn._training.train_module`, or the Flower rounds of the
+:func:`~sk_privattn.dpsgd.train_module`, or the Flower rounds of the
 federated estimator); store the plain module and what was spent. A subclass
 supplies its inputs (tabular in ``_tabular.py``, sequences in
 ``sequence.py``), its target handling and its loss (``_classification.py``,
 ``regressor.py``). With ``warm_start=True`` a fitted estimator skips the
 input preparation and the module building of the first fit, and continues
-both the training and the privacy accounting (see :mod:`._warm_start`).
+both the training and the privacy accounting (see :mod:`sk_privattn._warm_start`).
 """
 
 import contextlib
@@ -20,6 +20,8 @@ import copy
 import math
 import secrets
 import warnings
+from abc import ABCMeta, abstractmethod
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -29,11 +31,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
 
-from ._plan import plan_training
-from ._persons import person_index
-from ._relation import RELATIONS, Neighbouring, resolve_count
-from ._training import OPTIMIZERS, TensorBatchDataset, train_with
-from ._recording import RecordsFits, begin_fit
 from ._warm_start import (
     check_budget_left,
     check_same_delta,
@@ -42,9 +39,22 @@ from ._warm_start import (
     check_same_unit,
     structure,
 )
-from ._warnings import caller_stacklevel
+from .dpsgd import OPTIMIZERS, TensorBatchDataset, person_index, train_with
 from .exceptions import PrivacyLeakWarning
-from .privacy import ACCOUNTANTS, GDP_WARNING, resolve_accountant
+from .privacy import (
+    RELATIONS,
+    Neighbouring,
+    Relation,
+    Unit,
+    count_source,
+    get_accountant,
+    plan_training,
+    resolve_accountant,
+    resolve_count,
+)
+from .privacy._recording import RecordsFits, begin_fit
+from .privacy.accountants import AccountantOptions
+from .utils._warnings import caller_stacklevel
 
 __all__ = ["BaseDPEstimator", "initial_module", "module_inputs", "planned_histories"]
 
@@ -60,13 +70,102 @@ def _check_device(device):
     return device
 
 
-class BaseDPEstimator(RecordsFits, BaseEstimator):
+@dataclass
+class FitCall:
+    """One call to ``fit`` before it reads a row: its unit, what it continues, its seeds and its plan.
+
+    Made by :meth:`BaseDPEstimator._plan_call` from the parameters and a count
+    of the units (public or DP) only.
+
+    Attributes
+    ----------
+    unit : Unit
+    persons : PersonIndex or None
+        Person level: which rows belong to whom.
+    previous : dict or None
+        The estimator's attributes before a warm start.
+    call : int
+        1 for the fit that builds the model, 2 for the first warm start, ...
+    module_seed, train_seed : int
+        Seeds of the weights (and dropout), and of the sampler and the noise.
+    plan : Plan
+    """
+
+    unit: Unit
+    persons: object
+    previous: dict
+    call: int
+    module_seed: int
+    train_seed: int
+    plan: object
+
+
+@dataclass
+class Encoded:
+    """Rows encoded for the module (made by :meth:`BaseDPEstimator._encode`).
+
+    Attributes
+    ----------
+    dataset : TensorBatchDataset
+        The inputs, the encoded target and the row weights.
+    attributes : dict
+        The fitted attributes of the input encoding and of the target.
+    n_outputs : int
+    rows : array-like
+        The rows as validated, which ledgers fingerprint.
+    y : ndarray
+        The validated target.
+    """
+
+    dataset: TensorBatchDataset
+    attributes: dict
+    n_outputs: int
+    rows: object
+    y: object
+
+
+@dataclass
+class PreparedFit:
+    """A call to ``fit`` ready to train: its inputs encoded, its target, its module.
+
+    Made by :meth:`BaseDPEstimator._prepare_call`.
+
+    Attributes
+    ----------
+    call : FitCall
+    dataset : TensorBatchDataset
+    module : torch.nn.Module
+    criterion : torch.nn.Module or type
+    attributes : dict
+        The fitted attributes of the input encoding and of the target.
+    rows : array-like
+        The training rows as validated, which ledgers fingerprint.
+    y : ndarray
+        The validated target.
+    """
+
+    call: FitCall
+    dataset: TensorBatchDataset
+    module: torch.nn.Module
+    criterion: object
+    attributes: dict
+    rows: object
+    y: object
+
+
+class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
     """Base class of every DP estimator: the privacy and training parameters,
     and the one fit path.
 
-    A subclass supplies its inputs (``_fit_inputs``, ``_transform_inputs``,
-    ``_build_module``), its target (``_prepare_target``, ``_criterion``) and
-    its ``__init__``. Not for direct use.
+    ``fit`` runs :meth:`_plan_call` (parameters and a count only), the open
+    budgets' check, :meth:`_prepare_call` (the rows are read here), ``_train``
+    and ``_store_fit``. Every driver goes through the same steps: a warm start,
+    a federation's sites and server, :mod:`sk_privattn.persistence`, and
+    :class:`~sk_privattn.model_selection.PrivateRandomSearch`. A subclass
+    supplies its inputs (``_fit_inputs``, ``_transform_inputs``,
+    ``_build_module``), its target (``_prepare_target``, ``_n_outputs``,
+    ``_criterion``) and its ``__init__``, which calls this one. Not for direct
+    use.
     """
 
     _parameter_constraints = {
@@ -75,7 +174,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         "neighbouring": [StrOptions(set(RELATIONS))],
         "public_count": [Interval(Integral, 1, None, closed="left"), None],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither")],
-        "accountant": [StrOptions({"auto", *ACCOUNTANTS})],
+        "accountant": [AccountantOptions()],
         "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -95,8 +194,49 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
     #: its inputs; a warm start must keep them (see ``_warm_start.py``).
     _structural_params = ()
 
+    #: Where what a fit reads of the data outside DP-SGD comes from, for the
+    #: PrivacyLeakWarning that says so.
+    _training_rows = "the training data"
+
+    # No defaults here: each public estimator's signature is the one source of them.
+    def __init__(
+        self,
+        *,
+        epsilon,
+        delta,
+        neighbouring,
+        public_count,
+        max_grad_norm,
+        accountant,
+        batch_size,
+        lr,
+        lr_schedule,
+        optimizer,
+        weight_decay,
+        dropout,
+        random_state,
+        device,
+        verbose,
+    ):
+        self.epsilon = epsilon
+        self.delta = delta
+        self.neighbouring = neighbouring
+        self.public_count = public_count
+        self.max_grad_norm = max_grad_norm
+        self.accountant = accountant
+        self.batch_size = batch_size
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
     # -- what a subclass supplies ------------------------------------------
 
+    @abstractmethod
     def _fit_inputs(self, X, y, previous):
         """Validate ``X`` and ``y`` and turn ``X`` into the module's inputs.
 
@@ -111,36 +251,35 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         ``previous`` is ``None``, or the estimator's attributes before a warm
         start, whose encoding must then be reused.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def _transform_inputs(self, X):
         """The module's inputs (a dict of tensors) for ``X`` at predict time."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _build_module(self, attributes, n_outputs):
         """The torch module for inputs encoded as ``attributes`` describe."""
-        raise NotImplementedError
 
     def _restore_inputs(self):
         """The private attributes of the input encoding, rebuilt from the public fitted
         ones (``sk_privattn.persistence.load``); none by default."""
         return {}
 
+    @abstractmethod
     def _n_outputs(self):
         """Outputs of ``module_`` for the fitted target."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _prepare_target(self, y, previous):
         """Validate ``y``; return (target tensor, n_outputs, fitted attributes).
 
         ``previous`` is ``None``, or the estimator's attributes before a warm
         start: the target must then be encoded as in that fit.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def _criterion(self, target_attributes):
         """The torch loss, a class or an instance, that returns one loss per row (reduction="none")."""
-        raise NotImplementedError
 
     # -- the shared fit path -----------------------------------------------
 
@@ -151,6 +290,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
                 f"optimizer={self.optimizer!r} is not a torch.optim.Optimizer subclass; "
                 f"use one of {sorted(OPTIMIZERS)} or such a class."
             )
+        resolve_accountant(self.accountant, self.neighbouring)
         _check_device(self.device)
 
     @property
@@ -162,21 +302,21 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
     def _neighbouring_of(self, unit):
         return Neighbouring(self.neighbouring, unit)
 
-    def _count(self, n_units, seed, unit="row"):
+    def _count(self, n_units, seed, unit=Unit.ROW):
         """The count of the ``n_units`` units (rows, or persons) that the plan reads:
         ``public_count``, the exact count where it is public (replace-one, or no
         privacy), or a DP count."""
         return resolve_count(n_units, neighbouring=self._neighbouring_of(unit), public_count=self.public_count,
                              epsilon=float(self.epsilon), seed=seed)
 
-    def _plan_fit(self, n_units, previous, *, seed, unit="row"):
+    def _plan_fit(self, n_units, previous, *, seed, unit=Unit.ROW):
         """The plan of this fit on ``n_units`` units: count them (:meth:`_count`, with
         ``seed``), then plan from the count (:meth:`_training_plan`). The federated
         estimator counts each site's rows instead."""
         return self._training_plan(self._count(n_units, seed, unit), previous, unit)
 
-    def _training_plan(self, count, previous=None, unit="row"):
-        """The :class:`~sk_privattn._plan.TrainingPlan` of a fit whose units (rows, or
+    def _training_plan(self, count, previous=None, unit=Unit.ROW):
+        """The :class:`~sk_privattn.privacy.TrainingPlan` of a fit whose units (rows, or
         persons) are counted by ``count``.
 
         Reads the parameters and the count only (an int is a public count).
@@ -195,69 +335,121 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             prior_count_epsilon=previous.get("count_epsilon_", 0.0) if previous is not None else 0.0,
         )
 
-    def _warm_start_state(self, unit="row"):
+    def _warm_start_state(self, unit=Unit.ROW):
         """The attributes of the fit that this call continues (a warm start), or ``None``."""
         if not (self.warm_start and hasattr(self, "module_")):
             return None
         previous = dict(vars(self))
         check_same_structure(previous["_structure"], self)
-        check_same_neighbouring(self.neighbouring, previous.get("neighbouring_", "add_or_remove"))
-        check_same_unit(unit, previous.get("privacy_unit_", "row"))
+        check_same_neighbouring(self.neighbouring, previous.get("neighbouring_", Relation.ADD_OR_REMOVE))
+        check_same_unit(unit, previous.get("privacy_unit_", Unit.ROW))
         check_same_delta(self.delta, previous["delta_"])
         check_budget_left(previous["accountant_history_"], self.epsilon, previous["delta_"],
-                          resolve_accountant(self.accountant, self.neighbouring), relation=self.neighbouring,
+                          self.accountant, relation=self.neighbouring,
                           count_epsilon=previous.get("count_epsilon_", 0.0))
         return previous
 
-    def _fit(self, X, y, sample_weight=None, person_id=None, **fit_params):
-        """The fit path; ``fit_params`` (a federation's ``groups``) go to ``_plan_fit``.
-
-        With ``person_id`` the unit is the person (:mod:`._persons`): the plan
-        counts persons, the sampler samples them, and each person's rows are
-        clipped as one.
+    def _plan_call(self, X, y, person_id=None, **fit_params):
+        """The :class:`FitCall` of a call to ``fit`` on ``X``: its unit, what it continues,
+        its seeds, and its plan. Reads the parameters and a count of the units (public,
+        or released with DP) and nothing else of the data. ``fit_params`` (a
+        federation's ``groups``) go to ``_plan_fit``.
         """
         self._check_params()
         persons = None if person_id is None else person_index(person_id, _num_samples(X))
-        unit = "row" if persons is None else "person"
+        unit = Unit.ROW if persons is None else Unit.PERSON
         previous = self._warm_start_state(unit)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         call = 1 if previous is None else previous["history_"][-1]["call"] + 1
         module_seed, train_seed = self._seeds(call)
-        # The plan reads a count of the units (rows or persons), public or released
-        # with DP, and nothing else of the data; ledgers and budgets
-        # (sk_privattn._recording) record it, and a budget refuses the fit here,
-        # before the rows are read.
         n_units = _num_samples(X) if persons is None else persons.n_persons
         plan = self._plan_fit(n_units, previous, seed=train_seed, unit=unit, **fit_params)
-        recorder = begin_fit(self, plan, previous)
+        return FitCall(unit, persons, previous, call, module_seed, train_seed, plan)
+
+    def _prepare_call(self, call, X, y, sample_weight=None):
+        """The :class:`PreparedFit` of ``call``: the inputs encoded, the target, the row
+        weights and the module (built from ``module_seed`` in torch's seeded generator,
+        see :meth:`_seeded_torch`, or copied from the model that a warm start continues).
+
+        This reads the rows. Every warning of a fit is raised here or in
+        :meth:`_plan_call`: what it reads outside DP-SGD, and what its plan calls for.
+        """
+        previous = call.previous
+        encoded = self._encode(X, y, sample_weight, previous, plan=call.plan)
+        if previous is None:
+            module = self._build_module(encoded.attributes, encoded.n_outputs)
+        else:
+            # A copy, so that a failed call leaves the fitted module as it was.
+            module = copy.deepcopy(previous["module_"])
+        self._warn_if_noise_dominates(call.plan, module)
+        return PreparedFit(call, encoded.dataset, module, self._criterion(encoded.attributes), encoded.attributes,
+                           encoded.rows, encoded.y)
+
+    def _encode(self, X, y, sample_weight=None, previous=None, *, plan=None):
+        """The rows ``X, y`` as the module trains on them: an :class:`Encoded`.
+
+        The one step that reads the rows, for a fit and for a federation's
+        site alike. With ``plan``, the warnings that the plan calls for are
+        raised after those of the input encoding.
+        """
         inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
-        self._warn_about_plan(plan, previous)
+        if plan is not None:
+            self._warn_about_plan(plan, previous)
         target, n_outputs, target_attributes = self._prepare_target(y, previous)
         row_weight = self._row_weights(target, target_attributes, sample_weight, len(target))
-        dataset = TensorBatchDataset(inputs, target, row_weight)
+        return Encoded(TensorBatchDataset(inputs, target, row_weight), {**target_attributes, **input_attributes},
+                       n_outputs, rows, y)
+
+    def _initial_module(self, attributes=None, n_outputs=None):
+        """The module that the first call of ``fit`` starts from: built from ``attributes``
+        and ``n_outputs`` (the fitted ones by default) in torch's generator seeded with the
+        seed of the weights of call 1."""
+        attributes = vars(self) if attributes is None else attributes
+        n_outputs = self._n_outputs() if n_outputs is None else n_outputs
+        with self._seeded_torch(self._seeds(1)[0]):
+            return self._build_module(attributes, n_outputs)
+
+    def _restore(self, fitted, state_dict):
+        """Make this unfitted estimator the fitted one whose public attributes are ``fitted``
+        (a dict) and whose module's weights are ``state_dict``, as
+        :func:`sk_privattn.persistence.load` reads them."""
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        for name, value in self._restore_inputs().items():
+            setattr(self, name, value)
+        self._structure = structure(self)
+        with torch.random.fork_rng(devices=[]):
+            module = self._build_module(vars(self), self._n_outputs())
+        module.load_state_dict(state_dict)
+        self.module_ = module.eval()
+        return self
+
+    def _fit(self, X, y, sample_weight=None, person_id=None, **fit_params):
+        """The fit path: plan the call, let the open budgets refuse it before any row is
+        read, prepare it, train, and store what was fitted and spent.
+
+        With ``person_id`` the unit is the person (:mod:`sk_privattn.dpsgd._sampling`):
+        the plan counts persons, the sampler samples them, and each person's rows are
+        clipped as one.
+        """
+        call = self._plan_call(X, y, person_id, **fit_params)
+        # The plan read a count of the units (rows or persons), public or released with DP,
+        # and nothing else of the data; ledgers and budgets (sk_privattn.privacy._recording)
+        # record it, and a budget refuses the fit here, before the rows are read.
+        recorder = begin_fit(self, call.plan, call.previous)
         # Seed torch's global generator (weights, dropout) for this fit only.
-        with self._seeded_torch(module_seed):
-            if previous is None:
-                module = self._build_module(input_attributes, n_outputs)
-            else:
-                # A copy, so that a failed call leaves the fitted module as it was.
-                module = copy.deepcopy(previous["module_"])
-            self._warn_if_noise_dominates(plan, module)
-            result = self._train(
-                module,
-                dataset,
-                plan,
-                criterion=self._criterion(target_attributes),
-                seed=train_seed,
-                recorder=recorder.for_rows(rows, y) if persons is None else recorder.for_persons(persons.ids),
-                persons=persons,
-            )
-        return self._store_fit({**target_attributes, **input_attributes}, plan, result, previous, call)
+        with self._seeded_torch(call.module_seed):
+            prepared = self._prepare_call(call, X, y, sample_weight)
+            recorder = (recorder.for_rows(prepared.rows, prepared.y) if call.persons is None
+                        else recorder.for_persons(call.persons.ids))
+            result = self._train(prepared.module, prepared.dataset, call.plan, criterion=prepared.criterion,
+                                 seed=call.train_seed, recorder=recorder, persons=call.persons)
+        return self._store_fit(prepared.attributes, call.plan, result, call.previous, call.call)
 
     def _train(self, module, dataset, plan, *, criterion, seed, recorder, persons=None):
         """Train ``module`` on ``dataset`` by ``plan``; return a
-        :class:`~sk_privattn._training.TrainingResult`.
+        :class:`~sk_privattn.dpsgd.TrainingResult`.
 
         DP-SGD on all rows here (of ``persons``, at person level); the
         federated estimator runs Flower rounds instead. ``recorder`` is the
@@ -273,19 +465,22 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
             setattr(self, name, value)
         self._structure = structure(self) if previous is None else previous["_structure"]
         self.module_ = result.module.eval()
-        self.neighbouring_ = plan.relation
-        self.privacy_unit_ = plan.neighbouring.unit
-        self.accountant_ = plan.accountant
-        self.count_ = plan.count.value
-        self.count_epsilon_ = plan.count_epsilon
-        self.delta_ = plan.delta
-        self.epsilon_ = result.epsilon
-        self.noise_multiplier_ = plan.noise_multiplier
-        self.sample_rate_ = plan.sample_rate
-        self.n_steps_ = result.n_steps
-        self.batch_size_ = plan.batch_size
-        if "max_epochs" in self.get_params(deep=False):  # a federation has rounds instead
-            self.max_epochs_ = plan.epochs
+        spent = {
+            "neighbouring_": plan.relation.value,
+            "privacy_unit_": plan.neighbouring.unit.value,
+            "accountant_": plan.accountant,
+            "count_": plan.count.value,
+            "count_epsilon_": plan.count_epsilon,
+            "delta_": plan.delta,
+            "epsilon_": result.epsilon,
+            "noise_multiplier_": plan.noise_multiplier,
+            "sample_rate_": plan.sample_rate,
+            "n_steps_": result.n_steps,
+            "batch_size_": plan.batch_size,
+            **plan.fitted_attributes(),
+        }
+        for name, value in spent.items():
+            setattr(self, name, value)
         self.accountant_history_ = [*plan.prior_history, *result.history]
         earlier = previous["history_"] if previous is not None else []
         self.history_ = earlier + [{"call": call, **row} for row in result.log]
@@ -364,12 +559,13 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         weak = self._weak_delta(plan, previous)
         if weak is not None:
             warnings.warn(weak, UserWarning, stacklevel=caller_stacklevel())
-        if self.accountant == "gdp" and plan.private:
-            warnings.warn(GDP_WARNING, UserWarning, stacklevel=caller_stacklevel())
+        warning = get_accountant(self.accountant).warning
+        if warning is not None and plan.private:
+            warnings.warn(warning, UserWarning, stacklevel=caller_stacklevel())
         if self.batch_size != "auto" and self.batch_size > plan.n_samples:
             warnings.warn(
                 f"batch_size={self.batch_size} is larger than the count of training rows "
-                f"({plan.n_samples}, {_count_source(plan.count)}): every "
+                f"({plan.n_samples}, {count_source(plan.count)}): every "
                 "step then samples each row with probability 1, a single step per epoch, with no "
                 "privacy amplification by sampling. Use a smaller batch_size, or batch_size='auto'.",
                 UserWarning,
@@ -408,7 +604,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         )
         return (
             f"{origin} is not below 1/n={1.0 / plan.n_samples:.3g} for the count of training rows "
-            f"n={plan.n_samples} ({_count_source(plan.count)}). A mechanism that "
+            f"n={plan.n_samples} ({count_source(plan.count)}). A mechanism that "
             f"publishes one whole random row meets that δ, so the guarantee is weak. {fix}"
         )
 
@@ -457,17 +653,6 @@ class BaseDPEstimator(RecordsFits, BaseEstimator):
         return logits
 
 
-def _count_source(count):
-    """Where a plan's count comes from, in words (for messages, which must not show the exact count)."""
-    return {
-        "given": "public_count",
-        "relation": "public under neighbouring='replace_one'",
-        "not private": "exact, without privacy",
-        "dp": "a DP count",
-        "roster": "the public roster of sites",
-    }[count.source]
-
-
 def _padded(rows):
     """``rows`` padded to ``_PREDICT_BATCH_SIZE`` rows with copies of its last row."""
     missing = _PREDICT_BATCH_SIZE - len(rows)
@@ -496,9 +681,7 @@ def initial_module(fitted):
             f"{type(fitted).__name__} was fitted with random_state=None, from secret seeds: its initial "
             "weights cannot be rebuilt. Fit it with an int random_state."
         )
-    module_seed, _ = fitted._seeds(1)
-    with fitted._seeded_torch(module_seed):
-        return fitted._build_module(vars(fitted), fitted._n_outputs())
+    return fitted._initial_module()
 
 
 def module_inputs(fitted, X):

@@ -11,7 +11,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._warnings import caller_stacklevel
+from .utils._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
 
 __all__ = ["DPClassifierMixin"]
@@ -65,7 +65,7 @@ class DPClassifierMixin(ClassifierMixin):
         classes = np.unique(y)
         warnings.warn(
             f"classes were not given, so the labels present in y ({', '.join(repr(c) for c in classes.tolist()[:10])}"
-            f"{', ...' if len(classes) > 10 else ''}) were read from the training data. Which labels occur "
+            f"{', ...' if len(classes) > 10 else ''}) were read from {self._training_rows}. Which labels occur "
             "is not protected by the differential-privacy guarantee: a label that only one row holds "
             "reveals that row. Pass classes, the public list of the task's labels (e.g. classes=[0, 1]), "
             "to prevent this.",

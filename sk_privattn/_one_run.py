@@ -29,6 +29,7 @@ from sklearn.base import clone
 from sklearn.utils import _safe_indexing, check_random_state
 
 from ._base import initial_module, module_inputs
+from .privacy import Relation, Unit
 
 __all__ = ["OneRunAuditResult", "concat_rows", "one_run_audit", "one_run_epsilon"]
 
@@ -135,10 +136,10 @@ class OneRunAuditResult:
     """
 
     def __init__(self, mode, epsilon_lower_bound, n_canaries, n_guesses, n_correct, included, scores, delta,
-                 confidence, estimator, unit="row"):
+                 confidence, estimator, unit=Unit.ROW):
         self.mode = mode
         self.epsilon_lower_bound = epsilon_lower_bound
-        self.neighbouring = "add_or_remove"
+        self.neighbouring = Relation.ADD_OR_REMOVE.value
         self.unit = unit
         self.n_canaries = n_canaries
         self.n_guesses = n_guesses
@@ -347,4 +348,4 @@ def one_run_audit(
     delta = float(getattr(fitted, "delta_", 0.0)) if delta is None else float(delta)
     bound = one_run_epsilon(n_canaries, n_guesses, n_correct, delta=delta, confidence=confidence)
     return OneRunAuditResult(mode, bound, n_canaries, n_guesses, n_correct, included, scores, delta, confidence,
-                             fitted, unit="row" if canary_person_id is None else "person")
+                             fitted, unit=(Unit.ROW if canary_person_id is None else Unit.PERSON).value)

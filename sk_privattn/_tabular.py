@@ -48,10 +48,6 @@ class BaseDPAttention(BaseDPEstimator):
         "numeric_encoding": [StrOptions(set(NUMERIC_ENCODINGS))],
     }
 
-    #: Where the bounds and categories come from when they are not given (for
-    #: the PrivacyLeakWarning).
-    _training_rows = "the training data"
-
     _structural_params = (
         "categorical_features",
         "categories",
@@ -75,7 +71,6 @@ class BaseDPAttention(BaseDPEstimator):
         public_count,
         max_grad_norm,
         accountant,
-        max_epochs,
         batch_size,
         lr,
         lr_schedule,
@@ -94,38 +89,33 @@ class BaseDPAttention(BaseDPEstimator):
         random_state,
         device,
         verbose,
-        warm_start,
-        max_sample_weight,
-        max_rows_per_person,
     ):
-        self.epsilon = epsilon
-        self.delta = delta
-        self.neighbouring = neighbouring
-        self.public_count = public_count
-        self.max_grad_norm = max_grad_norm
-        self.accountant = accountant
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
+        super().__init__(
+            epsilon=epsilon,
+            delta=delta,
+            neighbouring=neighbouring,
+            public_count=public_count,
+            max_grad_norm=max_grad_norm,
+            accountant=accountant,
+            batch_size=batch_size,
+            lr=lr,
+            lr_schedule=lr_schedule,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+        )
         self.architecture = architecture
         self.d_token = d_token
         self.n_heads = n_heads
         self.n_layers = n_layers
-        self.dropout = dropout
         self.additive_terms = additive_terms
         self.categorical_features = categorical_features
         self.categories = categories
         self.bounds = bounds
         self.numeric_encoding = numeric_encoding
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.max_sample_weight = max_sample_weight
-        self.max_rows_per_person = max_rows_per_person
 
     def _check_params(self):
         if self.d_token % self.n_heads:

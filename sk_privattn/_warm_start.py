@@ -14,7 +14,7 @@ import joblib
 import numpy as np
 
 from .exceptions import BudgetExceededError
-from .privacy import compute_epsilon
+from .privacy import Relation, Unit, accountant_names, compute_epsilon, get_accountant, resolve_accountant
 
 __all__ = [
     "MIN_SHARE_LEFT",
@@ -109,8 +109,8 @@ def check_same_neighbouring(neighbouring, previous_neighbouring):
 def check_same_unit(unit, previous_unit):
     """A warm start protects the unit of the first fit: rows, or persons (``person_id``)."""
     if unit != previous_unit:
-        given = "with person_id" if unit == "person" else "without person_id"
-        first = "with person_id (the unit is the person)" if previous_unit == "person" else "without person_id"
+        given = "with person_id" if unit == Unit.PERSON else "without person_id"
+        first = "with person_id (the unit is the person)" if previous_unit == Unit.PERSON else "without person_id"
         raise ValueError(
             f"This call to fit is {given}, but warm_start=True continues a model fitted {first}: a "
             f"row-level and a person-level ε do not compose. Call fit {first.split(' (')[0]} again, "
@@ -118,14 +118,15 @@ def check_same_unit(unit, previous_unit):
         )
 
 
-def check_budget_left(prior_history, epsilon, delta, accountant, *, relation="add_or_remove", count_epsilon=0.0):
+def check_budget_left(prior_history, epsilon, delta, accountant, *, relation=Relation.ADD_OR_REMOVE, count_epsilon=0.0):
     """Raise unless the earlier calls (their steps and their DP counts) left some of ``epsilon`` for this one."""
     if math.isinf(epsilon):
         return
-    if accountant == "gdp":
+    accountant = resolve_accountant(accountant, relation)
+    if not get_accountant(accountant).composes:
         raise ValueError(
-            "accountant='gdp' cannot compose the fits of a warm start (Opacus' GDP accountant "
-            f"reads one mechanism only). Use accountant='prv' or 'rdp', {_NEW_MODEL}."
+            f"accountant={accountant!r} cannot compose the fits of a warm start (it reads one mechanism "
+            f"only). Use accountant='auto' or one of {accountant_names(relation, composing=True)}, {_NEW_MODEL}."
         )
     spent = count_epsilon + compute_epsilon(prior_history, delta, accountant, relation)
     if math.isinf(spent):

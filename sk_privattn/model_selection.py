@@ -50,9 +50,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._base import planned_histories
-from ._persons import person_index
-from ._relation import RELATIONS, Neighbouring, PublicCount, resolve_count
-from .privacy import RDP_ORDERS, default_delta, history_rdp
+from .dpsgd import person_index
+from .privacy import RDP_ORDERS, RELATIONS, Neighbouring, PublicCount, Unit, default_delta, history_rdp, resolve_count
 
 __all__ = ["PrivateRandomSearch", "selection_rdp"]
 
@@ -272,7 +271,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         candidates = self._candidates(grid)
         n_samples = _num_samples(X)
         persons = None if person_id is None else person_index(person_id, n_samples)
-        unit = "row" if persons is None else "person"
+        unit = Unit.ROW if persons is None else Unit.PERSON
         n_units = n_samples if persons is None else persons.n_persons
         # One count of the units, public or DP, for the whole search: the candidates' plans
         # and the scores' divisor read shares of it, never the exact sizes of the parts.
@@ -288,7 +287,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         train, validation = np.flatnonzero(~in_validation), np.flatnonzero(in_validation)
         # The bound is fixed before any candidate is trained: it reads the count only.
         self.neighbouring_ = self.neighbouring
-        self.privacy_unit_ = unit
+        self.privacy_unit_ = unit.value
         self.count_ = count.value
         self.count_epsilon_ = count.epsilon
         self.epsilon_, self.delta_ = self._bound(candidates, count)
@@ -324,7 +323,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
 
     def _bound(self, candidates, count):
         """(ε, δ) of the whole search over ``candidates`` on units counted by ``count``
-        (a :class:`~sk_privattn._relation.PublicCount` or a DP count): the pure ε of the
+        (a :class:`~sk_privattn.privacy.PublicCount` or a DP count): the pure ε of the
         count plus the selection's RDP bound, at ``delta`` (or ``1 / (10 n)``)."""
         orders = np.asarray(RDP_ORDERS, dtype=float)
         train_count = _train_count(count.value, self.validation_fraction)

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._warm_start import structure
 
 __all__ = ["load", "save"]
 
@@ -173,14 +172,4 @@ def load(path):
         weights = np.load(io.BytesIO(archive.read("weights.npz")), allow_pickle=False)
         state = {name: torch.from_numpy(np.array(weights[name])) for name in weights.files}
     estimator = classes[document["estimator"]](**from_json(document["params"]))
-    for name, value in from_json(document["fitted"]).items():
-        setattr(estimator, name, value)
-    internal = estimator._restore_inputs()
-    for name, value in internal.items():
-        setattr(estimator, name, value)
-    estimator._structure = structure(estimator)
-    with torch.random.fork_rng(devices=[]):
-        module = estimator._build_module({**vars(estimator), **internal}, estimator._n_outputs())
-    module.load_state_dict(state)
-    estimator.module_ = module.eval()
-    return estimator
+    return estimator._restore(from_json(document["fitted"]), state)

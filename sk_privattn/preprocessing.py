@@ -11,7 +11,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ._warnings import caller_stacklevel
+from .utils._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
 
 __all__ = ["TabularEncoder", "resolve_categorical_features"]

@@ -8,9 +8,9 @@ import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
-from ._docs import shared_docstring
+from .utils._docs import DEFAULTS, shared_docstring
 from ._tabular import BaseDPAttention
-from ._warnings import caller_stacklevel
+from .utils._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
 
 __all__ = ["DPAttentionRegressor"]
@@ -156,36 +156,36 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
     def __init__(
         self,
         *,
-        epsilon=1.0,
-        delta=None,
-        neighbouring="add_or_remove",
-        public_count=None,
-        max_grad_norm=1.0,
-        accountant="auto",
-        max_epochs="auto",
-        batch_size="auto",
-        lr=0.02,
-        lr_schedule="cosine",
-        optimizer="adamw",
-        weight_decay=0.0,
-        architecture="ft_transformer",
-        d_token=16,
-        n_heads=4,
-        n_layers=1,
-        dropout=0.0,
-        additive_terms=True,
-        categorical_features="from_dtype",
-        categories=None,
-        bounds=None,
-        numeric_encoding="linear+log",
+        epsilon=DEFAULTS["epsilon"],
+        delta=DEFAULTS["delta"],
+        neighbouring=DEFAULTS["neighbouring"],
+        public_count=DEFAULTS["public_count"],
+        max_grad_norm=DEFAULTS["max_grad_norm"],
+        accountant=DEFAULTS["accountant"],
+        max_epochs=DEFAULTS["max_epochs"],
+        batch_size=DEFAULTS["batch_size"],
+        lr=DEFAULTS["lr"],
+        lr_schedule=DEFAULTS["lr_schedule"],
+        optimizer=DEFAULTS["optimizer"],
+        weight_decay=DEFAULTS["weight_decay"],
+        architecture=DEFAULTS["architecture"],
+        d_token=DEFAULTS["d_token"],
+        n_heads=DEFAULTS["n_heads"],
+        n_layers=DEFAULTS["n_layers"],
+        dropout=DEFAULTS["dropout"],
+        additive_terms=DEFAULTS["additive_terms"],
+        categorical_features=DEFAULTS["categorical_features"],
+        categories=DEFAULTS["categories"],
+        bounds=DEFAULTS["bounds"],
+        numeric_encoding=DEFAULTS["numeric_encoding"],
         loss="squared_error",
         target_bounds=None,
-        max_sample_weight=None,
-        max_rows_per_person=8,
-        random_state=None,
-        device="cpu",
-        verbose=0,
-        warm_start=False,
+        max_sample_weight=DEFAULTS["max_sample_weight"],
+        max_rows_per_person=DEFAULTS["max_rows_per_person"],
+        random_state=DEFAULTS["random_state"],
+        device=DEFAULTS["device"],
+        verbose=DEFAULTS["verbose"],
+        warm_start=DEFAULTS["warm_start"],
     ):
         super().__init__(
             epsilon=epsilon,
@@ -194,7 +194,6 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             public_count=public_count,
             max_grad_norm=max_grad_norm,
             accountant=accountant,
-            max_epochs=max_epochs,
             batch_size=batch_size,
             lr=lr,
             lr_schedule=lr_schedule,
@@ -213,12 +212,13 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             random_state=random_state,
             device=device,
             verbose=verbose,
-            warm_start=warm_start,
-            max_sample_weight=max_sample_weight,
-            max_rows_per_person=max_rows_per_person,
         )
+        self.max_epochs = max_epochs
         self.loss = loss
         self.target_bounds = target_bounds
+        self.max_sample_weight = max_sample_weight
+        self.max_rows_per_person = max_rows_per_person
+        self.warm_start = warm_start
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, person_id=None):

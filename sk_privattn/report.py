@@ -1,16 +1,27 @@
 """``privacy_report``: what a fit, a pipeline, a search or a cross-validation spent, per row."""
 
 import math
+from numbers import Real
 
 import numpy as np
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from ._recording import record_id
-from ._relation import Neighbouring, record_neighbouring
 from .model_selection import PrivateRandomSearch
-from .privacy import compute_epsilon, resolve_accountant
+from .privacy import (
+    Neighbouring,
+    PrivacyLedger,
+    Relation,
+    Unit,
+    compute_epsilon,
+    record_neighbouring,
+    resolve_accountant,
+)
+from .privacy._recording import record_id
+from .privacy.accountants import AccountantOptions
+from .utils._docs import shared_docstring
 
 __all__ = ["PrivacyReport", "privacy_report"]
 
@@ -68,7 +79,7 @@ class PrivacyReport:
     """
 
     def __init__(self, fits, total_epsilon, total_delta, selected_epsilon, covers_selection, rows_per_fit_count,
-                 method, caveats, accountant, neighbouring="add_or_remove", unit="row"):
+                 method, caveats, accountant, neighbouring=Relation.ADD_OR_REMOVE, unit=Unit.ROW):
         self.fits = fits
         self.total_epsilon = total_epsilon
         self.total_delta = total_delta
@@ -223,18 +234,28 @@ def _search_report(search):
         [_fit_row("selected", estimator=search.best_estimator_)], search.epsilon_, search.delta_,
         search.best_estimator_.epsilon_, True, {},
         "private selection over a random number of candidates, RDP bound of the whole search",
-        caveats, "rdp", search.neighbouring_, getattr(search, "privacy_unit_", "row"),
+        caveats, "rdp", search.neighbouring_, getattr(search, "privacy_unit_", Unit.ROW),
     )
 
 
 def _common_relation(neighbourings, what):
     """The one :class:`Neighbouring` of ``neighbourings``; raise, naming both, for a mix."""
-    neighbourings = list(dict.fromkeys(neighbourings)) or [Neighbouring("add_or_remove")]
+    neighbourings = list(dict.fromkeys(neighbourings)) or [Neighbouring(Relation.ADD_OR_REMOVE)]
     for other in neighbourings[1:]:
         neighbourings[0].check_same(other, what)
     return neighbourings[0]
 
 
+@validate_params(
+    {
+        "obj": "no_validation",
+        "ledger": [PrivacyLedger, None],
+        "delta": [Interval(Real, 0, 1, closed="neither"), None],
+        "accountant": [AccountantOptions(bounds=True, composing=True)],
+    },
+    prefer_skip_nested_validation=True,
+)
+@shared_docstring
 def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
     """Report the privacy that a fit, a pipeline, a search or a cross-validation spent.
 
@@ -266,9 +287,7 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
     delta : float, default=None
         δ of the total. ``None`` uses the smallest δ of the fits (that of the
         fit on the most rows, with the default δ).
-    accountant : {"auto", "prv", "rdp", "pld"}, default="auto"
-        How the total is composed: "auto" is "prv" under add-or-remove and
-        "pld" (dp_accounting) under replace-one.
+    {composing accountant}
 
     Returns
     -------
@@ -296,10 +315,6 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
         role  epsilon  steps
     0  model      1.0     12
     """
-    if accountant not in ("auto", "prv", "rdp", "pld"):
-        raise ValueError(
-            f"accountant={accountant!r}; use 'auto', 'prv', 'rdp' or 'pld', the accountants that compose mechanisms."
-        )
     if isinstance(obj, PrivateRandomSearch):
         return _search_report(obj)
     caveats = [_ALWAYS_CAVEAT]
@@ -360,7 +375,7 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
     else:
         histories = [tuple(entry) for est in estimators for entry in est.accountant_history_]
         neighbouring = _common_relation(
-            [Neighbouring(getattr(est, "neighbouring_", "add_or_remove"), getattr(est, "privacy_unit_", "row"))
+            [Neighbouring(getattr(est, "neighbouring_", Relation.ADD_OR_REMOVE), getattr(est, "privacy_unit_", Unit.ROW))
              for est in estimators],
             "Two fits in this report",
         )

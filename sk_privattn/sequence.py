@@ -13,9 +13,9 @@ from sklearn.utils.validation import _check_feature_names, _check_y, check_consi
 
 from ._base import BaseDPEstimator
 from ._classification import DPClassifierMixin
-from ._docs import shared_docstring
+from .utils._docs import DEFAULTS, shared_docstring
 from ._series import SCALINGS, as_padded_series, is_ragged, scale_series
-from ._warnings import caller_stacklevel
+from .utils._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
 from .nn import LSTMAttention, PatchTransformer, RandomConvolutions
 
@@ -208,51 +208,57 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     def __init__(
         self,
         *,
-        epsilon=1.0,
-        delta=None,
-        neighbouring="add_or_remove",
-        public_count=None,
-        max_grad_norm=1.0,
-        accountant="auto",
-        max_epochs=50,
+        epsilon=DEFAULTS["epsilon"],
+        delta=DEFAULTS["delta"],
+        neighbouring=DEFAULTS["neighbouring"],
+        public_count=DEFAULTS["public_count"],
+        max_grad_norm=DEFAULTS["max_grad_norm"],
+        accountant=DEFAULTS["accountant"],
+        max_epochs=50,  # max_epochs, batch_size, lr: the private ROCKET peer's plan (docs/sequences.md)
         batch_size=1024,
         lr=0.05,
-        lr_schedule="cosine",
-        optimizer="adamw",
-        weight_decay=0.0,
+        lr_schedule=DEFAULTS["lr_schedule"],
+        optimizer=DEFAULTS["optimizer"],
+        weight_decay=DEFAULTS["weight_decay"],
         architecture="transformer",
         embedding="random_conv",
         n_kernels=1000,
-        additive_terms=True,
+        additive_terms=DEFAULTS["additive_terms"],
         d_model=32,
-        n_heads=4,
-        n_layers=1,
+        n_heads=DEFAULTS["n_heads"],
+        n_layers=DEFAULTS["n_layers"],
         patch_size=8,
-        dropout=0.0,
+        dropout=DEFAULTS["dropout"],
         scaling="per_series",
         bounds=None,
         max_timesteps=None,
-        classes=None,
-        class_weight=None,
-        max_sample_weight=None,
-        max_rows_per_person=8,
-        random_state=None,
-        device="cpu",
-        verbose=0,
-        warm_start=False,
+        classes=DEFAULTS["classes"],
+        class_weight=DEFAULTS["class_weight"],
+        max_sample_weight=DEFAULTS["max_sample_weight"],
+        max_rows_per_person=DEFAULTS["max_rows_per_person"],
+        random_state=DEFAULTS["random_state"],
+        device=DEFAULTS["device"],
+        verbose=DEFAULTS["verbose"],
+        warm_start=DEFAULTS["warm_start"],
     ):
-        self.epsilon = epsilon
-        self.delta = delta
-        self.neighbouring = neighbouring
-        self.public_count = public_count
-        self.max_grad_norm = max_grad_norm
-        self.accountant = accountant
+        super().__init__(
+            epsilon=epsilon,
+            delta=delta,
+            neighbouring=neighbouring,
+            public_count=public_count,
+            max_grad_norm=max_grad_norm,
+            accountant=accountant,
+            batch_size=batch_size,
+            lr=lr,
+            lr_schedule=lr_schedule,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+        )
         self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
         self.architecture = architecture
         self.embedding = embedding
         self.n_kernels = n_kernels
@@ -261,7 +267,6 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         self.n_heads = n_heads
         self.n_layers = n_layers
         self.patch_size = patch_size
-        self.dropout = dropout
         self.scaling = scaling
         self.bounds = bounds
         self.max_timesteps = max_timesteps
@@ -269,9 +274,6 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         self.class_weight = class_weight
         self.max_sample_weight = max_sample_weight
         self.max_rows_per_person = max_rows_per_person
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
         self.warm_start = warm_start
 
     @_fit_context(prefer_skip_nested_validation=True)

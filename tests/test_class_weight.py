@@ -9,10 +9,10 @@ import torch
 from opacus.grad_sample import GradSampleHooks
 from sklearn.utils.class_weight import compute_class_weight
 
-import sk_privattn._training
+import sk_privattn.dpsgd._train
 from sk_privattn import DPAttentionClassifier, DPAttentionRegressor, PrivacyLeakWarning
-from sk_privattn._dpsgd import RowWeightedDPOptimizer
-from sk_privattn._training import train_module
+from sk_privattn.dpsgd import RowWeightedDPOptimizer
+from sk_privattn.dpsgd import train_module
 
 from _settings import FAST_PARAMS
 import conftest
@@ -41,7 +41,7 @@ def row_weights(monkeypatch):
         seen.append(None if dataset.row_weight is None else dataset.row_weight.numpy())
         return train_module(module, dataset, plan, **kwargs)
 
-    monkeypatch.setattr(sk_privattn._training, "train_module", recording)
+    monkeypatch.setattr(sk_privattn.dpsgd._train, "train_module", recording)
     return seen
 
 

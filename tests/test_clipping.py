@@ -5,8 +5,8 @@ import torch
 from opacus.grad_sample import GradSampleHooks
 from torch import nn
 
-from sk_privattn._clipping import BookKeepingClipper, covers
-from sk_privattn._dpsgd import RowWeightedDPOptimizer
+from sk_privattn.dpsgd._clipping import BookKeepingClipper, covers
+from sk_privattn.dpsgd import RowWeightedDPOptimizer
 from sk_privattn.nn import FTTransformer
 from sk_privattn.nn.sequence import LSTMAttention, PatchTransformer
 

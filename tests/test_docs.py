@@ -52,7 +52,7 @@ def test_parameters_are_documented_in_signature_order_with_their_defaults(estima
 
 
 def test_a_docstring_that_drifts_from_its_signature_does_not_import():
-    from sk_privattn._docs import shared_docstring
+    from sk_privattn.utils._docs import shared_docstring
 
     class Estimator:
         """An estimator.

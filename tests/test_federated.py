@@ -29,7 +29,7 @@ from sk_privattn.federated import (  # noqa: E402
     make_client_app,
     make_server_app,
 )
-from sk_privattn._recording import row_fingerprints  # noqa: E402
+from sk_privattn.privacy._recording import row_fingerprints  # noqa: E402
 from sk_privattn.federated import _client  # noqa: E402
 from sk_privattn.federated._client import SiteClient  # noqa: E402
 from sk_privattn.federated._inprocess import run_in_process  # noqa: E402
@@ -307,7 +307,7 @@ def test_one_site_or_no_groups_is_refused():
     "params, match",
     [
         ({"bounds": None}, "bounds were not given.*pooled rows of all sites"),
-        ({"classes": None}, "classes=None: the class labels were read from the pooled labels of all sites"),
+        ({"classes": None}, "classes were not given, so the labels present in y.*were read from the pooled rows of all sites"),
         ({"accountant": "gdp"}, "accountant='gdp'"),
         ({"delta": 0.05}, "delta=0.05 is not below 1/n for the sites 'north' .*'south'"),
     ],

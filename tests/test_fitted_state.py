@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sk_privattn import DPAttentionClassifier, DPAttentionRegressor, PrivacyLedger
-from sk_privattn._plan import plan_training
-from sk_privattn._training import TensorBatchDataset, _poisson_loader
+from sk_privattn.privacy import plan_training
+from sk_privattn.dpsgd import TensorBatchDataset, poisson_loader
 
 from _settings import FAST_PARAMS
 from conftest import KINDS, make_case
@@ -140,12 +140,12 @@ def test_sampler_runs_exactly_the_planned_steps_for_every_k():
             n_samples, epsilon=1.0, delta=None, batch_size=batch_size, epochs=1, accountant="prv",
             noise_multiplier=1.0,
         )
-        loader = _poisson_loader(range(n_samples), plan, generator)
+        loader = poisson_loader(range(n_samples), plan, generator)
         assert plan.steps_per_epoch == k and len(loader) == k and 1 / len(loader) == plan.sample_rate, k
     # And the batches really are that many.
     dataset = TensorBatchDataset({"x": torch.zeros(930, 1)}, torch.zeros(930))
     plan = plan_training(930, epsilon=1.0, delta=None, batch_size=10, epochs=1, accountant="prv")
-    assert sum(1 for _ in _poisson_loader(dataset, plan, generator)) == 93
+    assert sum(1 for _ in poisson_loader(dataset, plan, generator)) == 93
 
 
 def test_a_run_that_differs_from_the_plan_is_refused(monkeypatch):

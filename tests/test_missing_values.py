@@ -155,7 +155,7 @@ def test_a_large_frame_validated_chunk_by_chunk_fits_the_same_model(monkeypatch,
     import sk_privattn._tabular as tabular
     import sk_privattn.preprocessing as preprocessing
     from sk_privattn import PrivacyLedger
-    from sk_privattn._recording import row_fingerprints
+    from sk_privattn.privacy._recording import row_fingerprints
 
     X, y = _frame_with_missing()
     params = PUBLIC if bounds == "public" else {"categories": PUBLIC["categories"]}

@@ -256,9 +256,9 @@ def _without_last_row(X, y):
 def forced_count(monkeypatch):
     """Every DP count of the rows releases the same value, whatever the data: the two
     neighbours of an add-or-remove test then draw noises that differ by one."""
-    from sk_privattn import _relation
+    from sk_privattn.privacy import _count
 
-    monkeypatch.setattr(_relation, "release_count", lambda n, epsilon, seed: _relation.DPCount(140, epsilon))
+    monkeypatch.setattr(_count, "release_count", lambda n, epsilon, seed: _count.DPCount(140, epsilon))
 
 
 @pytest.mark.parametrize("relation", ["add_or_remove", "replace_one"])

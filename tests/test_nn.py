@@ -9,7 +9,7 @@ import torch
 from opacus import GradSampleModule
 from opacus.validators import ModuleValidator
 
-from sk_privattn._clipping import covers
+from sk_privattn.dpsgd._clipping import covers
 from sk_privattn.nn import AdditiveTerms, FTTransformer, PolynomialAttention, PolynomialLayout
 
 pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing")

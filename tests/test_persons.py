@@ -21,9 +21,9 @@ from sk_privattn import (
     PrivacyLedger,
     privacy_report,
 )
-from sk_privattn._clipping import BookKeepingClipper
-from sk_privattn._dpsgd import RowWeightedDPOptimizer
-from sk_privattn._persons import PersonSampler, person_index
+from sk_privattn.dpsgd._clipping import BookKeepingClipper
+from sk_privattn.dpsgd import RowWeightedDPOptimizer
+from sk_privattn.dpsgd import PersonSampler, person_index
 from sk_privattn.nn import FTTransformer
 from sk_privattn.nn.sequence import LSTMAttention
 
@@ -145,9 +145,9 @@ TABULAR = dict(FAST_PARAMS, epsilon=1.0, random_state=0, classes=[0, 1], **PUBLI
 
 @pytest.fixture
 def forced_count(monkeypatch):
-    from sk_privattn import _relation
+    from sk_privattn.privacy import _count
 
-    monkeypatch.setattr(_relation, "release_count", lambda n, epsilon, seed: _relation.DPCount(140, epsilon))
+    monkeypatch.setattr(_count, "release_count", lambda n, epsilon, seed: _count.DPCount(140, epsilon))
 
 
 PERSON_CASES = {

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
-from sk_privattn._plan import plan_training, resolve_batch_size, resolve_epochs
-from sk_privattn._training import TensorBatchDataset, train_module
+from sk_privattn.privacy import plan_training, resolve_batch_size, resolve_epochs
+from sk_privattn.dpsgd import TensorBatchDataset, train_module
 from sk_privattn.nn import FTTransformer
 from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compose_worst_row, compute_epsilon, default_delta
 

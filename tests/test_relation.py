@@ -24,9 +24,9 @@ from sk_privattn import (
     PrivacyLedger,
     privacy_report,
 )
-from sk_privattn._dpsgd import make_private
-from sk_privattn._plan import plan_training
-from sk_privattn._relation import COUNT_EPSILON_SHARE, DPCount, Neighbouring, PublicCount, release_count
+from sk_privattn.dpsgd import make_private
+from sk_privattn.privacy import plan_training
+from sk_privattn.privacy import COUNT_EPSILON_SHARE, DPCount, Neighbouring, PublicCount, release_count
 from sk_privattn.model_selection import PrivateRandomSearch
 from sk_privattn.privacy import compute_epsilon
 

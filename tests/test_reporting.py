@@ -20,7 +20,7 @@ from sk_privattn import (
     PrivacyLedger,
     privacy_report,
 )
-from sk_privattn._recording import record_id
+from sk_privattn.privacy._recording import record_id
 from sk_privattn.model_selection import PrivateRandomSearch, selection_rdp
 from sk_privattn.privacy import compute_epsilon
 

@@ -12,8 +12,8 @@ import torch
 from sklearn.base import clone
 
 from sk_privattn import DPSequenceClassifier
-from sk_privattn._plan import plan_training
-from sk_privattn._training import TensorBatchDataset, train_module
+from sk_privattn.privacy import plan_training
+from sk_privattn.dpsgd import TensorBatchDataset, train_module
 from sk_privattn.nn import KernelTerms, LSTMAttention, PatchTransformer, RandomConvolutions
 from sk_privattn.nn.sequence import ATTENTION_SCALE
 

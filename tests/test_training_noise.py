@@ -2,8 +2,8 @@
 
 import torch
 
-from sk_privattn._plan import plan_training
-from sk_privattn._training import TensorBatchDataset, train_module
+from sk_privattn.privacy import plan_training
+from sk_privattn.dpsgd import TensorBatchDataset, train_module
 from sk_privattn.nn import FTTransformer
 from sk_privattn.privacy import compute_epsilon
 

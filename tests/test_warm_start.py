@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-import sk_privattn._training
+import sk_privattn.dpsgd._train
 from sk_privattn import BudgetExceededError, DPAttentionClassifier, DPAttentionRegressor, PrivacyLeakWarning
-from sk_privattn._training import train_module
+from sk_privattn.dpsgd import train_module
 from sk_privattn._warm_start import MIN_SHARE_LEFT
 from sk_privattn.privacy import calibrate_noise_multiplier, compute_epsilon
 
@@ -99,7 +99,7 @@ def test_each_call_draws_fresh_noise_and_batches(data, monkeypatch):
         seeds.append(seed)
         return train_module(*args, seed=seed, **kwargs)
 
-    monkeypatch.setattr(sk_privattn._training, "train_module", recording_seed)
+    monkeypatch.setattr(sk_privattn.dpsgd._train, "train_module", recording_seed)
     clf = _clf(epsilon=1.0, warm_start=True).fit(X, y)
     clf.set_params(epsilon=2.0).fit(X, y)
     # The seed of a call seeds its Poisson batches and its noise.
@@ -116,7 +116,7 @@ def test_a_failed_call_leaves_the_module_untouched(fitted, data, monkeypatch):
                 parameter.add_(1.0)
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(sk_privattn._training, "train_module", train_then_fail)
+    monkeypatch.setattr(sk_privattn.dpsgd._train, "train_module", train_then_fail)
     with pytest.raises(RuntimeError, match="interrupted"):
         fitted.set_params(epsilon=2.0).fit(X, y)
     for name, value in fitted.module_.state_dict().items():

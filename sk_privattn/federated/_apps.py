@@ -4,10 +4,8 @@ import pickle
 
 from sklearn.base import clone
 
-from .._plan import TrainingPlan
-from .._relation import DPCount, PublicCount
+from ..privacy import DPCount, PublicCount, TrainingPlan, resolve_accountant
 from ._client import PLAN_FIELDS, SiteClient, build_client_app
-from ._estimator import deployment_model, encode_site, store_deployment_fit
 from ._plan import (
     FederatedPlan,
     check_secure_aggregation,
@@ -18,7 +16,6 @@ from ._plan import (
 )
 from ._server import build_server_app, make_strategy
 from ._site import SiteData, get_arrays
-from ..privacy import resolve_accountant
 
 __all__ = ["make_client_app", "make_server_app"]
 
@@ -74,7 +71,7 @@ def make_client_app(estimator, load_site):
     def make_client(context):
         X, y = load_site(context)
         site = clone(settings)
-        dataset, module, criterion, seed = encode_site(site, X, y)
+        dataset, module, criterion, seed = site._site_training(X, y)
         name = _site_name(context)
         plan = site_plan(site, name, len(dataset), site_count_seed(seed, int(name)))
         return SiteClient(site, module, SiteData(name, dataset), plan, int(name), seed, criterion)
@@ -108,7 +105,7 @@ def make_server_app(estimator, X_public, *, n_sites, output_path, max_site_rows=
     """
     settings = clone(estimator)
     settings._validate_params()
-    attributes, module, noise_seed = deployment_model(settings, X_public)
+    attributes, module, noise_seed = settings._server_model(X_public)
     check_secure_aggregation(settings, n_sites)
     server = client_level_plan(settings, n_sites) if settings.dp_level == "client" else None
     strategy = make_strategy(settings, n_sites, get_arrays(module), server, noise_seed)
@@ -127,7 +124,7 @@ def make_server_app(estimator, X_public, *, n_sites, output_path, max_site_rows=
                     "still bounds it by epsilon."
                 )
         plan = FederatedPlan(settings.dp_level, settings.n_rounds, settings.local_epochs, names, site_plans, server)
-        fitted = store_deployment_fit(settings, attributes, plan, strategy, module)
+        fitted = settings._store_deployment(attributes, plan, strategy, module)
         with open(output_path, "wb") as f:
             pickle.dump(fitted, f)
 

@@ -1,20 +1,17 @@
 """FederatedDPAttentionClassifier: the DP attention classifier trained across sites with Flower."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples
 
 from .._classification import DPClassifierMixin
 from .._tabular import BaseDPAttention
-from .._training import TensorBatchDataset, TrainingResult
-from .._warnings import caller_stacklevel
-from ..exceptions import PrivacyLeakWarning
+from ..dpsgd import TensorBatchDataset, TrainingResult
+from ..privacy import Unit
+from ..utils._docs import DEFAULTS, shared_docstring
 from ._client import build_client_app, simulation_client
 from ._plan import federation_seeds, plan_federation, sites_per_round
 from ._server import build_server_app, make_strategy
@@ -24,6 +21,7 @@ from ._site import SiteData, get_arrays, set_arrays
 __all__ = ["FederatedDPAttentionClassifier"]
 
 
+@shared_docstring
 class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     """DP attention classifier trained across sites that keep their rows (federated, on Flower).
 
@@ -96,31 +94,34 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     secure_aggregation : bool, default=False
         Run Flower's SecAgg+ protocol: the server learns only the sum of the
         sites' updates, never one site's. Needs at least 2 sites per round.
-    max_grad_norm : float, default=1.0
-        Record level: per-sample gradient clipping bound of DP-SGD.
-    accountant : {"auto", "prv", "rdp", "gdp", "pld"}, default="auto"
-        As in :class:`~sk_privattn.DPAttentionClassifier`: "auto" is "prv"
-        under add-or-remove and "pld" (dp_accounting) under replace-one.
+    {max_grad_norm}
+        At record level only: the sites' DP-SGD.
+    {accountant}
     batch_size : int or "auto", default="auto"
         Expected batch size of each site's DP-SGD; "auto" as in
         :class:`~sk_privattn.DPAttentionClassifier`, for the site's count.
-    lr : float, default=0.02
+    {lr}
     lr_schedule : {"constant", "cosine"}, default="constant"
         Within each round's local training.
-    optimizer : {"adamw", "adam", "sgd"} or torch optimizer class, default="adamw"
+    {optimizer}
         Local optimizer; its state starts afresh at every round.
-    weight_decay : float, default=0.0
-    architecture : {"ft_transformer", "polynomial"}, default="ft_transformer"
-    d_token, n_heads, n_layers, dropout, additive_terms
-        The network, as in :class:`~sk_privattn.DPAttentionClassifier`
-        (``additive_terms`` is off by default here: the federated
-        benchmarks in docs/federated.md were measured without it);
-        "polynomial" is the one that :mod:`sk_privattn.encrypted` evaluates on
-        encrypted rows.
-    categorical_features, categories, bounds, numeric_encoding
-        As in :class:`~sk_privattn.DPAttentionClassifier`. Read from the
-        data, bounds and categories come from the pooled rows of all sites,
+    {weight_decay}
+    {architecture}
+    {d_token}
+    {n_heads}
+    {n_layers}
+    {dropout}
+    {additive_terms}
+        Off by default here: the federated benchmarks in docs/federated.md
+        were measured without it.
+    {categorical_features}
+    {categories}
+        Read from the data, categories come from the pooled rows of all
+        sites, which a real federation cannot do: pass public values.
+    {bounds}
+        Read from the data, bounds come from the pooled rows of all sites,
         which a real federation cannot do: pass public values.
+    {numeric_encoding}
     classes : array-like or None, default=None
         The public class labels. ``None`` takes the union of the labels of
         ``y`` over all sites, which a real federation cannot do, with a
@@ -221,16 +222,19 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         "public_count": [dict, None],
     }
 
-    #: Where the bounds and categories come from when they are not given.
+    #: Where the bounds, categories and classes come from when they are not given.
     _training_rows = "the pooled rows of all sites (which a real federation cannot do)"
+
+    #: A federation weighs every class 1: it has no class_weight parameter.
+    class_weight = None
 
     def __init__(
         self,
         *,
-        epsilon=1.0,
-        delta=None,
-        neighbouring="add_or_remove",
-        public_count=None,
+        epsilon=DEFAULTS["epsilon"],
+        delta=DEFAULTS["delta"],
+        neighbouring=DEFAULTS["neighbouring"],
+        public_count=DEFAULTS["public_count"],
         dp_level="record",
         n_rounds=10,
         local_epochs=1,
@@ -238,33 +242,55 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         max_failed_fraction=0.5,
         clipping_norm=1.0,
         secure_aggregation=False,
-        max_grad_norm=1.0,
-        accountant="auto",
-        batch_size="auto",
-        lr=0.02,
-        lr_schedule="constant",
-        optimizer="adamw",
-        weight_decay=0.0,
-        architecture="ft_transformer",
-        d_token=32,
-        n_heads=4,
+        max_grad_norm=DEFAULTS["max_grad_norm"],
+        accountant=DEFAULTS["accountant"],
+        batch_size=DEFAULTS["batch_size"],
+        lr=DEFAULTS["lr"],
+        lr_schedule="constant",  # a schedule within each round's few local steps gains nothing
+        optimizer=DEFAULTS["optimizer"],
+        weight_decay=DEFAULTS["weight_decay"],
+        architecture=DEFAULTS["architecture"],
+        d_token=32,  # d_token, n_layers, additive_terms: the network of the federated benchmarks (docs/federated.md)
+        n_heads=DEFAULTS["n_heads"],
         n_layers=2,
-        dropout=0.0,
+        dropout=DEFAULTS["dropout"],
         additive_terms=False,
-        categorical_features="from_dtype",
-        categories=None,
-        bounds=None,
-        numeric_encoding="linear+log",
-        classes=None,
+        categorical_features=DEFAULTS["categorical_features"],
+        categories=DEFAULTS["categories"],
+        bounds=DEFAULTS["bounds"],
+        numeric_encoding=DEFAULTS["numeric_encoding"],
+        classes=DEFAULTS["classes"],
         backend="ray",
-        random_state=None,
-        device="cpu",
-        verbose=0,
+        random_state=DEFAULTS["random_state"],
+        device=DEFAULTS["device"],
+        verbose=DEFAULTS["verbose"],
     ):
-        self.epsilon = epsilon
-        self.delta = delta
-        self.neighbouring = neighbouring
-        self.public_count = public_count
+        super().__init__(
+            epsilon=epsilon,
+            delta=delta,
+            neighbouring=neighbouring,
+            public_count=public_count,
+            max_grad_norm=max_grad_norm,
+            accountant=accountant,
+            batch_size=batch_size,
+            lr=lr,
+            lr_schedule=lr_schedule,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            architecture=architecture,
+            d_token=d_token,
+            n_heads=n_heads,
+            n_layers=n_layers,
+            dropout=dropout,
+            additive_terms=additive_terms,
+            categorical_features=categorical_features,
+            categories=categories,
+            bounds=bounds,
+            numeric_encoding=numeric_encoding,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+        )
         self.dp_level = dp_level
         self.n_rounds = n_rounds
         self.local_epochs = local_epochs
@@ -272,28 +298,8 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         self.max_failed_fraction = max_failed_fraction
         self.clipping_norm = clipping_norm
         self.secure_aggregation = secure_aggregation
-        self.max_grad_norm = max_grad_norm
-        self.accountant = accountant
-        self.batch_size = batch_size
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.architecture = architecture
-        self.d_token = d_token
-        self.n_heads = n_heads
-        self.n_layers = n_layers
-        self.dropout = dropout
-        self.additive_terms = additive_terms
-        self.categorical_features = categorical_features
-        self.categories = categories
-        self.bounds = bounds
-        self.numeric_encoding = numeric_encoding
         self.classes = classes
         self.backend = backend
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, groups=None, person_id=None):
@@ -336,11 +342,11 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
 
     # -- the hooks of the shared fit path ---------------------------------
 
-    def _warm_start_state(self, unit="row"):
-        # No warm start across federations; fit refuses person_id, so unit is "row".
+    def _warm_start_state(self, unit=Unit.ROW):
+        # No warm start across federations; fit refuses person_id, so the unit is the row.
         return None
 
-    def _plan_fit(self, n_samples, previous, *, seed, groups, unit="row"):
+    def _plan_fit(self, n_samples, previous, *, seed, groups, unit=Unit.ROW):
         # Each site counts its own rows (site_count); nothing counts the pooled rows.
         return plan_federation(self, groups, n_samples, seed)
 
@@ -375,34 +381,6 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             "site) or a smaller value."
         )
 
-    def _prepare_target(self, y, previous):
-        """The classes (public ``classes``, or the union over the sites, warned) and ``y`` encoded."""
-        check_classification_targets(y)
-        present = np.unique(y)
-        if self.classes is None:
-            warnings.warn(
-                "classes=None: the class labels were read from the pooled labels of all sites "
-                f"({present.tolist()}), which a real federation cannot do, outside the "
-                "differential-privacy guarantee: a label that only some site holds reveals it. "
-                "Pass the public class labels as classes=[...] to prevent this.",
-                PrivacyLeakWarning,
-                stacklevel=caller_stacklevel(),
-            )
-        classes = present if self.classes is None else np.unique(np.asarray(self.classes))
-        unknown = np.setdiff1d(present, classes)
-        if unknown.size:
-            raise ValueError(
-                f"y holds labels {unknown.tolist()} that are not in classes={list(self.classes)!r}; "
-                "list every label in classes."
-            )
-        if len(classes) < 2:
-            raise ValueError(
-                f"y contains only one class ({classes[0]!r}) over all sites; a classifier needs at "
-                "least two classes."
-            )
-        target = torch.as_tensor(np.searchsorted(classes, y), dtype=torch.long)
-        return target, len(classes), {"classes_": classes, "class_weight_": np.ones(len(classes))}
-
     def _train(self, module, dataset, plan, *, criterion, seed, recorder, persons=None):
         """Flower rounds instead of one DP-SGD run: a simulation, one client per site."""
         site_seed, noise_seed = federation_seeds(seed)
@@ -434,9 +412,58 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             recorder.spent(*plan.row_histories(strategy.rounds_started))
         return federation_result(plan, strategy, module)
 
+    # -- the steps of a deployment (._apps), which fit's own steps serve --------
+
+    def _check_public_encoding(self, X):
+        """Raise unless the encoding of ``X`` and of the labels needs no data: a deployment's
+        sites and server must encode alike without seeing each other's rows."""
+        _, _, is_categorical = self._validate_columns(X)
+        missing = [
+            name
+            for name, needed in [
+                ("bounds", not is_categorical.all()),
+                ("categories", is_categorical.any()),
+                ("classes", True),
+            ]
+            if needed and getattr(self, name) is None
+        ]
+        if missing:
+            raise ValueError(
+                f"{' and '.join(missing)} must be given for a deployment: every site and the server "
+                "must encode the columns and the labels the same way without seeing each other's "
+                "data. Pass public values to FederatedDPAttentionClassifier."
+            )
+
+    def _site_training(self, X, y):
+        """A deployment's site: its rows encoded by the public encoding, ``(dataset, module,
+        criterion, seed)``. The module has the federation's architecture (its weights are
+        replaced by the global ones every round); ``seed`` is the base of the site's coins and
+        training seeds."""
+        self._check_public_encoding(X)
+        encoded = self._encode(X, y)
+        module = self._build_module(encoded.attributes, encoded.n_outputs)
+        site_seed, _ = federation_seeds(self._seeds(1)[1])
+        return encoded.dataset, module, self._criterion(encoded.attributes), site_seed
+
+    def _server_model(self, X_public):
+        """A deployment's server: its initial model, from the layout of a few public rows,
+        ``(attributes, module, seed)``. ``attributes`` are the fitted attributes of the
+        encoding and the labels; ``seed`` seeds the server's client-level noise."""
+        self._check_public_encoding(X_public)
+        classes = np.asarray(self.classes)
+        labels = np.resize(classes, _num_samples(X_public))  # public placeholders: only the layout is read
+        encoded = self._encode(X_public, labels)
+        module = self._initial_module(encoded.attributes, encoded.n_outputs)
+        return encoded.attributes, module, federation_seeds(self._seeds(1)[1])[1]
+
+    def _store_deployment(self, attributes, plan, strategy, module):
+        """Make this estimator the fitted model of a deployment's federation, as fit does."""
+        return self._store_fit(attributes, plan, federation_result(plan, strategy, module))
+
+
 
 def federation_result(plan, strategy, module):
-    """The :class:`~sk_privattn._training.TrainingResult` of a federation that ran ``strategy``.
+    """The :class:`~sk_privattn.dpsgd.TrainingResult` of a federation that ran ``strategy``.
 
     Every round that started counts, for every site, whether or not it was
     sampled, failed or aggregated.
@@ -475,41 +502,3 @@ def check_public_encoding(estimator, X):
             "must encode the columns and the labels the same way without seeing each other's "
             "data. Pass public values to FederatedDPAttentionClassifier."
         )
-
-
-def encode_site(estimator, X, y):
-    """A site's rows encoded by the public encoding: ``(dataset, module, criterion, seed)``.
-
-    The module has the federation's architecture (its weights are replaced
-    by the global ones every round); ``seed`` is the base of the site's
-    coins and training seeds.
-    """
-    check_public_encoding(estimator, X)
-    inputs, y, input_attributes, _ = estimator._fit_inputs(X, y, None)
-    target, n_outputs, target_attributes = estimator._prepare_target(y, None)
-    module = estimator._build_module(input_attributes, n_outputs)
-    site_seed, _ = federation_seeds(estimator._seeds(1)[1])
-    return TensorBatchDataset(inputs, target), module, estimator._criterion(target_attributes), site_seed
-
-
-def deployment_model(estimator, X_public):
-    """The server's initial model, from the layout of a few public rows: ``(attributes, module, seed)``.
-
-    ``attributes`` are the fitted attributes of the encoding and the labels;
-    ``seed`` seeds the server's client-level noise.
-    """
-    check_public_encoding(estimator, X_public)
-    classes = np.asarray(estimator.classes)
-    labels = np.resize(classes, _num_samples(X_public))  # public placeholders: only the layout is read
-    _, _, input_attributes, _ = estimator._fit_inputs(X_public, labels, None)
-    _, n_outputs, target_attributes = estimator._prepare_target(classes, None)
-    module_seed, train_seed = estimator._seeds(1)
-    with estimator._seeded_torch(module_seed):
-        module = estimator._build_module(input_attributes, n_outputs)
-    return {**target_attributes, **input_attributes}, module, federation_seeds(train_seed)[1]
-
-
-def store_deployment_fit(estimator, attributes, plan, strategy, module):
-    """Make ``estimator`` the fitted model of a deployment's federation, as fit does."""
-    estimator._store_fit(attributes, plan, federation_result(plan, strategy, module))
-    return estimator

@@ -5,7 +5,7 @@ rows of each site (public, or released by the site with DP), never a row. The
 two privacy levels and the neighbouring relation that each ε covers:
 
 - **record level**: each site runs DP-SGD on its own rows by its own
-  :class:`~sk_privattn._plan.TrainingPlan`, calibrated once over all rounds.
+  :class:`~sk_privattn.privacy.TrainingPlan`, calibrated once over all rounds.
   ε covers, under ``neighbouring``, adding or removing one row of one site
   (the default), or replacing one, at that site's δ. Under add-or-remove a
   site's number of rows is private, as ``n`` is for the central
@@ -36,9 +36,19 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils.validation import column_or_1d
 
-from .._plan import plan_training
-from .._relation import Neighbouring, PublicCount, resolve_count
-from ..privacy import calibrate_noise_multiplier, compute_epsilon, default_delta, resolve_accountant
+from ..privacy import (
+    Neighbouring,
+    Plan,
+    PublicCount,
+    Relation,
+    Unit,
+    calibrate_noise_multiplier,
+    compute_epsilon,
+    default_delta,
+    plan_training,
+    resolve_accountant,
+    resolve_count,
+)
 
 __all__ = ["ClientLevelPlan", "FederatedPlan", "client_level_plan", "plan_federation", "site_plan"]
 
@@ -130,7 +140,7 @@ class ClientLevelPlan:
     noise_multiplier: float
     delta: float
     accountant: str
-    neighbouring: Neighbouring = Neighbouring("add_or_remove", "site")
+    neighbouring: Neighbouring = Neighbouring(Relation.ADD_OR_REMOVE, Unit.SITE)
 
     @property
     def denominator(self):
@@ -153,7 +163,7 @@ class ClientLevelPlan:
         replace-one, whose accountant reads a replaced element as moving the
         sum by twice the bound already.
         """
-        noise = self.noise_multiplier / 2 if self.neighbouring.relation == "add_or_remove" else self.noise_multiplier
+        noise = self.noise_multiplier / 2 if self.neighbouring.relation is Relation.ADD_OR_REMOVE else self.noise_multiplier
         return [(noise, 1.0, self.n_rounds if rounds is None else int(rounds))]
 
     def epsilon(self, rounds=None):
@@ -172,7 +182,7 @@ class ClientLevelPlan:
 
 def client_level_plan(estimator, n_sites):
     """The :class:`ClientLevelPlan` of ``estimator`` over ``n_sites`` sites, calibrated to ``epsilon``."""
-    neighbouring = Neighbouring(estimator.neighbouring, "site")
+    neighbouring = Neighbouring(estimator.neighbouring, Unit.SITE)
     accountant = resolve_accountant(estimator.accountant, neighbouring.relation)
     delta = float(estimator.delta) if estimator.delta is not None else default_delta(n_sites)
     noise = 0.0
@@ -196,7 +206,7 @@ def _site_epsilon(plan):
 
 
 @dataclass(frozen=True, eq=False)
-class FederatedPlan:
+class FederatedPlan(Plan):
     """The plan of a federated fit, with what the fit path and the ledgers read.
 
     The estimator's ``epsilon_``, ``noise_multiplier_``, ``sample_rate_``,

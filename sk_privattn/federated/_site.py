@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._training import TensorBatchDataset, train_with
+from ..dpsgd import TensorBatchDataset, train_with
 
 __all__ = ["SiteData", "clip_update", "get_arrays", "round_rng", "set_arrays", "train_round"]
 

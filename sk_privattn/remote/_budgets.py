@@ -28,7 +28,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from .._relation import Neighbouring
+from ..privacy import Neighbouring
 from ..exceptions import BudgetExceededError
 
 __all__ = ["BudgetLedger"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._relation import RELATIONS
+from ..privacy import RELATIONS, Relation
 
 __all__ = ["DATA_FILE", "METADATA_FILE", "PublicMetadata", "read_part", "synthetic_mock", "write_part"]
 
@@ -75,7 +75,7 @@ class PublicMetadata:
     target_bounds: tuple = None
     public_count: int = None
     delta: float = 1e-5
-    neighbouring: str = "add_or_remove"
+    neighbouring: str = Relation.ADD_OR_REMOVE.value
 
     def __post_init__(self):
         if self.task not in TASKS:

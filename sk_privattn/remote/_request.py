@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..exceptions import JobRefusedError
 from ..persistence import from_json, to_json
+from ..privacy import accountant_names, get_accountant
 
 __all__ = ["RUNNER", "REQUEST_FILE", "build_estimator", "make_request", "runner_sha256"]
 
@@ -209,8 +210,12 @@ def _build_one(description, metadata, inner=False):
             "class_weight='balanced' reads the number of rows of each class from the private data, outside "
             "DP. Pass class_weight as a dict of public weights."
         )
-    if params.get("accountant") == "gdp":
-        raise JobRefusedError("accountant='gdp' can underestimate ε, so no budget can be charged by it; use 'auto'.")
+    accountant = params.get("accountant", "auto")
+    if isinstance(accountant, str) and accountant in accountant_names() and not get_accountant(accountant).is_bound:
+        raise JobRefusedError(
+            f"accountant={accountant!r} can underestimate ε, so no budget can be charged by it; use 'auto' or one of "
+            f"{accountant_names(bounds=True)}."
+        )
     estimator = _validated(cls, params, name)
     if not math.isfinite(float(estimator.epsilon)):
         raise JobRefusedError(f"{name}(epsilon=inf) is not private; the owner releases DP models only.")

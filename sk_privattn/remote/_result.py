@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..exceptions import PrivacyLeakWarning
 from ..persistence import from_json, load, save, to_json
+from ..privacy import Unit
 
 __all__ = ["RESULT_FOLDER", "RemoteResult", "fit_job", "read_result", "write_result"]
 
@@ -48,7 +49,7 @@ def privacy_terms(fitted):
         "epsilon": float(fitted.epsilon_),
         "delta": float(fitted.delta_),
         "neighbouring": fitted.neighbouring_,
-        "unit": getattr(fitted, "privacy_unit_", "row"),
+        "unit": getattr(fitted, "privacy_unit_", Unit.ROW.value),
         "accountant": getattr(fitted, "accountant_", "rdp"),
     }
     if hasattr(fitted, "best_estimator_"):

@@ -1,112 +1,30 @@
-"""Privacy accounting helpers built on Opacus' accountants and Google's dp_accounting.
+"""ε of DP-SGD's mechanisms, noise calibration, the default δ, and composition across fits.
 
 Every function that computes an ε takes the neighbouring relation it is for
-(``relation``, one of :data:`~sk_privattn._relation.RELATIONS`):
-
-- under ``"add_or_remove"``, Opacus' accountants ("prv", "rdp", "gdp") or
-  dp_accounting's privacy-loss-distribution accountant ("pld");
-- under ``"replace_one"``, only dp_accounting's PLD accountant, which
-  computes the replace-one ε of the Poisson-subsampled Gaussian mechanism
-  (Opacus' accountants compute the add-or-remove ε only).
-
-A fit that released a DP count of its rows spent a *pure* ε on it
-(:class:`~sk_privattn._relation.DPCount`); those add to what the accountants
-compose (:func:`total_epsilon`).
+(``relation``) and an accountant's name (see :mod:`.accountants`): "pld"
+under both relations, Opacus' "prv", "rdp" and "gdp" under add-or-remove. A
+fit that released a DP count of its rows spent a *pure* ε on it
+(:class:`~sk_privattn.privacy.DPCount`); those add to what the accountants
+compose (:func:`compose_worst_row`).
 """
 
-import contextlib
 import functools
 import math
-import warnings
 
 import numpy as np
-from opacus.accountants import create_accountant
 from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
+from ._terms import Relation
+from .accountants import get_accountant, history_event, resolve_accountant
+from .accountants.rdp import RDP_ORDERS
+
 __all__ = [
-    "ACCOUNTANTS",
     "calibrate_noise_multiplier",
     "compose_worst_row",
     "compute_epsilon",
     "default_delta",
-    "resolve_accountant",
+    "history_rdp",
 ]
-
-#: The accountants a DP estimator can use: Opacus' names, and "pld" for dp_accounting's.
-ACCOUNTANTS = ("prv", "rdp", "gdp", "pld")
-
-#: The accountants that each neighbouring relation can use.
-RELATION_ACCOUNTANTS = {"add_or_remove": ACCOUNTANTS, "replace_one": ("pld",)}
-
-#: dp_accounting's PLD discretisation of the privacy loss. Its default
-#: pessimistic estimate makes every ε an upper bound; 1e-3 is within 0.2 % of
-#: 1e-4 on the default plans, and ten times faster.
-PLD_VALUE_DISCRETIZATION = 1e-3
-
-#: The RDP orders of the "rdp" accountant. Opacus' default orders stop at 63,
-#: which cannot certify ε below about log(1/δ)/62; larger orders let the RDP
-#: accountant reach small ε too.
-RDP_ORDERS = [1 + x / 10.0 for x in range(1, 100)] + list(range(11, 64)) + [
-    80, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
-]
-
-
-@contextlib.contextmanager
-def quiet_accounting():
-    """Silence numerical chatter of Opacus' accountants that changes no bound.
-
-    PRV's discretisation takes log(1 - q), -inf at q = 1, and sizes its domain
-    with an internal RDP bound that warns when its largest order is optimal
-    (the domain is then only larger, the ε bound unchanged). At very little
-    noise (ε in the thousands, met while calibrating) PRV's sums overflow to
-    NaN and RDP's best order is its smallest: the bound is then only looser,
-    and calibration treats a failed bound as "too little noise".
-    """
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-        warnings.filterwarnings("ignore", message="Optimal order is the smallest alpha")
-        # Said once per fit, in our words, by the estimators (see GDP_WARNING).
-        warnings.filterwarnings("ignore", message="GDP accounting is experimental")
-        yield
-
-
-GDP_WARNING = (
-    "accountant='gdp' is a central-limit approximation that Opacus marks "
-    "experimental: it can underestimate the ε spent, so epsilon_ is not a "
-    "guarantee. Use accountant='prv' (the default) or 'rdp' for one."
-)
-
-
-def resolve_accountant(accountant, relation):
-    """The accountant that ``accountant`` names under ``relation``; "auto" is "pld",
-    dp_accounting's privacy-loss distributions, under both relations: the only one here
-    that computes a replace-one ε, and under add-or-remove as tight as Opacus' "prv" and
-    two to three times faster (docs/privacy.md).
-
-    Raises
-    ------
-    ValueError
-        For an accountant that cannot account ``relation``.
-
-    Examples
-    --------
-    >>> from sk_privattn.privacy import resolve_accountant
-    >>> resolve_accountant("auto", "add_or_remove"), resolve_accountant("prv", "add_or_remove")
-    ('pld', 'prv')
-    """
-    if accountant == "auto":
-        return "pld"
-    if accountant not in RELATION_ACCOUNTANTS[relation]:
-        raise ValueError(
-            f"accountant={accountant!r} cannot account neighbouring={relation!r}: Opacus' accountants "
-            "compute the add-or-remove ε only. Use accountant='pld' (Google's dp_accounting, which "
-            "computes the replace-one ε) or accountant='auto'."
-        )
-    return accountant
-
-
-def _accountant_options(accountant):
-    return {"alphas": RDP_ORDERS} if accountant == "rdp" else {}
 
 
 def default_delta(n_samples):
@@ -126,20 +44,22 @@ def default_delta(n_samples):
     return 1.0 / (10.0 * n_samples)
 
 
-def compute_epsilon(history, delta, accountant="pld", relation="add_or_remove"):
+def compute_epsilon(history, delta, accountant="pld", relation=Relation.ADD_OR_REMOVE):
     """ε spent by a sequence of Poisson-subsampled Gaussian mechanisms.
 
     Parameters
     ----------
     history : list of (noise_multiplier, sample_rate, steps)
         Opacus' accountant history format. Entries may differ in noise and
-        sample rate (the fits of a warm start, for example); the "prv",
-        "rdp" and "pld" accountants compose them. Mechanisms with a zero
+        sample rate (the fits of a warm start, for example); the accountants
+        that compose (all but "gdp") compose them. Mechanisms with a zero
         noise multiplier are not private, and give ``inf``.
     delta : float
-    accountant : {"pld", "prv", "rdp", "gdp"}, default="pld"
+    accountant : str, default="pld"
+        A registered accountant (:func:`~sk_privattn.privacy.accountants.accountant_names`).
     relation : {"add_or_remove", "replace_one"}, default="add_or_remove"
-        The neighbouring relation of the ε; "replace_one" needs "pld".
+        The neighbouring relation of the ε; "replace_one" needs an accountant
+        that accounts it ("pld").
 
     Returns
     -------
@@ -161,46 +81,21 @@ def compute_epsilon(history, delta, accountant="pld", relation="add_or_remove"):
     >>> compute_epsilon([(1.0, 0.01, 1000)], 1e-5, "pld", "replace_one") > one
     True
     """
+    relation = Relation(relation)
     resolve_accountant(accountant, relation)
     history = tuple((float(noise), float(rate), int(steps)) for noise, rate, steps in history if steps > 0)
     return _epsilon(history, float(delta), accountant, relation)
 
 
 @functools.lru_cache(maxsize=1024)
-def _epsilon(history, delta, accountant, relation="add_or_remove"):
+def _epsilon(history, delta, accountant, relation=Relation.ADD_OR_REMOVE):
     # A pure function of its arguments: the same mechanism (a fit, its ledger
     # record, the sites of a federation of equal size) is accounted once.
     if not history:
         return 0.0
     if any(noise_multiplier == 0 for noise_multiplier, _, _ in history):
         return math.inf
-    if accountant == "pld":
-        return _pld_epsilon(history, delta, relation)
-    if accountant == "gdp":
-        history = _single_mechanism(history)
-    with quiet_accounting():
-        engine = create_accountant(mechanism=accountant)
-        engine.history = list(history)
-        return float(engine.get_epsilon(delta=delta, **_accountant_options(accountant)))
-
-
-def _pld_epsilon(history, delta, relation):
-    """ε of ``history`` by dp_accounting's PLD accountant, for ``relation`` (a pessimistic upper bound)."""
-    import dp_accounting
-    from dp_accounting.pld import pld_privacy_accountant
-
-    from ._relation import Neighbouring
-
-    engine = pld_privacy_accountant.PLDAccountant(
-        neighboring_relation=Neighbouring(relation).dp_accounting,
-        value_discretization_interval=PLD_VALUE_DISCRETIZATION,
-    )
-    for noise_multiplier, sample_rate, steps in history:
-        step = dp_accounting.GaussianDpEvent(noise_multiplier)
-        if sample_rate < 1.0:
-            step = dp_accounting.PoissonSampledDpEvent(sample_rate, step)
-        engine.compose(dp_accounting.SelfComposedDpEvent(step, steps))
-    return float(engine.get_epsilon(delta))
+    return get_accountant(accountant).epsilon(history_event(history), delta, relation)
 
 
 def _add_or_remove_rdp(history, orders):
@@ -215,7 +110,7 @@ def _add_or_remove_rdp(history, orders):
     return total
 
 
-def history_rdp(history, orders=None, relation="add_or_remove"):
+def history_rdp(history, orders=None, relation=Relation.ADD_OR_REMOVE):
     """RDP of ``history`` at each of ``orders`` (``RDP_ORDERS`` by default), by Opacus' analysis.
 
     ``inf`` where a mechanism has no noise, or where Opacus' series overflows.
@@ -228,15 +123,13 @@ def history_rdp(history, orders=None, relation="add_or_remove"):
     that compose in RDP (private model selection, heterogeneous groups).
     """
     orders = np.asarray(RDP_ORDERS if orders is None else orders, dtype=float)
-    if relation == "add_or_remove":
+    if Relation(relation) is Relation.ADD_OR_REMOVE:
         return _add_or_remove_rdp(history, orders)
-    if relation != "replace_one":
-        raise ValueError(f"relation={relation!r}; use 'add_or_remove' or 'replace_one'.")
     factor = (orders - 0.5) / (orders - 1.0)
     return factor * _add_or_remove_rdp(history, 2 * orders) + _add_or_remove_rdp(history, 2 * orders - 1)
 
 
-def compose_worst_row(fits, delta, accountant="pld", relation="add_or_remove", pure_epsilons=None):
+def compose_worst_row(fits, delta, accountant="pld", relation=Relation.ADD_OR_REMOVE, pure_epsilons=None):
     """ε paid by the row that paid most, if every fit trained on every row.
 
     Parameters
@@ -246,7 +139,7 @@ def compose_worst_row(fits, delta, accountant="pld", relation="add_or_remove", p
         its rows paid (the sites of a federation pay different mechanisms;
         other fits have one group).
     delta : float
-    accountant : {"pld", "prv", "rdp"}, default="pld"
+    accountant : str, default="pld"
         When every fit has one group, the accountant that composes them.
         Otherwise a row paid one group of each fit, and the RDP of the worst
         group at each order, summed over the fits, bounds every such row
@@ -282,24 +175,8 @@ def compose_worst_row(fits, delta, accountant="pld", relation="add_or_remove", p
     return pure + float(get_privacy_spent(orders=list(RDP_ORDERS), rdp=list(total), delta=delta)[0])
 
 
-def _single_mechanism(history):
-    """Merge ``history`` into one entry for the GDP accountant, or raise.
-
-    Opacus' GDP accountant reads only the last entry of its history, so a
-    history of several different mechanisms would silently lose all but one.
-    """
-    mechanisms = {(noise_multiplier, sample_rate) for noise_multiplier, sample_rate, _ in history}
-    if len(mechanisms) > 1:
-        raise ValueError(
-            f"accountant='gdp' cannot compose mechanisms with different noise multipliers or "
-            f"sample rates (got {sorted(mechanisms)}), such as the fits of a warm start; use "
-            "accountant='prv' or 'rdp'."
-        )
-    (noise_multiplier, sample_rate), = mechanisms
-    return [(noise_multiplier, sample_rate, sum(steps for _, _, steps in history))]
-
-
-def _epsilon_or_inf(noise_multiplier, sample_rate, steps, delta, accountant, prior_history=(), relation="add_or_remove"):
+def _epsilon_or_inf(noise_multiplier, sample_rate, steps, delta, accountant, prior_history=(),
+                    relation=Relation.ADD_OR_REMOVE):
     """ε of one mechanism after ``prior_history``; ``inf`` where the accountant's numerics give up.
 
     At very small noise the GDP accountant's root finder has no bracket, and
@@ -314,11 +191,11 @@ def _epsilon_or_inf(noise_multiplier, sample_rate, steps, delta, accountant, pri
 
 
 def calibrate_noise_multiplier(
-    *, epsilon, delta, sample_rate, steps, accountant="pld", rtol=0.005, prior_history=(), relation="add_or_remove"
+    *, epsilon, delta, sample_rate, steps, accountant="pld", rtol=0.005, prior_history=(), relation=Relation.ADD_OR_REMOVE
 ):
     """Smallest noise multiplier, to ``rtol``, whose ε after ``steps`` is ≤ ``epsilon``.
 
-    A bisection over Opacus' accountant. Unlike
+    A bisection over the accountant. Unlike
     :func:`opacus.accountants.utils.get_noise_multiplier` it survives the
     accountants' numerical failures at tiny noise, and the value it returns
     always satisfies the budget, because only noise levels that the
@@ -335,7 +212,8 @@ def calibrate_noise_multiplier(
         Poisson sampling probability of each row per step.
     steps : int
         Number of optimizer steps.
-    accountant : {"pld", "prv", "rdp", "gdp"}, default="pld"
+    accountant : str, default="pld"
+        A registered accountant.
     rtol : float, default=0.005
         Relative precision of the noise multiplier.
     prior_history : list of (noise_multiplier, sample_rate, steps), default=()
@@ -352,6 +230,7 @@ def calibrate_noise_multiplier(
     ValueError
         If even a noise multiplier of 1e6 does not meet the budget.
     """
+    relation = Relation(relation)
     resolve_accountant(accountant, relation)
     prior_history = tuple(tuple(float(value) for value in entry) for entry in prior_history)
     return _calibrate(float(epsilon), float(delta), float(sample_rate), int(steps), accountant, float(rtol),
@@ -359,7 +238,7 @@ def calibrate_noise_multiplier(
 
 
 @functools.lru_cache(maxsize=512)
-def _calibrate(epsilon, delta, sample_rate, steps, accountant, rtol, prior_history, relation="add_or_remove"):
+def _calibrate(epsilon, delta, sample_rate, steps, accountant, rtol, prior_history, relation=Relation.ADD_OR_REMOVE):
     # A pure function of its arguments: a fit, its budget check, a search's
     # bound and the same-sized sites of a federation calibrate it once.
     prior_history = list(prior_history)

@@ -19,7 +19,7 @@ Bu et al. (ICML 2023):
    with each row's output gradient scaled by its factor.
 
 Row ``i`` contributes ``w_i * clip(g_i)`` exactly as in
-:class:`~sk_privattn._dpsgd.RowWeightedDPOptimizer`. A layer called several
+:class:`~sk_privattn.dpsgd._optimizer.RowWeightedDPOptimizer`. A layer called several
 times in one forward pass (tied weights) is handled: its calls are
 concatenated along the token axis, which sums the row's gradient over calls
 before its norm is taken.
@@ -210,7 +210,7 @@ class BookKeepingClipper:
     --------
     >>> import torch
     >>> from torch import nn
-    >>> from sk_privattn._clipping import BookKeepingClipper
+    >>> from sk_privattn.dpsgd._clipping import BookKeepingClipper
     >>> module = nn.Linear(3, 1)
     >>> clipper = BookKeepingClipper(module, max_grad_norm=1.0)
     >>> x = torch.full((4, 3), 10.0)

@@ -5,7 +5,8 @@ import sys
 
 __all__ = ["caller_stacklevel"]
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+# The package folder, sk_privattn/ (this file is in sk_privattn/utils/).
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # scikit-learn's ``_fit_context`` wraps every ``fit``: its frame is not the caller.
 _SKLEARN_BASE = os.path.join("sklearn", "base.py")
 

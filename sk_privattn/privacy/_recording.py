@@ -1,6 +1,6 @@
 """How a DP fit records itself in the open ledgers (and asks the open budgets).
 
-The one fit path of every estimator (:mod:`._base`) calls :func:`begin_fit`
+The one fit path of every estimator (:mod:`sk_privattn._base`) calls :func:`begin_fit`
 with the fit's plan, before it reads any data: every open
 :class:`~sk_privattn.PrivacyBudget` checks the planned mechanism then. The
 training routine then calls ``start()`` before its first step, which reserves
@@ -32,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .exceptions import BudgetExceededError
+from ..exceptions import BudgetExceededError
+from ._calibration import compute_epsilon
+from .accountants import get_accountant
 from .ledger import attach, is_open, open_ledgers
-from .privacy import compute_epsilon
 
 __all__ = ["RecordsFits", "begin_fit", "record_id", "row_fingerprints"]
 
@@ -189,7 +190,8 @@ class _FitRecorder:
         groups = [_as_lists(history) for history in histories]
         epsilons = [math.nan] * len(groups)  # of a running fit: not computed, to keep the start cheap
         if status != "running":
-            accountant = "prv" if self.record["accountant"] == "gdp" else self.record["accountant"]
+            # An accountant that is not a bound ("gdp") records the ε of the one that bounds it.
+            accountant = get_accountant(self.record["accountant"]).bounded_by or self.record["accountant"]
             epsilons = [
                 self.record["pure_epsilon"]
                 + compute_epsilon(group, self.record["delta"], accountant, self.record["neighbouring"])

@@ -1,7 +1,11 @@
-"""Person-level DP-SGD: which rows belong to whom, and the Poisson batches of persons.
+"""The batch source of DP-SGD: Poisson batches of rows, or of persons.
 
-With ``fit(X, y, person_id=...)`` the unit that ε protects is a person, not a
-row. Each step samples *persons* by independent coins of probability ``q``;
+Every step draws its batch by independent coins of probability ``q`` (the
+plan's sample rate), exactly the plan's number of steps per epoch
+(:func:`poisson_loader`). At row level that is Opacus' sampler.
+
+At person level (``fit(X, y, person_id=...)``) the unit that ε protects is a
+person, not a row. Each step samples *persons* by independent coins of probability ``q``;
 each sampled person brings at most ``max_rows_per_person`` of their rows
 (drawn afresh at every step when they have more), and their contribution is
 the mean of those rows' gradients, clipped to ``max_grad_norm`` as a whole.
@@ -12,16 +16,25 @@ A batch is laid out as ``n_persons x rows_per_person`` rows, each person's
 rows next to each other and padded to the same number with rows of weight
 zero, so that the clipping rules, which read each layer's input and output
 gradient, take a person's rows as one unit by a reshape
-(:class:`~sk_privattn._clipping.BookKeepingClipper`).
+(:class:`~sk_privattn.dpsgd._clipping.BookKeepingClipper`).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from sklearn.utils.validation import column_or_1d
+from torch.utils.data import DataLoader
 
-__all__ = ["DEFAULT_MAX_ROWS_PER_PERSON", "PersonBatch", "PersonIndex", "PersonSampler", "person_index"]
+__all__ = [
+    "DEFAULT_MAX_ROWS_PER_PERSON",
+    "PersonBatch",
+    "PersonIndex",
+    "PersonSampler",
+    "person_index",
+    "poisson_loader",
+]
 
 #: The default bound on the rows that one person contributes to one step.
 DEFAULT_MAX_ROWS_PER_PERSON = 8
@@ -158,3 +171,30 @@ class PersonSampler:
         weight = torch.zeros(len(sampled) * width)
         weight[slot] = 1.0 / brought[person].float()
         return PersonBatch(grid, weight, width)
+
+
+def _batch_as_is(batch):
+    return batch
+
+
+def poisson_loader(dataset, plan, generator, persons=None, max_rows_per_person=None):
+    """Exactly ``plan.steps_per_epoch`` Poisson batches per epoch at ``plan.sample_rate``:
+    of rows, or of ``persons`` (a :class:`PersonIndex`).
+
+    Opacus' own ``DPDataLoader`` runs ``int(1 / sample_rate)`` steps, which
+    is one fewer than planned for many step counts (93, 99, 105, ...); its
+    sampler is given the plan's number of steps here instead.
+    """
+    if persons is not None:
+        sampler = PersonSampler(persons, sample_rate=plan.sample_rate, steps=plan.steps_per_epoch,
+                                max_rows_per_person=max_rows_per_person, generator=generator)
+    else:
+        sampler = UniformWithReplacementSampler(
+            num_samples=len(dataset),
+            sample_rate=plan.sample_rate,
+            generator=generator,
+            steps=plan.steps_per_epoch,
+        )
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=_batch_as_is)
+
+

@@ -1,4 +1,9 @@
-"""The parameters and fitted attributes that several estimators share, documented once.
+"""The parameters and fitted attributes that several estimators share: their defaults and
+their documentation, each written once.
+
+``DEFAULTS`` holds the default of every shared parameter; each public
+estimator's signature takes it from there (``epsilon=DEFAULTS["epsilon"]``),
+or states, beside a literal, why it differs.
 
 A public estimator's docstring has one placeholder line per shared
 parameter, in the order of its signature (``{epsilon}``, ``{delta}``, ...),
@@ -12,8 +17,60 @@ source of a default.
 
 import inspect
 import re
+import textwrap
 
-__all__ = ["shared_docstring"]
+from ..privacy.accountants import AUTO, accountant_names, get_accountant
+
+__all__ = ["DEFAULTS", "shared_docstring"]
+
+#: The default of each shared parameter, read by the estimators' signatures.
+DEFAULTS = {
+    "epsilon": 1.0,
+    "delta": None,
+    "neighbouring": "add_or_remove",
+    "public_count": None,
+    "max_grad_norm": 1.0,
+    "accountant": "auto",
+    "max_epochs": "auto",
+    "batch_size": "auto",
+    "lr": 0.02,
+    "lr_schedule": "cosine",
+    "optimizer": "adamw",
+    "weight_decay": 0.0,
+    "architecture": "ft_transformer",
+    "d_token": 16,
+    "n_heads": 4,
+    "n_layers": 1,
+    "dropout": 0.0,
+    "additive_terms": True,
+    "categorical_features": "from_dtype",
+    "categories": None,
+    "bounds": None,
+    "numeric_encoding": "linear+log",
+    "classes": None,
+    "class_weight": None,
+    "max_sample_weight": None,
+    "max_rows_per_person": 8,
+    "random_state": None,
+    "device": "cpu",
+    "verbose": 0,
+    "warm_start": False,
+}
+
+def _accountant_entry(what, **filters):
+    """The entry of an ``accountant`` parameter, from the registry of accountants (``filters`` as
+    :func:`~sk_privattn.privacy.accountant_names` takes them): no list of names to drift."""
+    names = accountant_names(**filters)
+    choices = ", ".join(f'"{name}"' for name in ("auto", *names))
+    text = f'{what} "auto" is "{AUTO}", {get_accountant(AUTO).summary}.'
+    for name in names:
+        if name != AUTO:
+            accountant = get_accountant(name)
+            relations = " and ".join(sorted(str(relation).replace("_", "-") for relation in accountant.relations))
+            text += f' "{name}" (under {relations} only): {accountant.summary}.'
+    body = textwrap.fill(text, width=76, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False)
+    return f"accountant : {{{{{choices}}}}}, default={{default}}\n" + body.replace("{", "{{").replace("}", "}}")
+
 
 #: One entry per shared parameter; ``{default}`` becomes the default of the
 #: decorated estimator's signature.
@@ -54,17 +111,7 @@ public_count : int or None, default={default}
     "max_grad_norm": """\
 max_grad_norm : float, default={default}
     Bound on each row's gradient norm (per-sample clipping).""",
-    "accountant": """\
-accountant : {{"auto", "pld", "prv", "rdp", "gdp"}}, default={default}
-    Accountant that calibrates the noise and reports ``epsilon_``
-    (resolved in ``accountant_``). "auto" is "pld", Google's
-    dp_accounting privacy-loss distributions (a pessimistic upper bound):
-    the only one that computes a replace-one ε, and under add-or-remove as
-    tight as Opacus' "prv" and two to three times faster. Under add-or-remove
-    only: "prv", Opacus' privacy random variables; "rdp", the classic,
-    slightly looser Rényi bound; "gdp", a central-limit approximation that
-    Opacus marks experimental, that can underestimate ε, and that cannot
-    compose warm starts.""",
+    "accountant": _accountant_entry("Accountant that calibrates the noise and reports ``epsilon_`` (resolved in ``accountant_``)."),
     "max_epochs": """\
 max_epochs : int or "auto", default={default}
     Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
@@ -229,6 +276,14 @@ warm_start : bool, default={default}
     See docs/privacy.md, "Warm starts".""",
 }
 
+#: Entries of a shared parameter that some classes and functions document otherwise: the
+#: placeholder's name, and the parameter it documents with its text.
+VARIANTS = {
+    "composing accountant": ("accountant", _accountant_entry(
+        "The accountant that composes the fits; only those whose ε is a bound and that compose different "
+        "mechanisms.", bounds=True, composing=True)),
+}
+
 #: Parameters of ``fit`` that several estimators share.
 FIT_PARAMETERS = {
     "person_id": """\
@@ -330,7 +385,7 @@ def _format_default(value):
 
 
 def shared_docstring(cls):
-    """Class decorator: put the shared entries in place of their placeholder lines.
+    """Class (or function) decorator: put the shared entries in place of their placeholder lines.
 
     Raises ``ValueError`` for a placeholder that names no shared entry, or
     a shared parameter of the signature that the docstring leaves out: a
@@ -342,6 +397,9 @@ def shared_docstring(cls):
         name, indent = match.group("name"), match.group("indent")
         if name in PARAMETERS:
             text = PARAMETERS[name].format(default=_format_default(defaults[name]))
+        elif name in VARIANTS:
+            parameter, template = VARIANTS[name]
+            text = template.format(default=_format_default(defaults[parameter]))
         elif name in FIT_PARAMETERS:
             text = FIT_PARAMETERS[name]
         elif name in ATTRIBUTE_GROUPS:

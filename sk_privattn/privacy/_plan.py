@@ -6,17 +6,26 @@ Poisson sampler, the accountant, the ledger, the budget, private model
 selection, each site of a federation) reads them from a :class:`TrainingPlan`
 made by :func:`plan_training`, never recomputes them. The plan reads the
 parameters and a *count* of the rows that is public or released with DP
-(:mod:`._relation`), never the exact number of rows: under add-or-remove that
+(:mod:`._count`), never the exact number of rows: under add-or-remove that
 number is what two neighbouring data sets differ in.
+
+:class:`Plan` is what every consumer of a plan reads (the fit path, the
+training routine, the ledgers and budgets); :class:`TrainingPlan` is the plan
+of one DP-SGD run, and a federation's plan
+(:class:`~sk_privattn.federated._plan.FederatedPlan`) declares the same
+interface over its sites.
 """
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 
-from ._relation import Neighbouring, PublicCount
-from .privacy import calibrate_noise_multiplier, compute_epsilon, default_delta, resolve_accountant
+from ._calibration import calibrate_noise_multiplier, compute_epsilon, default_delta
+from ._count import PublicCount
+from ._terms import Neighbouring, Relation
+from .accountants import resolve_accountant
 
-__all__ = ["TrainingPlan", "plan_training", "resolve_batch_size", "resolve_epochs"]
+__all__ = ["Plan", "TrainingPlan", "plan_training", "resolve_batch_size", "resolve_epochs"]
 
 #: Largest batch that ``batch_size="auto"`` picks, and the steps per epoch it aims at.
 MAX_AUTO_BATCH_SIZE = 1024
@@ -55,8 +64,72 @@ def resolve_epochs(max_epochs, steps_per_epoch, n_samples):
     return int(max_epochs)
 
 
+class Plan(ABC):
+    """What a fit will run, as everything downstream of the plan reads it.
+
+    The fit path reads the count and the relation, the released mechanism
+    (``noise_multiplier``, ``sample_rate``, ``batch_size``, :meth:`history`,
+    :meth:`epsilon`) and ``delta``; the ledgers and budgets read
+    :meth:`row_histories` and :attr:`group_of_row`, since rows may pay different
+    mechanisms (the sites of a federation). The attributes are listed here;
+    each plan provides them as fields or properties.
+
+    Attributes
+    ----------
+    n_samples : int
+        The count the plan is made for (public, or DP).
+    count : PublicCount or DPCount
+    count_epsilon : float
+        Pure ε of the DP counts that the plan's ε includes.
+    neighbouring : Neighbouring
+    delta : float
+    accountant : str
+    noise_multiplier, sample_rate : float
+        Of the released mechanism.
+    batch_size : int or float
+    prior_history : tuple
+        Mechanisms of earlier calls that the plan's ε composes with.
+    """
+
+    @property
+    def relation(self):
+        """The neighbouring relation's name."""
+        return self.neighbouring.relation
+
+    @property
+    def private(self):
+        """Whether the plan adds noise."""
+        return self.noise_multiplier > 0
+
+    @abstractmethod
+    def history(self, steps=None):
+        """The released mechanism after ``steps`` steps (or rounds), as an accountant history."""
+
+    @abstractmethod
+    def epsilon(self, steps=None):
+        """ε spent after ``steps`` steps (all by default), composed with ``prior_history``."""
+
+    @abstractmethod
+    def row_histories(self, steps=None):
+        """One history per group of rows (what each group paid), for a privacy ledger."""
+
+    @property
+    @abstractmethod
+    def group_of_row(self):
+        """The group of each row in :meth:`row_histories`, or ``None`` for one group."""
+
+    @abstractmethod
+    def noise_to_signal(self, n_parameters):
+        """How much the plan's noise outweighs the largest signal (see :meth:`TrainingPlan.noise_to_signal`)."""
+
+    def fitted_attributes(self):
+        """The fitted attributes that this kind of plan adds to the estimator, by name
+        (besides those every plan gives: ``count_``, ``delta_``, ``noise_multiplier_``, ...)."""
+        return {}
+
+
 @dataclass(frozen=True)
-class TrainingPlan:
+class TrainingPlan(Plan):
     """What a DP fit will run: ``epochs`` epochs of ``steps_per_epoch`` steps.
 
     At each step every row joins the batch independently with probability
@@ -83,7 +156,7 @@ class TrainingPlan:
         0.0 for a plan without privacy (ε = inf).
     delta : float
     accountant : str
-        Resolved: "prv", "rdp", "gdp" or "pld".
+        A registered accountant's name (never "auto").
     prior_history : tuple of (noise_multiplier, sample_rate, steps)
         Mechanisms that earlier calls ran on the same rows (a warm start),
         which the ε of this plan composes with.
@@ -106,23 +179,14 @@ class TrainingPlan:
     delta: float
     accountant: str
     prior_history: tuple = ()
-    neighbouring: Neighbouring = Neighbouring("add_or_remove")
+    neighbouring: Neighbouring = Neighbouring(Relation.ADD_OR_REMOVE)
     count: object = None
     count_epsilon: float = 0.0
-
-    @property
-    def relation(self):
-        """The neighbouring relation's name."""
-        return self.neighbouring.relation
 
     @property
     def n_steps(self):
         """Optimizer steps of the whole plan."""
         return self.steps_per_epoch * self.epochs
-
-    @property
-    def private(self):
-        return self.noise_multiplier > 0
 
     def history(self, steps=None):
         """This plan's mechanism after ``steps`` steps (all of them by default), as
@@ -173,6 +237,10 @@ class TrainingPlan:
             return 0.0
         return self.noise_multiplier * math.sqrt(n_parameters) / (self.expected_batch_size * math.sqrt(self.n_steps))
 
+    def fitted_attributes(self):
+        """``max_epochs_``: the epochs of the plan (``max_epochs``, or its "auto" value)."""
+        return {"max_epochs_": self.epochs}
+
     def with_epochs(self, epochs):
         """The same mechanism for ``epochs`` epochs: one round of a site that
         was calibrated over all its rounds."""
@@ -187,7 +255,7 @@ def plan_training(
     batch_size,
     epochs,
     accountant,
-    neighbouring=Neighbouring("add_or_remove"),
+    neighbouring=Neighbouring(Relation.ADD_OR_REMOVE),
     prior_history=(),
     prior_count_epsilon=0.0,
     noise_multiplier=None,
@@ -197,7 +265,7 @@ def plan_training(
     Parameters
     ----------
     count : PublicCount, DPCount or int
-        The count the plan reads (see :func:`~sk_privattn._relation.resolve_count`);
+        The count the plan reads (see :func:`~sk_privattn.privacy.resolve_count`);
         an int is a public count. At least 1.
     epsilon : float
         ε that the plan may spend in all: its DP count, ``prior_history``,
@@ -209,8 +277,8 @@ def plan_training(
         See :func:`resolve_batch_size`.
     epochs : int or "auto"
         See :func:`resolve_epochs`.
-    accountant : {"auto", "prv", "rdp", "gdp", "pld"}
-        Resolved for ``neighbouring`` (:func:`~sk_privattn.privacy.resolve_accountant`).
+    accountant : str
+        "auto" or a registered accountant; resolved for ``neighbouring`` (:func:`~sk_privattn.privacy.resolve_accountant`).
     neighbouring : Neighbouring, default=Neighbouring("add_or_remove")
     prior_history : sequence of (noise_multiplier, sample_rate, steps), default=()
     prior_count_epsilon : float, default=0.0
@@ -225,7 +293,7 @@ def plan_training(
 
     Examples
     --------
-    >>> from sk_privattn._plan import plan_training
+    >>> from sk_privattn.privacy import plan_training
     >>> plan = plan_training(930, epsilon=1.0, delta=1e-4, batch_size=10, epochs=1, accountant="prv")
     >>> plan.steps_per_epoch, plan.sample_rate == 1 / 93, plan.n_steps
     (93, True, 93)

@@ -2,9 +2,9 @@
 noise and the accountant.
 
 :func:`make_private` attaches them to a module and its optimizer for one
-:class:`~sk_privattn._plan.TrainingPlan`: the accountant records the plan's
+:class:`~sk_privattn.privacy.TrainingPlan`: the accountant records the plan's
 sample rate at every step, so the plan is the one source of what is
-accounted. The clipping is :class:`~sk_privattn._clipping.BookKeepingClipper`
+accounted. The clipping is :class:`BookKeepingClipper`
 (one backward pass, no per-sample gradient) where it covers every layer of
 the module, and Opacus' per-sample gradient hooks elsewhere; the noise, the
 step and the accountant are Opacus' own. :func:`strip_opacus_state` removes
@@ -17,8 +17,8 @@ from opacus.grad_sample import GradSampleHooks
 from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
 from opacus.validators import ModuleValidator
 
+from ..privacy import quiet_accounting
 from ._clipping import BookKeepingClipper, covers
-from .privacy import quiet_accounting
 
 __all__ = ["DPSGD", "RowWeightedDPOptimizer", "make_private", "strip_opacus_state"]
 
@@ -144,7 +144,7 @@ def make_private(module, optimizer, plan, *, max_grad_norm, noise_generator, cli
     noise_generator : torch.Generator
         A CPU generator, whatever the device of ``module``.
     clipping : {"auto", "bookkeeping", "opacus"}, default="auto"
-        "bookkeeping": :class:`~sk_privattn._clipping.BookKeepingClipper` and
+        "bookkeeping": :class:`BookKeepingClipper` and
         Opacus' noise-only optimizer; "opacus": Opacus' per-sample gradient
         hooks and :class:`RowWeightedDPOptimizer`; "auto": "bookkeeping" when
         it covers every layer of ``module``. Both clip to the same sum.

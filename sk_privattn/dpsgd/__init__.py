@@ -1,0 +1,33 @@
+"""DP-SGD, the mechanism: it reads a :class:`~sk_privattn.privacy.Plan` and imports no
+estimator code.
+
+- :mod:`._sampling`: the batch source, Poisson batches of rows or of persons;
+- :mod:`._clipping`: per-sample clipping in one backward pass;
+- :mod:`._optimizer`: the noise, Opacus' optimizer and the record of what ran;
+- :mod:`._net`: the skorch net and its dataset of named tensors;
+- :mod:`._train`: the one training routine, :func:`train_module`.
+"""
+
+from ._net import OPTIMIZERS, TensorBatchDataset, UnitTarget
+from ._optimizer import DPSGD, RowWeightedDPOptimizer, make_private, strip_opacus_state
+from ._sampling import DEFAULT_MAX_ROWS_PER_PERSON, PersonBatch, PersonIndex, PersonSampler, person_index, poisson_loader
+from ._train import TrainingResult, train_module, train_with
+
+__all__ = [
+    "DEFAULT_MAX_ROWS_PER_PERSON",
+    "DPSGD",
+    "OPTIMIZERS",
+    "PersonBatch",
+    "PersonIndex",
+    "PersonSampler",
+    "RowWeightedDPOptimizer",
+    "TensorBatchDataset",
+    "TrainingResult",
+    "UnitTarget",
+    "make_private",
+    "person_index",
+    "poisson_loader",
+    "strip_opacus_state",
+    "train_module",
+    "train_with",
+]
