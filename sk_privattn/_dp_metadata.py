@@ -1,0 +1,724 @@
+"""Differentially private metadata: numeric ranges, categories, classes and series lengths.
+
+A model needs metadata that the data determines: a range to scale each numeric
+feature, the categories of each categorical feature, the classes, the length of
+a series. Read from the data, each of them leaks: the exact extremes of a column
+are two rows' values, and a category held by one row reveals that row. This
+module releases them with differential privacy, as noisy histograms, and says
+exactly what each release costs, in the terms of Google's ``dp_accounting``, so
+that the caller composes it with DP-SGD in one PLD accountant. It imports
+nothing from the rest of the package.
+
+**One Gaussian noise for every histogram.** Every release adds Gaussian noise of
+the same standard deviation ``noise_std = m * sqrt(H)`` to histograms (see
+:class:`MetadataNoise`): ``m`` is the metadata noise multiplier, the public
+parameter, and ``H`` is the number of histograms of the whole metadata release,
+known from the schema alone (two per numeric feature, one per categorical
+feature, one for an unknown label domain). A row adds weight 1 to exactly one
+bucket of each histogram (a missing value has a bucket of its own), so
+
+- under add-or-remove one row, the histograms change by at most
+  ``sqrt(H)`` in L2 norm;
+- under replace-one, by at most ``sqrt(2 H)`` (per histogram, one bucket
+  loses 1 and another gains 1);
+- at person level, each of a person's ``k`` rows weighs ``1 / k``, so that
+  a person's contribution to a histogram has L1 norm 1, L2 norm at most 1,
+  and the same bounds hold (two nonnegative vectors of L1 norm 1 are at most
+  ``sqrt(2)`` apart).
+
+The metadata release is therefore a Gaussian mechanism of noise multiplier
+``m`` under add-or-remove, whatever the schema. Stages that run one after the
+other (a refinement chosen from a first release) compose exactly as one
+Gaussian: the squared inverses of their noise multipliers add (Dong, Roth and
+Su, "Gaussian differential privacy", 2019), which is why one ``m`` describes the
+whole release, and why shares of ε, which do not add under the PLD, are not the
+parameter.
+
+**Its dp_accounting event.** ``dp_accounting``'s ``GaussianDpEvent(z)`` models
+a sum of vectors clipped to norm 1: sensitivity 1 under ``ADD_OR_REMOVE_ONE``,
+but 2 under ``REPLACE_ONE`` (a vector replaced by its opposite). A histogram
+is more private than that: its replace-one sensitivity is ``sqrt(2)`` per
+histogram, not 2. So a release of ``h`` histograms with noise ``noise_std`` is
+``GaussianDpEvent(noise_std / sqrt(h))`` under add-or-remove and
+``GaussianDpEvent(sqrt(2) * noise_std / sqrt(h))`` under replace-one
+(:func:`histogram_dp_event`).
+
+**Numeric ranges** (:func:`release_numeric_ranges`), in two stages.
+
+1. A fixed grid of the float line that needs no data: buckets of sign and
+   power of two, ``[2^k, 2^(k+1))`` and ``(-2^(k+1), -2^k]`` for
+   ``MIN_EXPONENT <= k < MAX_EXPONENT``, a zero bucket ``(-2^MIN_EXPONENT,
+   2^MIN_EXPONENT)``, and a missing-value bucket. ``2^64`` is above any
+   64-bit integer, and ``2^-32`` (about ``2.3e-10``) below the resolution of
+   the measurements a table holds; larger values, infinities included, fall
+   in the outermost buckets, smaller ones in the zero bucket. As Google's
+   ApproxBounds does (``cc/algorithms/approx-bounds.h`` in
+   google/differential-privacy), the range spans the outermost buckets whose
+   noisy count clears a threshold, set so that an empty bucket anywhere in the
+   release clears it with probability at most ``EMPTY_BUCKET_PROBABILITY``
+   (a union bound over the buckets). No cumulative sum is ever taken over
+   this grid: the noise of its many empty buckets would dominate it.
+2. ``REFINED_BINS`` linear bins inside each feature's first range (powers of
+   two alone are too coarse: years 1990-2020 fall in ``[1024, 2048)``). The
+   bins that clear the same kind of threshold are the core of the feature;
+   it grows through neighbouring bins that clear ``EXTENSION_STDS`` noise
+   standard deviations, and the bounds are the ``quantile`` and
+   ``1 - quantile`` quantiles of the mass of those bins (linear inside a
+   bin). An empty bin far from the data cannot be kept (the kept bins are
+   contiguous with the core); one next to it is kept with probability 2.3 %
+   and moves a bound by at most one bin. Measured on realistic columns, this
+   follows the 1 % and 99 % quantiles where thresholding alone or a noisy
+   cumulative sum let empty bins move a bound across the whole first range.
+
+A feature whose first stage clears no bucket other than the zero bucket gets
+no range (NaN): the caller falls back to its public bounds, or to the
+data-free :func:`signed_log`.
+
+**Categories and classes** (:func:`release_categories`,
+:func:`release_classes`): Gaussian partition selection (Gopi, Gulhane,
+Kulkarni, Shen, Shokouhi and Yekhanin, "Differentially private set union",
+2020; Desfontaines, Voss, Gipson and Mandayam, "Differentially private
+partition selection", PoPETs 2022). The keys come from the data; a key is
+released if its noisy count reaches a threshold ``tau``. On keys present in
+both neighbours this is the Gaussian mechanism above. A key that only one
+neighbour holds is held by one row (or one person, who counts for the
+category of most of their rows) and is released with probability
+``p = P[N(0, noise_std^2) >= tau - 1]``: that adds ``p`` per feature to δ
+under add-or-remove, and ``p + P[N(0, noise_std^2) >= tau]`` under
+replace-one, where each neighbour may hold a key of its own
+(:func:`partition_delta`). This δ is outside the PLD: the total δ is the PLD's
+δ plus these.
+
+**Seeds.** Every draw comes from a :class:`numpy.random.Generator` built from
+the caller's :class:`numpy.random.SeedSequence`, with a spawn key per purpose,
+feature and, for categories, a hash of the category. Two neighbouring data
+sets released with the same seed get the same noise on every bucket and every
+key that they share; a release never reuses a draw of another. Give each call
+a SeedSequence of its own (``seed.spawn(k)``): two calls with one seed would
+add the same noise to different histograms, and their difference would be
+exact.
+
+**Totality.** Only schema errors raise (a wrong type or shape of an argument).
+Missing, infinite and constant columns, empty tables, unknown categories, a
+category or label held by one row: each gets its DP outcome, never an
+exception that one row could cause.
+"""
+
+import hashlib
+import math
+import numbers
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from dp_accounting import ComposedDpEvent, GaussianDpEvent, NeighboringRelation, PoissonSampledDpEvent
+from dp_accounting import SelfComposedDpEvent
+from dp_accounting.dp_event import DiscreteLaplaceDpEvent
+from dp_accounting.pld import PLDAccountant
+from scipy.optimize import brentq
+from scipy.stats import norm
+
+__all__ = [
+    "DEFAULT_NOISE_MULTIPLIER",
+    "EMPTY_BUCKET_PROBABILITY",
+    "EXTENSION_STDS",
+    "MAX_EXPONENT",
+    "MIN_EXPONENT",
+    "REFINED_BINS",
+    "ROBUST_QUANTILE",
+    "SIGNED_LOG_SCALE",
+    "MetadataNoise",
+    "NumericRanges",
+    "ReleasedCategories",
+    "SeriesMetadata",
+    "compose_epsilon",
+    "histogram_dp_event",
+    "partition_delta",
+    "partition_threshold",
+    "release_categories",
+    "release_classes",
+    "release_numeric_ranges",
+    "release_series_metadata",
+    "signed_log",
+]
+
+#: The metadata noise multiplier ``m`` when the caller gives none (docs/_drafts/dp_metadata.md).
+DEFAULT_NOISE_MULTIPLIER = 8.0
+
+#: The power-of-two grid: magnitudes from ``2^MIN_EXPONENT`` to ``2^MAX_EXPONENT``.
+MIN_EXPONENT = -32
+MAX_EXPONENT = 64
+
+#: Probability that an empty bucket of the first stage, or an empty bin of the
+#: second, clears its threshold anywhere in one release (a union bound).
+EMPTY_BUCKET_PROBABILITY = 1e-4
+
+#: Linear bins of the second stage, inside each feature's first range.
+REFINED_BINS = 32
+
+#: A refined bin next to the kept ones is kept when its noisy count reaches this many noise standard deviations.
+EXTENSION_STDS = 2.0
+
+#: The quantile of the robust range: the range approximates [1 %, 99 %].
+ROBUST_QUANTILE = 0.01
+
+#: The data-free encoding divides ``sign(x) * log1p(|x|)`` by this: 1 at ``|x| = e^10``, about 22,000.
+SIGNED_LOG_SCALE = 10.0
+
+_RELATIONS = (NeighboringRelation.ADD_OR_REMOVE_ONE, NeighboringRelation.REPLACE_ONE)
+
+# Spawn-key purposes: one per kind of draw, so that no two releases share noise.
+_STAGE_ONE, _STAGE_TWO, _CATEGORIES, _CLASSES, _SERIES_ONE, _SERIES_TWO = range(1, 7)
+
+_MAGNITUDES = 2.0 ** np.arange(MIN_EXPONENT, MAX_EXPONENT + 1)
+#: Bucket ``i`` of the grid is ``[_EDGES[i], _EDGES[i + 1])``; the outermost ones also hold what lies beyond.
+_EDGES = np.concatenate([-_MAGNITUDES[::-1], _MAGNITUDES])
+_N_BUCKETS = _EDGES.size - 1
+_ZERO_BUCKET = _N_BUCKETS // 2
+
+
+def _check_relation(relation):
+    if relation not in _RELATIONS:
+        raise ValueError(
+            f"relation={relation!r}; use dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE or "
+            "NeighboringRelation.REPLACE_ONE."
+        )
+
+
+@dataclass(frozen=True)
+class MetadataNoise:
+    """The Gaussian noise of a metadata release, from the public schema alone.
+
+    Attributes
+    ----------
+    noise_multiplier : float
+        ``m`` > 0: the whole release is a Gaussian mechanism of noise
+        multiplier ``m`` under add-or-remove.
+    n_numeric : int, default=0
+        Numeric features whose range is released (a series' channels and its
+        length count here): two histograms each, the grid and its refinement.
+    n_categorical : int, default=0
+        Categorical features whose categories are released, and an unknown
+        label domain: one histogram each.
+
+    Examples
+    --------
+    >>> from dp_accounting import NeighboringRelation
+    >>> from sk_privattn._dp_metadata import MetadataNoise
+    >>> noise = MetadataNoise(8.0, n_numeric=6, n_categorical=9)
+    >>> noise.n_histograms, round(noise.noise_std, 1)
+    (21, 36.7)
+    >>> [round(event.noise_multiplier, 2) for event in noise.dp_events(NeighboringRelation.ADD_OR_REMOVE_ONE)]
+    [9.47, 14.97]
+    """
+
+    noise_multiplier: float
+    n_numeric: int = 0
+    n_categorical: int = 0
+
+    def __post_init__(self):
+        if not (isinstance(self.noise_multiplier, numbers.Real) and self.noise_multiplier > 0):
+            raise ValueError(f"noise_multiplier={self.noise_multiplier!r}; use a number > 0 (default 8).")
+        for name in ("n_numeric", "n_categorical"):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Integral) and value >= 0):
+                raise ValueError(f"{name}={value!r}; use the number of features, an int >= 0.")
+
+    @property
+    def n_histograms(self):
+        """``H``: the histograms of the whole release, both numeric stages included."""
+        return 2 * self.n_numeric + self.n_categorical
+
+    @property
+    def noise_std(self):
+        """The standard deviation of every bucket's noise, ``m * sqrt(H)``."""
+        return float(self.noise_multiplier) * math.sqrt(self.n_histograms)
+
+    def stage_sizes(self):
+        """The histograms of each stage: (first, second) with ``first = n_numeric + n_categorical``."""
+        return tuple(size for size in (self.n_numeric + self.n_categorical, self.n_numeric) if size)
+
+    def dp_events(self, relation):
+        """One ``GaussianDpEvent`` per stage, as :func:`histogram_dp_event` accounts it."""
+        return tuple(histogram_dp_event(self.noise_std, size, relation) for size in self.stage_sizes())
+
+    def dp_event(self, relation):
+        """The whole release as one ``ComposedDpEvent``, to compose with DP-SGD in a PLD accountant."""
+        return ComposedDpEvent(list(self.dp_events(relation)))
+
+
+def histogram_dp_event(noise_std, n_histograms, relation):
+    """The ``dp_accounting`` event of ``n_histograms`` histograms released with Gaussian noise.
+
+    Each histogram receives weight at most 1 in L1 norm from a unit (a row, or
+    a person at weight ``1 / k`` per row), so the release's L2 sensitivity is
+    ``sqrt(n_histograms)`` under add-or-remove and ``sqrt(2 * n_histograms)``
+    under replace-one. ``GaussianDpEvent(z)`` assumes sensitivity 1 under
+    ``ADD_OR_REMOVE_ONE`` and 2 under ``REPLACE_ONE``, hence the factors.
+
+    Parameters
+    ----------
+    noise_std : float
+        The standard deviation of each bucket's noise, > 0.
+    n_histograms : int
+        > 0.
+    relation : dp_accounting.NeighboringRelation
+        ``ADD_OR_REMOVE_ONE`` or ``REPLACE_ONE``.
+
+    Returns
+    -------
+    dp_accounting.GaussianDpEvent
+
+    Examples
+    --------
+    >>> from dp_accounting import NeighboringRelation
+    >>> from sk_privattn._dp_metadata import histogram_dp_event
+    >>> histogram_dp_event(20.0, 4, NeighboringRelation.ADD_OR_REMOVE_ONE).noise_multiplier
+    10.0
+    >>> round(histogram_dp_event(20.0, 4, NeighboringRelation.REPLACE_ONE).noise_multiplier, 4)
+    14.1421
+    """
+    _check_relation(relation)
+    multiplier = float(noise_std) / math.sqrt(n_histograms)
+    if relation == NeighboringRelation.REPLACE_ONE:
+        multiplier *= math.sqrt(2.0)
+    return GaussianDpEvent(multiplier)
+
+
+def compose_epsilon(*, delta, relation, metadata=None, count_epsilon=None, noise_multiplier=None,
+                    sample_rate=1.0, steps=0, value_discretization_interval=1e-3):
+    """ε at ``delta`` of a metadata release, a DP count and DP-SGD, composed in one PLD accountant.
+
+    Parameters
+    ----------
+    delta : float
+        The PLD's δ; the δ of partition selection (:func:`partition_delta`)
+        comes on top.
+    relation : dp_accounting.NeighboringRelation
+    metadata : MetadataNoise, default=None
+        The metadata release; none by default.
+    count_epsilon : float, default=None
+        The count of rows released with discrete Laplace noise of parameter
+        ``count_epsilon`` (sensitivity 1), only under add-or-remove: replace-one
+        makes the count public.
+    noise_multiplier : float, default=None
+        DP-SGD's noise multiplier; no DP-SGD when None.
+    sample_rate : float, default=1.0
+        DP-SGD's Poisson sampling rate.
+    steps : int, default=0
+    value_discretization_interval : float, default=1e-3
+        The PLD's discretisation; the ε is a pessimistic upper bound.
+
+    Returns
+    -------
+    epsilon : float
+
+    Examples
+    --------
+    >>> from dp_accounting import NeighboringRelation
+    >>> from sk_privattn._dp_metadata import MetadataNoise, compose_epsilon
+    >>> add_or_remove = NeighboringRelation.ADD_OR_REMOVE_ONE
+    >>> training = compose_epsilon(delta=1e-5, relation=add_or_remove, noise_multiplier=1.0,
+    ...                            sample_rate=1 / 32, steps=800)
+    >>> both = compose_epsilon(delta=1e-5, relation=add_or_remove, noise_multiplier=1.0,
+    ...                        sample_rate=1 / 32, steps=800, metadata=MetadataNoise(8.0, n_numeric=3))
+    >>> training < both
+    True
+    """
+    _check_relation(relation)
+    events = list(metadata.dp_events(relation)) if metadata is not None else []
+    if count_epsilon is not None:
+        if relation != NeighboringRelation.ADD_OR_REMOVE_ONE:
+            raise ValueError(
+                f"count_epsilon={count_epsilon!r} under {relation}: replace-one makes the count public, "
+                "so no DP count is released; pass count_epsilon=None."
+            )
+        events.append(DiscreteLaplaceDpEvent(float(count_epsilon), 1))
+    if noise_multiplier is not None and steps > 0:
+        step = GaussianDpEvent(float(noise_multiplier))
+        if sample_rate < 1.0:
+            step = PoissonSampledDpEvent(float(sample_rate), step)
+        events.append(SelfComposedDpEvent(step, int(steps)))
+    accountant = PLDAccountant(relation, value_discretization_interval=value_discretization_interval)
+    accountant.compose(ComposedDpEvent(events))
+    return float(accountant.get_epsilon(delta))
+
+
+def partition_delta(noise_std, threshold, relation):
+    """The δ that partition selection adds, per feature, outside the PLD.
+
+    Under add-or-remove, one neighbour may hold one key that the other does
+    not, of weight at most 1, released with probability
+    ``P[N(0, noise_std^2) >= threshold - 1]``. Under replace-one each
+    neighbour may hold a key of its own; the second term,
+    ``P[N(0, noise_std^2) >= threshold]``, bounds releasing a key of zero
+    count that the other neighbour's key is compared with.
+
+    Parameters
+    ----------
+    noise_std : float
+    threshold : float
+    relation : dp_accounting.NeighboringRelation
+
+    Returns
+    -------
+    delta : float
+
+    Examples
+    --------
+    >>> from dp_accounting import NeighboringRelation
+    >>> from sk_privattn._dp_metadata import partition_delta
+    >>> one = partition_delta(10.0, 60.0, NeighboringRelation.ADD_OR_REMOVE_ONE)
+    >>> f"{one:.3e}"
+    '1.818e-09'
+    >>> one < partition_delta(10.0, 60.0, NeighboringRelation.REPLACE_ONE) < 2 * one
+    True
+    """
+    _check_relation(relation)
+    delta = norm.sf((threshold - 1.0) / noise_std)
+    if relation == NeighboringRelation.REPLACE_ONE:
+        delta += norm.sf(threshold / noise_std)
+    return float(delta)
+
+
+def partition_threshold(noise_std, delta, relation):
+    """The smallest threshold whose :func:`partition_delta` is at most ``delta``.
+
+    Parameters
+    ----------
+    noise_std : float
+    delta : float
+        The δ allowed per feature, in (0, 1).
+    relation : dp_accounting.NeighboringRelation
+
+    Returns
+    -------
+    threshold : float
+
+    Examples
+    --------
+    >>> from dp_accounting import NeighboringRelation
+    >>> from sk_privattn._dp_metadata import partition_threshold
+    >>> round(partition_threshold(8.0 * 22 ** 0.5, 1e-6 / 8, NeighboringRelation.ADD_OR_REMOVE_ONE))
+    195
+    """
+    _check_relation(relation)
+    if not 0.0 < delta < 1.0:
+        raise ValueError(f"delta={delta!r}; use the δ allowed per feature, in (0, 1), for example 1e-7.")
+    add_or_remove = 1.0 + noise_std * norm.isf(delta)
+    if relation == NeighboringRelation.ADD_OR_REMOVE_ONE:
+        return float(add_or_remove)
+    return float(brentq(lambda tau: partition_delta(noise_std, tau, relation) - delta,
+                        add_or_remove, add_or_remove + noise_std * 2.0, xtol=1e-9))
+
+
+def _generator(seed, purpose, feature, key=0):
+    """The generator of one purpose, feature and (for categories) key, from the caller's ``seed``.
+
+    The spawn key always has the same length, ``key`` split into four 32-bit
+    words, so that no two (purpose, feature, key) share a stream.
+    """
+    words = tuple((int(key) >> shift) & 0xFFFFFFFF for shift in (0, 32, 64, 96))
+    child = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, purpose, feature, *words))
+    return np.random.default_rng(child)
+
+
+def _check_seed(seed):
+    if not isinstance(seed, np.random.SeedSequence):
+        raise TypeError(
+            f"seed={seed!r}; pass a numpy.random.SeedSequence used by no other release, for example "
+            "numpy.random.SeedSequence(random_state).spawn(4)[0]."
+        )
+
+
+def _check_noise(noise, needed, kind, what):
+    if not isinstance(noise, MetadataNoise):
+        raise TypeError(f"noise={noise!r}; pass a MetadataNoise, the noise of the whole metadata release.")
+    declared = getattr(noise, kind)
+    if needed > declared:
+        raise ValueError(
+            f"{what} needs {needed} {kind.removeprefix('n_')} histograms, but noise={noise!r} declares "
+            f"{kind}={declared}; count every feature of the release in the MetadataNoise."
+        )
+
+
+def _unit_weights(n_rows, groups):
+    """Each row's weight: 1, or ``1 / k`` for a person with ``k`` rows; and each row's person."""
+    if groups is None:
+        return np.ones(n_rows), np.arange(n_rows)
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or len(groups) != n_rows:
+        raise ValueError(f"groups has shape {groups.shape}; pass one person id per row, shape ({n_rows},).")
+    _, person, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    return 1.0 / counts[person], person
+
+
+def _grid_index(values):
+    """The grid bucket of each (non-missing) value."""
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        _, exponent = np.frexp(magnitude)
+    exponent = np.where(np.isinf(magnitude), MAX_EXPONENT, exponent) - 1
+    offset = np.clip(exponent, MIN_EXPONENT, MAX_EXPONENT - 1) - MIN_EXPONENT
+    index = np.where(values > 0, _ZERO_BUCKET + 1 + offset, _ZERO_BUCKET - 1 - offset)
+    return np.where(magnitude < 2.0**MIN_EXPONENT, _ZERO_BUCKET, index)
+
+
+def _live_buckets(low, high):
+    """The grid buckets that meet ``[low, high]`` in more than a point (the outermost ones extend to infinity)."""
+    bucket_low = np.concatenate([[-np.inf], _EDGES[1:-1]])
+    bucket_high = np.concatenate([_EDGES[1:-1], [np.inf]])
+    return (bucket_low < high) & (bucket_high > low)
+
+
+def _check_bounds(public_bounds, n_features):
+    if public_bounds is None:
+        return np.tile([-np.inf, np.inf], (n_features, 1))
+    bounds = np.asarray(public_bounds, dtype=float)
+    if bounds.shape != (n_features, 2) or np.isnan(bounds).any() or not (bounds[:, 0] < bounds[:, 1]).all():
+        raise ValueError(
+            f"public_bounds={public_bounds!r}; pass one (low, high) per feature, shape ({n_features}, 2), "
+            "with low < high, and -inf or inf where a side has no public bound."
+        )
+    return bounds
+
+
+@dataclass(frozen=True)
+class NumericRanges:
+    """DP ranges of numeric features (:func:`release_numeric_ranges`).
+
+    Every array is a DP release, safe to keep.
+
+    Attributes
+    ----------
+    lower, upper : ndarray of shape (n_features,)
+        The robust range of each feature; NaN where the feature has none
+        (fall back to public bounds or :func:`signed_log`).
+    coarse_lower, coarse_upper : ndarray of shape (n_features,)
+        The first stage's range: the outer edges of the outermost grid
+        buckets that cleared ``coarse_threshold``; NaN where none did.
+    coarse_counts : ndarray of shape (n_features, n_buckets)
+        The noisy counts of the grid's buckets; NaN outside the public bounds.
+    missing_counts : ndarray of shape (n_features,)
+        The noisy counts of missing values.
+    refined_edges : ndarray of shape (n_features, REFINED_BINS + 1)
+    refined_counts : ndarray of shape (n_features, REFINED_BINS)
+        The second stage's bins and noisy counts; NaN for a feature without a
+        first-stage range.
+    noise_std : float
+    coarse_threshold, refined_threshold : float
+        The thresholds of the first stage, and of the second stage's core.
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    coarse_lower: np.ndarray
+    coarse_upper: np.ndarray
+    coarse_counts: np.ndarray
+    missing_counts: np.ndarray
+    refined_edges: np.ndarray
+    refined_counts: np.ndarray
+    noise_std: float
+    coarse_threshold: float
+    refined_threshold: float
+
+    @property
+    def has_range(self):
+        """Whether each feature got a range."""
+        return ~np.isnan(self.lower)
+
+    @property
+    def bucket_edges(self):
+        """The grid's edges: bucket ``i`` is ``[bucket_edges[i], bucket_edges[i + 1])``."""
+        return _EDGES.copy()
+
+
+def _coarse_histogram(values, weights, live, noise_std, generator):
+    """Noisy counts of the grid (NaN off ``live``) and of the missing values."""
+    missing = np.isnan(values)
+    counts = np.bincount(_grid_index(values[~missing]), weights=weights[~missing], minlength=_N_BUCKETS)
+    noise = noise_std * generator.standard_normal(_N_BUCKETS + 1)
+    return np.where(live, counts + noise[:-1], np.nan), float(weights[missing].sum() + noise[-1])
+
+
+def _coarse_range(noisy, live, low, high, threshold):
+    """The outer edges of the outermost buckets that clear ``threshold``, or NaN when only the zero bucket does."""
+    cleared = np.flatnonzero(live & (np.nan_to_num(noisy, nan=-np.inf) >= threshold))
+    if not np.any(cleared != _ZERO_BUCKET):
+        return np.nan, np.nan
+    return max(_EDGES[cleared[0]], low), min(_EDGES[cleared[-1] + 1], high)
+
+
+def _refined_histogram(values, weights, low, high, noise_std, generator):
+    edges = np.linspace(low, high, REFINED_BINS + 1)
+    observed = ~np.isnan(values)
+    inside = np.clip(values[observed], low, high)
+    bins = np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, REFINED_BINS - 1)
+    counts = np.bincount(bins, weights=weights[observed], minlength=REFINED_BINS)
+    return edges, counts + noise_std * generator.standard_normal(REFINED_BINS)
+
+
+def _kept_bins(noisy, core_threshold, extension_threshold):
+    """The mass of the bins kept: the core, grown through contiguous bins that clear the extension threshold."""
+    core = np.flatnonzero(noisy >= core_threshold)
+    if core.size == 0:
+        return None
+    first, last = core[0], core[-1]
+    while first > 0 and noisy[first - 1] >= extension_threshold:
+        first -= 1
+    while last < noisy.size - 1 and noisy[last + 1] >= extension_threshold:
+        last += 1
+    kept = np.zeros_like(noisy)
+    span = slice(first, last + 1)
+    kept[span] = np.where(noisy[span] >= extension_threshold, noisy[span], 0.0)
+    return kept
+
+
+def _lower_quantile(edges, mass, quantile):
+    """The ``quantile`` of ``mass`` over the bins of ``edges``, linear inside a bin."""
+    cumulative = np.cumsum(mass) / mass.sum()
+    bin_ = min(int(np.searchsorted(cumulative, quantile, side="right")), mass.size - 1)
+    before = cumulative[bin_ - 1] if bin_ else 0.0
+    fraction = (quantile - before) / (cumulative[bin_] - before)
+    return edges[bin_] + fraction * (edges[bin_ + 1] - edges[bin_])
+
+
+def _robust_range(edges, noisy, quantile, core_threshold, extension_threshold):
+    kept = _kept_bins(noisy, core_threshold, extension_threshold)
+    if kept is None:
+        return edges[0], edges[-1]
+    return _lower_quantile(edges, kept, quantile), -_lower_quantile(-edges[::-1], kept[::-1], quantile)
+
+
+def _release_ranges(values, weights, bounds, quantiles, noise_std, seed, purposes, empty_bucket_probability):
+    """Both stages for features given as lists of values and weights; see :func:`release_numeric_ranges`."""
+    n_features = len(values)
+    live = np.array([_live_buckets(low, high) for low, high in bounds]).reshape(n_features, _N_BUCKETS)
+    coarse_threshold = noise_std * norm.isf(empty_bucket_probability / max(live.sum(), 1))
+    refined_threshold = noise_std * norm.isf(empty_bucket_probability / max(REFINED_BINS * n_features, 1))
+    shape = (n_features, REFINED_BINS)
+    result = {name: np.full(n_features, np.nan) for name in ("lower", "upper", "coarse_lower", "coarse_upper")}
+    result.update(coarse_counts=np.full((n_features, _N_BUCKETS), np.nan), missing_counts=np.full(n_features, np.nan),
+                  refined_edges=np.full((n_features, REFINED_BINS + 1), np.nan), refined_counts=np.full(shape, np.nan))
+    for feature in range(n_features):
+        low, high = bounds[feature]
+        column = np.clip(values[feature], low, high)
+        noisy, missing = _coarse_histogram(column, weights[feature], live[feature], noise_std,
+                                           _generator(seed, purposes[0], feature))
+        result["coarse_counts"][feature], result["missing_counts"][feature] = noisy, missing
+        coarse = _coarse_range(noisy, live[feature], low, high, coarse_threshold)
+        result["coarse_lower"][feature], result["coarse_upper"][feature] = coarse
+        if np.isnan(coarse[0]):
+            continue
+        edges, refined = _refined_histogram(column, weights[feature], *coarse, noise_std,
+                                            _generator(seed, purposes[1], feature))
+        result["refined_edges"][feature], result["refined_counts"][feature] = edges, refined
+        result["lower"][feature], result["upper"][feature] = _robust_range(
+            edges, refined, quantiles[feature], refined_threshold, EXTENSION_STDS * noise_std
+        )
+    return NumericRanges(noise_std=noise_std, coarse_threshold=float(coarse_threshold),
+                         refined_threshold=float(refined_threshold), **result)
+
+
+def _as_numeric(X, name):
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must hold numbers (missing values as NaN or None): {error}.") from None
+    if X.ndim != 2:
+        raise ValueError(f"{name} has shape {X.shape}; pass a 2-D array, one column per feature.")
+    return X
+
+
+def release_numeric_ranges(X, *, noise, seed, public_bounds=None, groups=None,
+                           quantile=ROBUST_QUANTILE, empty_bucket_probability=EMPTY_BUCKET_PROBABILITY):
+    """DP robust ranges of numeric features, from a data-free grid refined by linear bins.
+
+    See the module's documentation for the two stages and their thresholds.
+    The release is two histograms per feature, with ``noise.noise_std``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Numbers; NaN or None for missing values; infinities are allowed.
+    noise : MetadataNoise
+        The noise of the whole metadata release; it counts these features
+        among its ``n_numeric``.
+    seed : numpy.random.SeedSequence
+        Used by no other release.
+    public_bounds : array-like of shape (n_features, 2), default=None
+        Public (low, high) per feature: values are clipped to them, the grid
+        keeps the buckets inside them, and the DP range lies within them.
+        Use ``-inf`` or ``inf`` for a side without a public bound (for
+        example ``(0, inf)`` for amounts); None: no public bounds.
+    groups : array-like of shape (n_samples,), default=None
+        The person of each row, for person-level privacy: each of a person's
+        ``k`` rows weighs ``1 / k``. None: each row is a unit.
+    quantile : float, default=0.01
+        The range approximates the ``quantile`` and ``1 - quantile``
+        quantiles, in [0, 0.5).
+    empty_bucket_probability : float, default=1e-4
+        The probability that an empty bucket (or refined bin) clears its
+        threshold anywhere in the release.
+
+    Returns
+    -------
+    NumericRanges
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_privattn._dp_metadata import MetadataNoise, release_numeric_ranges
+    >>> rng = np.random.default_rng(0)
+    >>> ages = rng.integers(18, 80, size=(30_000, 1))
+    >>> ranges = release_numeric_ranges(ages, noise=MetadataNoise(8.0, n_numeric=1),
+    ...                                 seed=np.random.SeedSequence(1))
+    >>> ranges.coarse_lower, ranges.coarse_upper
+    (array([16.]), array([128.]))
+    >>> ranges.lower.round(1), ranges.upper.round(1)
+    (array([17.1]), array([80.4]))
+    """
+    X = _as_numeric(X, "X")
+    n_samples, n_features = X.shape
+    _check_noise(noise, n_features, "n_numeric", "release_numeric_ranges")
+    _check_seed(seed)
+    if not 0.0 <= quantile < 0.5:
+        raise ValueError(f"quantile={quantile!r}; use a value in [0, 0.5), for example 0.01.")
+    if not 0.0 < empty_bucket_probability < 1.0:
+        raise ValueError(f"empty_bucket_probability={empty_bucket_probability!r}; use a value in (0, 1), "
+                         "for example 1e-4.")
+    weights, _ = _unit_weights(n_samples, groups)
+    bounds = _check_bounds(public_bounds, n_features)
+    return _release_ranges(list(X.T), [weights] * n_features, bounds, [quantile] * n_features,
+                           noise.noise_std, seed, (_STAGE_ONE, _STAGE_TWO), empty_bucket_probability)
+
+
+def signed_log(X, scale=SIGNED_LOG_SCALE):
+    """The data-free encoding of a numeric feature without a range: ``sign(x) * log1p(|x|) / scale``.
+
+    It needs nothing from the data, so it costs no privacy. It keeps the
+    order of values and their sign, and spreads values of every magnitude:
+    ``0`` stays 0, ages and counts land near 0.2-0.5, amounts of thousands to
+    millions near 0.7-1.4, so a column that is mostly zeros keeps its
+    nonzero values apart.
+
+    Parameters
+    ----------
+    X : array-like
+        Numbers; NaN stays NaN, infinities stay infinite.
+    scale : float, default=10.0
+        Public; ``|x| = e^scale`` maps to 1.
+
+    Returns
+    -------
+    ndarray
+        Of the shape of ``X``.
+
+    Examples
+    --------
+    >>> from sk_privattn._dp_metadata import signed_log
+    >>> signed_log([0.0, -1.0, 40.0, 1e6]).round(3)
+    array([ 0.   , -0.069,  0.371,  1.382])
+    """
+    X = np.asarray(X, dtype=float)
+    return np.sign(X) * np.log1p(np.abs(X)) / float(scale)
