@@ -54,21 +54,34 @@ histogram, not 2. So a release of ``h`` histograms with noise ``noise_std`` is
    in the outermost buckets, smaller ones in the zero bucket. As Google's
    ApproxBounds does (``cc/algorithms/approx-bounds.h`` in
    google/differential-privacy), the range spans the outermost buckets whose
-   noisy count clears a threshold, set so that an empty bucket anywhere in the
-   release clears it with probability at most ``EMPTY_BUCKET_PROBABILITY``
-   (a union bound over the buckets). No cumulative sum is ever taken over
-   this grid: the noise of its many empty buckets would dominate it.
-2. ``REFINED_BINS`` linear bins inside each feature's first range (powers of
-   two alone are too coarse: years 1990-2020 fall in ``[1024, 2048)``). The
-   bins that clear the same kind of threshold are the core of the feature;
-   it grows through neighbouring bins that clear ``EXTENSION_STDS`` noise
-   standard deviations, and the bounds are the ``quantile`` and
-   ``1 - quantile`` quantiles of the mass of those bins (linear inside a
-   bin). An empty bin far from the data cannot be kept (the kept bins are
-   contiguous with the core); one next to it is kept with probability 2.3 %
-   and moves a bound by at most one bin. Measured on realistic columns, this
-   follows the 1 % and 99 % quantiles where thresholding alone or a noisy
-   cumulative sum let empty bins move a bound across the whole first range.
+   noisy count clears a threshold. Runs of 2 and 4 adjacent buckets outside
+   that range then extend it when their noisy mass clears ``sqrt(2)`` and
+   ``2`` times the threshold (the noise of their sum): a balance whose
+   negative third is spread over several powers of two, none of them above
+   the threshold at 2,000 rows, keeps its negative side. The threshold is set
+   so that an empty bucket or run anywhere in the release clears it with
+   probability at most ``EMPTY_BUCKET_PROBABILITY`` (a union bound). No
+   cumulative sum is ever taken over this grid: the noise of its many empty
+   buckets would dominate it.
+2. Linear bins inside each feature's first range (powers of two alone are
+   too coarse: years 1990-2020 fall in ``[1024, 2048)``). Their number is a
+   power of two between ``MIN_REFINED_BINS`` and ``MAX_REFINED_BINS``, chosen
+   from the first stage's noisy mass in the range so that a bin holds about
+   ``BIN_MASS_STDS`` noise standard deviations on average: 32 bins for
+   30,000 rows at a noise of 37 rows, 4 for 2,000. Finer bins at small ``n``
+   would hold less than the noise, and thresholds would keep only the mode.
+   The bins that clear a threshold set as in the first stage (an empty bin
+   clears it with probability at most ``EMPTY_BUCKET_PROBABILITY`` over the
+   release) are the core of the feature; it grows through the contiguous bins
+   that clear ``EXTENSION_STDS`` noise standard deviations, and the bounds
+   are the ``quantile`` and ``1 - quantile`` quantiles of the mass of those
+   bins (linear inside a bin). An empty bin far from the data cannot be kept;
+   one next to it is kept with probability 2.3 % and moves a bound by one bin
+   at most. Measured on realistic columns (docs/_drafts/dp_metadata.md), this
+   follows the 1 % and 99 % quantiles where keeping every bin that clears a
+   threshold, or a noisy cumulative sum, let empty bins move a bound across
+   the whole first range, and where a fixed 32 bins kept only the mode of a
+   column of 2,000 rows.
 
 A feature whose first stage clears no bucket other than the zero bucket gets
 no range (NaN): the caller falls back to its public bounds, or to the
@@ -124,7 +137,10 @@ __all__ = [
     "EXTENSION_STDS",
     "MAX_EXPONENT",
     "MIN_EXPONENT",
-    "REFINED_BINS",
+    "BIN_MASS_STDS",
+    "COARSE_WINDOWS",
+    "MAX_REFINED_BINS",
+    "MIN_REFINED_BINS",
     "ROBUST_QUANTILE",
     "SIGNED_LOG_SCALE",
     "MetadataNoise",
@@ -149,12 +165,19 @@ DEFAULT_NOISE_MULTIPLIER = 8.0
 MIN_EXPONENT = -32
 MAX_EXPONENT = 64
 
+#: The first stage tries runs of these many adjacent buckets, so that mass spread over a few buckets counts.
+COARSE_WINDOWS = (1, 2, 4)
+
 #: Probability that an empty bucket of the first stage, or an empty bin of the
 #: second, clears its threshold anywhere in one release (a union bound).
 EMPTY_BUCKET_PROBABILITY = 1e-4
 
-#: Linear bins of the second stage, inside each feature's first range.
-REFINED_BINS = 32
+#: The second stage's linear bins: a power of two between these, inside each feature's first range.
+MIN_REFINED_BINS = 4
+MAX_REFINED_BINS = 128
+
+#: The second stage chooses its bins to hold this many noise standard deviations on average.
+BIN_MASS_STDS = 16.0
 
 #: A refined bin next to the kept ones is kept when its noisy count reaches this many noise standard deviations.
 EXTENSION_STDS = 2.0
@@ -501,13 +524,15 @@ class NumericRanges:
         The noisy counts of the grid's buckets; NaN outside the public bounds.
     missing_counts : ndarray of shape (n_features,)
         The noisy counts of missing values.
-    refined_edges : ndarray of shape (n_features, REFINED_BINS + 1)
-    refined_counts : ndarray of shape (n_features, REFINED_BINS)
-        The second stage's bins and noisy counts; NaN for a feature without a
-        first-stage range.
+    refined_edges, refined_counts : tuple of ndarray
+        Per feature, the second stage's bin edges and noisy counts; empty for
+        a feature without a first-stage range.
     noise_std : float
-    coarse_threshold, refined_threshold : float
-        The thresholds of the first stage, and of the second stage's core.
+    coarse_threshold : float
+        The first stage's threshold for one bucket (``sqrt(w)`` times it for
+        a run of ``w`` buckets).
+    refined_thresholds : ndarray of shape (n_features,)
+        The threshold of each feature's second-stage core; NaN without one.
     """
 
     lower: np.ndarray
@@ -516,11 +541,11 @@ class NumericRanges:
     coarse_upper: np.ndarray
     coarse_counts: np.ndarray
     missing_counts: np.ndarray
-    refined_edges: np.ndarray
-    refined_counts: np.ndarray
+    refined_edges: tuple
+    refined_counts: tuple
     noise_std: float
     coarse_threshold: float
-    refined_threshold: float
+    refined_thresholds: np.ndarray
 
     @property
     def has_range(self):
@@ -541,21 +566,52 @@ def _coarse_histogram(values, weights, live, noise_std, generator):
     return np.where(live, counts + noise[:-1], np.nan), float(weights[missing].sum() + noise[-1])
 
 
-def _coarse_range(noisy, live, low, high, threshold):
-    """The outer edges of the outermost buckets that clear ``threshold``, or NaN when only the zero bucket does."""
-    cleared = np.flatnonzero(live & (np.nan_to_num(noisy, nan=-np.inf) >= threshold))
-    if not np.any(cleared != _ZERO_BUCKET):
+def _window_sums(noisy, width):
+    """Noisy mass of each run of ``width`` buckets; NaN where a run leaves the public bounds or holds the zero bucket."""
+    sums = np.lib.stride_tricks.sliding_window_view(noisy, width).sum(axis=1)
+    if width > 1:
+        starts = np.arange(sums.size)
+        sums[(starts <= _ZERO_BUCKET) & (starts + width > _ZERO_BUCKET)] = np.nan
+    return sums
+
+
+def _coarse_range(noisy, low, high, threshold):
+    """The outer edges of the outermost runs of buckets that clear their threshold; NaN without a bucket besides zero.
+
+    Runs of ``COARSE_WINDOWS`` buckets are tried in turn, each outside the
+    range found so far: a run of ``w`` empty buckets has noise ``sqrt(w)``
+    times a bucket's, so its threshold is ``sqrt(w) * threshold``.
+    """
+    first = last = None
+    for width in COARSE_WINDOWS:
+        starts = np.flatnonzero(np.nan_to_num(_window_sums(noisy, width), nan=-np.inf) >= math.sqrt(width) * threshold)
+        ends = starts + width - 1
+        if first is not None:
+            keep = (ends < first) | (starts > last)
+            starts, ends = starts[keep], ends[keep]
+        if starts.size:
+            first = starts.min() if first is None else min(first, starts.min())
+            last = ends.max() if last is None else max(last, ends.max())
+    if first is None or first == last == _ZERO_BUCKET:
         return np.nan, np.nan
-    return max(_EDGES[cleared[0]], low), min(_EDGES[cleared[-1] + 1], high)
+    return max(_EDGES[first], low), min(_EDGES[last + 1], high)
 
 
-def _refined_histogram(values, weights, low, high, noise_std, generator):
-    edges = np.linspace(low, high, REFINED_BINS + 1)
+def _refined_bin_count(coarse_counts, low, high, noise_std):
+    """A power of two of bins whose average noisy mass inside ``[low, high]`` is ``BIN_MASS_STDS`` noise stds."""
+    inside = (_EDGES[1:] > low) & (_EDGES[:-1] < high)
+    ratio = np.nansum(coarse_counts[inside]) / (BIN_MASS_STDS * noise_std)
+    power = math.floor(math.log2(ratio)) if ratio >= 1.0 else 0
+    return int(np.clip(2**power, MIN_REFINED_BINS, MAX_REFINED_BINS))
+
+
+def _refined_histogram(values, weights, low, high, n_bins, noise_std, generator):
+    edges = np.linspace(low, high, n_bins + 1)
     observed = ~np.isnan(values)
     inside = np.clip(values[observed], low, high)
-    bins = np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, REFINED_BINS - 1)
-    counts = np.bincount(bins, weights=weights[observed], minlength=REFINED_BINS)
-    return edges, counts + noise_std * generator.standard_normal(REFINED_BINS)
+    bins = np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, n_bins - 1)
+    counts = np.bincount(bins, weights=weights[observed], minlength=n_bins)
+    return edges, counts + noise_std * generator.standard_normal(n_bins)
 
 
 def _kept_bins(noisy, core_threshold, extension_threshold):
@@ -594,30 +650,32 @@ def _release_ranges(values, weights, bounds, quantiles, noise_std, seed, purpose
     """Both stages for features given as lists of values and weights; see :func:`release_numeric_ranges`."""
     n_features = len(values)
     live = np.array([_live_buckets(low, high) for low, high in bounds]).reshape(n_features, _N_BUCKETS)
-    coarse_threshold = noise_std * norm.isf(empty_bucket_probability / max(live.sum(), 1))
-    refined_threshold = noise_std * norm.isf(empty_bucket_probability / max(REFINED_BINS * n_features, 1))
-    shape = (n_features, REFINED_BINS)
-    result = {name: np.full(n_features, np.nan) for name in ("lower", "upper", "coarse_lower", "coarse_upper")}
-    result.update(coarse_counts=np.full((n_features, _N_BUCKETS), np.nan), missing_counts=np.full(n_features, np.nan),
-                  refined_edges=np.full((n_features, REFINED_BINS + 1), np.nan), refined_counts=np.full(shape, np.nan))
+    coarse_threshold = noise_std * norm.isf(empty_bucket_probability / max(len(COARSE_WINDOWS) * live.sum(), 1))
+    result = {name: np.full(n_features, np.nan) for name in
+              ("lower", "upper", "coarse_lower", "coarse_upper", "missing_counts", "refined_thresholds")}
+    result["coarse_counts"] = np.full((n_features, _N_BUCKETS), np.nan)
+    refined_edges, refined_counts = [np.zeros(0)] * n_features, [np.zeros(0)] * n_features
     for feature in range(n_features):
         low, high = bounds[feature]
         column = np.clip(values[feature], low, high)
         noisy, missing = _coarse_histogram(column, weights[feature], live[feature], noise_std,
                                            _generator(seed, purposes[0], feature))
         result["coarse_counts"][feature], result["missing_counts"][feature] = noisy, missing
-        coarse = _coarse_range(noisy, live[feature], low, high, coarse_threshold)
+        coarse = _coarse_range(noisy, low, high, coarse_threshold)
         result["coarse_lower"][feature], result["coarse_upper"][feature] = coarse
         if np.isnan(coarse[0]):
             continue
-        edges, refined = _refined_histogram(column, weights[feature], *coarse, noise_std,
+        n_bins = _refined_bin_count(noisy, *coarse, noise_std)
+        edges, refined = _refined_histogram(column, weights[feature], *coarse, n_bins, noise_std,
                                             _generator(seed, purposes[1], feature))
-        result["refined_edges"][feature], result["refined_counts"][feature] = edges, refined
+        threshold = noise_std * norm.isf(empty_bucket_probability / (n_bins * n_features))
+        refined_edges[feature], refined_counts[feature] = edges, refined
+        result["refined_thresholds"][feature] = threshold
         result["lower"][feature], result["upper"][feature] = _robust_range(
-            edges, refined, quantiles[feature], refined_threshold, EXTENSION_STDS * noise_std
+            edges, refined, quantiles[feature], threshold, EXTENSION_STDS * noise_std
         )
     return NumericRanges(noise_std=noise_std, coarse_threshold=float(coarse_threshold),
-                         refined_threshold=float(refined_threshold), **result)
+                         refined_edges=tuple(refined_edges), refined_counts=tuple(refined_counts), **result)
 
 
 def _as_numeric(X, name):
@@ -676,7 +734,7 @@ def release_numeric_ranges(X, *, noise, seed, public_bounds=None, groups=None,
     >>> ranges.coarse_lower, ranges.coarse_upper
     (array([16.]), array([128.]))
     >>> ranges.lower.round(1), ranges.upper.round(1)
-    (array([17.1]), array([80.4]))
+    (array([18.3]), array([79.4]))
     """
     X = _as_numeric(X, "X")
     n_samples, n_features = X.shape
@@ -1009,7 +1067,7 @@ def release_series_metadata(series, *, n_channels, noise, seed, public_bounds=No
     >>> released = release_series_metadata(series, n_channels=1, noise=MetadataNoise(8.0, n_numeric=2),
     ...                                    seed=np.random.SeedSequence(0))
     >>> released.value_lower.round(1), released.value_upper.round(1), released.max_length
-    (array([15.4]), array([24.7]), 101)
+    (array([15.5]), array([24.5]), 101)
     """
     if not (isinstance(n_channels, numbers.Integral) and n_channels >= 1):
         raise ValueError(f"n_channels={n_channels!r}; use the number of channels of the series, an int >= 1.")
