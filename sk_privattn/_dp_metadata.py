@@ -72,16 +72,17 @@ histogram, not 2. So a release of ``h`` histograms with noise ``noise_std`` is
    would hold less than the noise, and thresholds would keep only the mode.
    The bins that clear a threshold set as in the first stage (an empty bin
    clears it with probability at most ``EMPTY_BUCKET_PROBABILITY`` over the
-   release) are the core of the feature; it grows through the contiguous bins
-   that clear ``EXTENSION_STDS`` noise standard deviations, and the bounds
-   are the ``quantile`` and ``1 - quantile`` quantiles of the mass of those
-   bins (linear inside a bin). An empty bin far from the data cannot be kept;
-   one next to it is kept with probability 2.3 % and moves a bound by one bin
-   at most. Measured on realistic columns (docs/_drafts/dp_metadata.md), this
-   follows the 1 % and 99 % quantiles where keeping every bin that clears a
-   threshold, or a noisy cumulative sum, let empty bins move a bound across
-   the whole first range, and where a fixed 32 bins kept only the mode of a
-   column of 2,000 rows.
+   release) are the core of the feature. From its outermost bins, the span
+   grows through contiguous bins that clear ``EXTENSION_STDS`` noise standard
+   deviations; the bounds are the ``quantile`` and ``1 - quantile``
+   quantiles of the mass of the span's bins that clear that (linear inside a
+   bin). So a bound never passes a bin of real mass by more than the
+   contiguous growth: an empty bin far from the data cannot move it, and one
+   next to it (probability 2.3 %) by one bin. Measured on realistic columns
+   (docs/_drafts/dp_metadata.md), this follows the 1 % and 99 % quantiles
+   where keeping every bin that clears a threshold, or a noisy cumulative
+   sum, let empty bins move a bound across the whole first range, and where a
+   fixed 32 bins kept only the mode of a column of 2,000 rows.
 
 A feature whose first stage clears no bucket other than the zero bucket gets
 no range (NaN): the caller falls back to its public bounds, or to the
@@ -615,7 +616,8 @@ def _refined_histogram(values, weights, low, high, n_bins, noise_std, generator)
 
 
 def _kept_bins(noisy, core_threshold, extension_threshold):
-    """The mass of the bins kept: the core, grown through contiguous bins that clear the extension threshold."""
+    """The mass of the bins kept: those that clear the extension threshold, from the first core bin grown
+    outward through contiguous such bins to the last."""
     core = np.flatnonzero(noisy >= core_threshold)
     if core.size == 0:
         return None
