@@ -568,7 +568,11 @@ def _coarse_histogram(values, weights, live, noise_std, generator):
 
 
 def _window_sums(noisy, width):
-    """Noisy mass of each run of ``width`` buckets; NaN where a run leaves the public bounds or holds the zero bucket."""
+    """Noisy mass of each run of ``width`` buckets.
+
+    NaN where a run leaves the public bounds, or where a run of several
+    buckets holds the zero bucket (whose neighbours are tiny magnitudes).
+    """
     sums = np.lib.stride_tricks.sliding_window_view(noisy, width).sum(axis=1)
     if width > 1:
         starts = np.arange(sums.size)
@@ -1017,7 +1021,7 @@ def _series_columns(series, n_channels, weights):
     """Per channel, the values of every series and their weights ``weight / length``; then the lengths."""
     values, value_weights, lengths = [[] for _ in range(n_channels)], [[] for _ in range(n_channels)], []
     for index, one in enumerate(series):
-        one = _as_numeric(np.reshape(one, (len(one), -1)) if np.ndim(one) == 1 else one, f"series[{index}]")
+        one = _as_numeric(np.asarray(one)[:, None] if np.ndim(one) == 1 else one, f"series[{index}]")
         if one.shape[1] != n_channels:
             raise ValueError(f"series[{index}] has {one.shape[1]} channels; every series needs n_channels="
                              f"{n_channels}, shape (length, {n_channels}).")

@@ -346,3 +346,162 @@ def test_a_person_weighs_one_in_each_feature_s_grid():
     change = np.hstack([grid, missing[:, None]])
     np.testing.assert_allclose(change.sum(axis=1), 1.0, atol=1e-9)
     assert np.all(np.linalg.norm(change, axis=1) <= 1.0 + 1e-9) and np.all(change >= -1e-9)
+
+
+# --- categories and classes -------------------------------------------------------------------------
+
+CATEGORY_DELTA = 1e-6
+
+
+def colours(n_red=600, n_blue=400, extra=()):
+    return np.array(["red"] * n_red + ["blue"] * n_blue + list(extra), dtype=object)
+
+
+def test_a_category_held_by_one_row_is_not_released_and_the_output_is_sorted():
+    X = np.column_stack([colours(extra=["mauve"]), np.r_[np.full(1_000, 7), [8]]])
+    released = release_categories(X, noise=MetadataNoise(8.0, n_categorical=2), seed=seed(), delta=CATEGORY_DELTA,
+                                  relation=ADD_OR_REMOVE)
+    assert released.categories == (("blue", "red"), (7,))
+    assert released.delta == pytest.approx(CATEGORY_DELTA, rel=1e-6)
+    assert all(len(keys) == len(counts) for keys, counts in zip(released.categories, released.counts))
+
+
+@pytest.mark.parametrize("change", ["new key", "existing key", "replaced"])
+def test_neighbours_get_the_same_noise_on_every_key_they_share(change):
+    # A threshold low enough to release almost every key, so that every shared key is compared.
+    rng = np.random.default_rng(13)
+    base = rng.choice([f"k{index}" for index in range(300)], size=3_000).astype(object)
+    other = {"new key": np.r_[base, ["fresh"]], "existing key": np.r_[base, ["k7"]],
+             "replaced": np.r_[base[1:], ["fresh"]]}[change]
+    noise = MetadataNoise(8.0, n_categorical=1)
+    first, second = (release_categories(column[:, None], noise=noise, seed=seed(14), delta=0.99,
+                                        relation=ADD_OR_REMOVE) for column in (base, other))
+    counts = [dict(zip(released.categories[0], released.counts[0])) for released in (first, second)]
+    shared = counts[0].keys() & counts[1].keys()
+    assert len(shared) > 250
+    true_change = {key: int((other == key).sum()) - int((base == key).sum()) for key in shared}
+    for key in shared:
+        assert counts[1][key] - counts[0][key] == pytest.approx(true_change[key], abs=1e-9)
+
+
+def test_neighbours_release_identical_bytes_when_the_released_sets_are_equal():
+    noise = MetadataNoise(8.0, n_categorical=1)
+    outputs = [
+        release_categories(column[:, None], noise=noise, seed=seed(15), delta=CATEGORY_DELTA, relation=relation)
+        for column, relation in [(colours(), ADD_OR_REMOVE), (colours(extra=["mauve"]), ADD_OR_REMOVE),
+                                 (colours(599, 400, ["mauve"]), REPLACE_ONE)]
+    ]
+    assert outputs[0].categories == outputs[1].categories == outputs[2].categories
+    assert pickle.dumps((outputs[0].categories, outputs[0].counts)) == pickle.dumps(
+        (outputs[1].categories, outputs[1].counts))
+
+
+def test_a_person_counts_once_per_feature():
+    rows = colours(extra=["rare"] * 500)
+    groups = np.r_[np.arange(1_000), np.full(500, 1_000)]
+    noise = MetadataNoise(8.0, n_categorical=1)
+    by_row = release_categories(rows[:, None], noise=noise, seed=seed(16), delta=CATEGORY_DELTA, relation=ADD_OR_REMOVE)
+    by_person = release_categories(rows[:, None], noise=noise, seed=seed(16), delta=CATEGORY_DELTA,
+                                   relation=ADD_OR_REMOVE, groups=groups)
+    assert by_row.categories == (("blue", "rare", "red"),) and by_person.categories == (("blue", "red"),)
+
+
+def test_more_categories_than_the_limit_keeps_the_largest_noisy_counts():
+    column = np.repeat([f"c{index:02d}" for index in range(40)], np.arange(200, 1_000, 20)).astype(object)
+    released = release_categories(column[:, None], noise=MetadataNoise(8.0, n_categorical=1), seed=seed(17),
+                                  delta=CATEGORY_DELTA, relation=ADD_OR_REMOVE, max_categories=5)
+    assert released.categories == (("c35", "c36", "c37", "c38", "c39"),)
+
+
+def test_category_values_of_any_type_are_keys_and_missing_values_are_not():
+    column = np.array([1] * 300 + [1.0] * 300 + [np.int64(1)] * 300 + [True] * 900 + ["1"] * 900
+                      + [b"x"] * 900 + [(2, 3)] * 900 + [None] * 900 + [np.nan] * 900 + [2.5], dtype=object)
+    released = release_categories(column[:, None], noise=MetadataNoise(8.0, n_categorical=1), seed=seed(18),
+                                  delta=CATEGORY_DELTA, relation=REPLACE_ONE)
+    assert released.categories == ((True, 1, "1", b"x", "tuple: (2, 3)"),)
+
+
+def test_a_label_held_by_one_row_is_not_released():
+    y = np.r_[np.zeros(900), np.ones(300), [2]]
+    released = release_classes(y, noise=MetadataNoise(8.0, n_categorical=1), seed=seed(19), delta=1e-7,
+                               relation=ADD_OR_REMOVE)
+    assert released.categories == ((0, 1),)
+
+
+def test_what_a_rare_class_needs_at_the_default_noise():
+    # The figures of release_classes' documentation: 2,000 rows, a class of 5 %.
+    threshold = partition_threshold(ADULT_NOISE.noise_std, 1e-7, ADD_OR_REMOVE)
+    assert ADULT_NOISE.noise_std == pytest.approx(36.7, abs=0.05) and threshold == pytest.approx(192, abs=0.5)
+    assert threshold + norm.isf(0.05) * ADULT_NOISE.noise_std == pytest.approx(252, abs=0.5)
+    assert norm.sf((threshold - 100) / ADULT_NOISE.noise_std) == pytest.approx(0.006, abs=0.0005)
+    y = np.r_[np.zeros(1_900), np.ones(100)]
+    released = release_classes(y, noise=ADULT_NOISE, seed=seed(20), delta=1e-7, relation=ADD_OR_REMOVE)
+    assert released.categories == ((0,),)
+
+
+def test_empty_categories_and_labels_release_nothing():
+    noise = MetadataNoise(8.0, n_categorical=2)
+    empty = release_categories(np.zeros((0, 2), dtype=object), noise=noise, seed=seed(), delta=CATEGORY_DELTA,
+                               relation=ADD_OR_REMOVE)
+    assert empty.categories == ((), ()) and empty.delta == pytest.approx(CATEGORY_DELTA)
+    assert release_classes([], noise=noise, seed=seed(), delta=1e-7, relation=REPLACE_ONE).categories == ((),)
+    none = release_categories(np.zeros((5, 0), dtype=object), noise=noise, seed=seed(), delta=CATEGORY_DELTA,
+                              relation=ADD_OR_REMOVE)
+    assert none.categories == () and none.delta == 0.0
+
+
+# --- series ---------------------------------------------------------------------------------------
+
+
+def test_series_ranges_and_length():
+    rng = np.random.default_rng(21)
+    series = [rng.normal([20.0, -3.0], [2.0, 1.0], size=(rng.integers(50, 101), 2)) for _ in range(6_000)]
+    series.append(np.full((100_000, 2), 1e9))  # one series, very long and extreme
+    noise = MetadataNoise(8.0, n_numeric=3, n_categorical=1)
+    released = release_series_metadata(series, n_channels=2, noise=noise, seed=seed(22))
+    np.testing.assert_allclose(released.value_lower, [20.0 - 2.33 * 2.0, -3.0 - 2.33], atol=0.6)
+    np.testing.assert_allclose(released.value_upper, [20.0 + 2.33 * 2.0, -3.0 + 2.33], atol=0.6)
+    assert 100 <= released.max_length <= 110
+
+
+def test_series_without_data_or_with_degenerate_series_get_their_dp_outcome():
+    noise = MetadataNoise(8.0, n_numeric=2)
+    empty = release_series_metadata([], n_channels=1, noise=noise, seed=seed())
+    assert empty.max_length is None and np.isnan(empty.value_lower).all()
+    odd = [np.zeros(0), np.full(5, np.nan), np.array([np.inf, 1.0]), *[np.arange(10.0)] * 2_000]
+    groups = np.r_[[0, 1, 2], np.arange(3, 2_003) // 4]
+    released = release_series_metadata(odd, n_channels=1, noise=noise, seed=seed(23), groups=groups)
+    assert 0.0 <= released.value_lower[0] < released.value_upper[0] <= 16.0 and 10 <= released.max_length <= 16
+
+
+# --- schema errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: release_numeric_ranges(np.zeros(3), noise=MetadataNoise(8.0, 1), seed=seed()), "2-D array"),
+    (lambda: release_numeric_ranges([["a"]], noise=MetadataNoise(8.0, 1), seed=seed()), "must hold numbers"),
+    (lambda: release_numeric_ranges(np.zeros((2, 2)), noise=MetadataNoise(8.0, 1), seed=seed()), "n_numeric=1"),
+    (lambda: release_numeric_ranges(np.zeros((2, 1)), noise=8.0, seed=seed()), "pass a MetadataNoise"),
+    (lambda: release_numeric_ranges(np.zeros((2, 1)), noise=MetadataNoise(8.0, 1), seed=3), "SeedSequence"),
+    (lambda: release_numeric_ranges(np.zeros((2, 1)), noise=MetadataNoise(8.0, 1), seed=seed(),
+                                    public_bounds=[(1, 0)]), "low < high"),
+    (lambda: release_numeric_ranges(np.zeros((2, 1)), noise=MetadataNoise(8.0, 1), seed=seed(),
+                                    groups=[1, 2, 3]), "one person id per row"),
+    (lambda: release_numeric_ranges(np.zeros((2, 1)), noise=MetadataNoise(8.0, 1), seed=seed(), quantile=0.5),
+     "quantile=0.5"),
+    (lambda: release_categories([["a"]], noise=MetadataNoise(8.0, n_categorical=1), seed=seed(), delta=0.0,
+                                relation=ADD_OR_REMOVE), "delta=0.0"),
+    (lambda: release_categories([["a"]], noise=MetadataNoise(8.0, n_categorical=1), seed=seed(), delta=1e-6,
+                                relation=NeighboringRelation.REPLACE_SPECIAL), "ADD_OR_REMOVE_ONE"),
+    (lambda: release_categories([["a"]], noise=MetadataNoise(8.0, n_categorical=1), seed=seed(), delta=1e-6,
+                                relation=ADD_OR_REMOVE, max_categories=0), "max_categories=0"),
+    (lambda: release_classes(np.zeros((2, 2)), noise=MetadataNoise(8.0, n_categorical=1), seed=seed(), delta=1e-6,
+                             relation=ADD_OR_REMOVE), "one label per row"),
+    (lambda: release_series_metadata([np.zeros((3, 2))], n_channels=1, noise=MetadataNoise(8.0, 2), seed=seed()),
+     "n_channels=1"),
+    (lambda: MetadataNoise(0.0), "noise_multiplier=0.0"),
+    (lambda: MetadataNoise(8.0, n_numeric=-1), "n_numeric=-1"),
+])
+def test_schema_errors_name_the_parameter_and_the_fix(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
