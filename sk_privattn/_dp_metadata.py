@@ -195,7 +195,8 @@ _RELATIONS = (NeighboringRelation.ADD_OR_REMOVE_ONE, NeighboringRelation.REPLACE
 _STAGE_ONE, _STAGE_TWO, _CATEGORIES, _CLASSES, _SERIES_ONE, _SERIES_TWO = range(1, 7)
 
 _MAGNITUDES = 2.0 ** np.arange(MIN_EXPONENT, MAX_EXPONENT + 1)
-#: Bucket ``i`` of the grid is ``[_EDGES[i], _EDGES[i + 1])``; the outermost ones also hold what lies beyond.
+#: Bucket ``i`` of the grid spans ``_EDGES[i]`` to ``_EDGES[i + 1]`` (a negative bucket holds its upper edge,
+#: a positive one its lower edge); the outermost ones also hold what lies beyond.
 _EDGES = np.concatenate([-_MAGNITUDES[::-1], _MAGNITUDES])
 _N_BUCKETS = _EDGES.size - 1
 _ZERO_BUCKET = _N_BUCKETS // 2
@@ -373,10 +374,13 @@ def partition_delta(noise_std, threshold, relation):
 
     Under add-or-remove, one neighbour may hold one key that the other does
     not, of weight at most 1, released with probability
-    ``P[N(0, noise_std^2) >= threshold - 1]``. Under replace-one each
-    neighbour may hold a key of its own; the second term,
-    ``P[N(0, noise_std^2) >= threshold]``, bounds releasing a key of zero
-    count that the other neighbour's key is compared with.
+    ``p = P[N(0, noise_std^2) >= threshold - 1]``: dropping that release
+    changes the output's distribution by at most ``p`` in total variation,
+    and what remains is the Gaussian mechanism on the shared keys. Under
+    replace-one each neighbour may hold a key of its own: dropping one's key
+    costs ``p``, and adding the other's key to it at count zero costs
+    ``P[N(0, noise_std^2) >= threshold]``, after which the two are again the
+    Gaussian mechanism.
 
     Parameters
     ----------
@@ -560,9 +564,15 @@ class NumericRanges:
 
 
 def _coarse_histogram(values, weights, live, noise_std, generator):
-    """Noisy counts of the grid (NaN off ``live``) and of the missing values."""
+    """Noisy counts of the grid (NaN off ``live``) and of the missing values.
+
+    A value clipped to a public bound that is a bucket's edge counts in the
+    live bucket next to it.
+    """
     missing = np.isnan(values)
-    counts = np.bincount(_grid_index(values[~missing]), weights=weights[~missing], minlength=_N_BUCKETS)
+    live_range = np.flatnonzero(live)
+    index = np.clip(_grid_index(values[~missing]), live_range[0], live_range[-1])
+    counts = np.bincount(index, weights=weights[~missing], minlength=_N_BUCKETS)
     noise = noise_std * generator.standard_normal(_N_BUCKETS + 1)
     return np.where(live, counts + noise[:-1], np.nan), float(weights[missing].sum() + noise[-1])
 
