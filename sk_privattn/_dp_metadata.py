@@ -54,11 +54,13 @@ histogram, not 2. So a release of ``h`` histograms with noise ``noise_std`` is
    in the outermost buckets, smaller ones in the zero bucket. As Google's
    ApproxBounds does (``cc/algorithms/approx-bounds.h`` in
    google/differential-privacy), the range spans the outermost buckets whose
-   noisy count clears a threshold. Runs of 2 and 4 adjacent buckets outside
-   that range then extend it when their noisy mass clears ``sqrt(2)`` and
-   ``2`` times the threshold (the noise of their sum): a balance whose
-   negative third is spread over several powers of two, none of them above
-   the threshold at 2,000 rows, keeps its negative side. The threshold is set
+   noisy count clears a threshold. Runs of ``COARSE_RUNS`` (2 and 4)
+   adjacent buckets outside that range then extend it when their noisy mass
+   clears ``sqrt(2)`` and ``2`` times the threshold (the noise of their sum):
+   a balance whose negative third is spread over several powers of two, none
+   of them above the threshold at 2,000 rows, keeps its negative side. A
+   feature needs a bucket besides the zero bucket to clear on its own; runs
+   only extend. The threshold is set
    so that an empty bucket or run anywhere in the release clears it with
    probability at most ``EMPTY_BUCKET_PROBABILITY`` (a union bound). No
    cumulative sum is ever taken over this grid: the noise of its many empty
@@ -78,7 +80,11 @@ histogram, not 2. So a release of ``h`` histograms with noise ``noise_std`` is
    quantiles of the mass of the span's bins that clear that (linear inside a
    bin). So a bound never passes a bin of real mass by more than the
    contiguous growth: an empty bin far from the data cannot move it, and one
-   next to it (probability 2.3 %) by one bin. Measured on realistic columns
+   next to it (probability 2.3 %) by one bin. Nor does a bound cut into the
+   outermost bucket or run that cleared in the first stage: the upper bound
+   is at least that bucket's lower edge, so a thin tail spread over bins
+   below the noise (capital gains beside their zeros) is not cut off at the
+   first bin. Measured on realistic columns
    (docs/_drafts/dp_metadata.md), this follows the 1 % and 99 % quantiles
    where keeping every bin that clears a threshold, or a noisy cumulative
    sum, let empty bins move a bound across the whole first range, and where a
@@ -139,7 +145,7 @@ __all__ = [
     "MAX_EXPONENT",
     "MIN_EXPONENT",
     "BIN_MASS_STDS",
-    "COARSE_WINDOWS",
+    "COARSE_RUNS",
     "MAX_REFINED_BINS",
     "MIN_REFINED_BINS",
     "ROBUST_QUANTILE",
@@ -166,8 +172,8 @@ DEFAULT_NOISE_MULTIPLIER = 8.0
 MIN_EXPONENT = -32
 MAX_EXPONENT = 64
 
-#: The first stage tries runs of these many adjacent buckets, so that mass spread over a few buckets counts.
-COARSE_WINDOWS = (1, 2, 4)
+#: Runs of these many adjacent buckets extend the first stage's range, so that mass spread over a few buckets counts.
+COARSE_RUNS = (2, 4)
 
 #: Probability that an empty bucket of the first stage, or an empty bin of the
 #: second, clears its threshold anywhere in one release (a union bound).
@@ -591,25 +597,28 @@ def _window_sums(noisy, width):
 
 
 def _coarse_range(noisy, low, high, threshold):
-    """The outer edges of the outermost runs of buckets that clear their threshold; NaN without a bucket besides zero.
+    """The first stage's range, and the inner edges of its outermost cleared buckets or runs.
 
-    Runs of ``COARSE_WINDOWS`` buckets are tried in turn, each outside the
-    range found so far: a run of ``w`` empty buckets has noise ``sqrt(w)``
-    times a bucket's, so its threshold is ``sqrt(w) * threshold``.
+    The buckets that clear ``threshold`` are the core; without a core bucket
+    besides the zero bucket, there is no range (NaN). Runs of ``COARSE_RUNS``
+    buckets outside the range found so far then extend it:
+    a run of ``w`` empty buckets has noise ``sqrt(w)`` times a bucket's, so
+    its threshold is ``sqrt(w) * threshold``.
     """
-    first = last = None
-    for width in COARSE_WINDOWS:
-        starts = np.flatnonzero(np.nan_to_num(_window_sums(noisy, width), nan=-np.inf) >= math.sqrt(width) * threshold)
-        ends = starts + width - 1
-        if first is not None:
-            keep = (ends < first) | (starts > last)
-            starts, ends = starts[keep], ends[keep]
-        if starts.size:
-            first = starts.min() if first is None else min(first, starts.min())
-            last = ends.max() if last is None else max(last, ends.max())
-    if first is None or first == last == _ZERO_BUCKET:
-        return np.nan, np.nan
-    return max(_EDGES[first], low), min(_EDGES[last + 1], high)
+    cleared = np.flatnonzero(np.nan_to_num(noisy, nan=-np.inf) >= threshold)
+    if not np.any(cleared != _ZERO_BUCKET):
+        return (np.nan,) * 4
+    (first, first_end), (last_start, last) = (cleared[0], cleared[0]), (cleared[-1], cleared[-1])
+    for width in COARSE_RUNS:
+        sums = _window_sums(noisy, width)
+        starts = np.flatnonzero(np.nan_to_num(sums, nan=-np.inf) >= math.sqrt(width) * threshold)
+        below, above = starts[starts + width - 1 < first], starts[starts > last]
+        if below.size:
+            first, first_end = below[0], below[0] + width - 1
+        if above.size:
+            last_start, last = above[-1], above[-1] + width - 1
+    return (max(_EDGES[first], low), min(_EDGES[last + 1], high),
+            min(_EDGES[first_end + 1], high), max(_EDGES[last_start], low))
 
 
 def _refined_bin_count(coarse_counts, low, high, noise_std):
@@ -666,7 +675,7 @@ def _release_ranges(values, weights, bounds, quantiles, noise_std, seed, purpose
     """Both stages for features given as lists of values and weights; see :func:`release_numeric_ranges`."""
     n_features = len(values)
     live = np.array([_live_buckets(low, high) for low, high in bounds]).reshape(n_features, _N_BUCKETS)
-    coarse_threshold = noise_std * norm.isf(empty_bucket_probability / max(len(COARSE_WINDOWS) * live.sum(), 1))
+    coarse_threshold = noise_std * norm.isf(empty_bucket_probability / max((1 + len(COARSE_RUNS)) * live.sum(), 1))
     result = {name: np.full(n_features, np.nan) for name in
               ("lower", "upper", "coarse_lower", "coarse_upper", "missing_counts", "refined_thresholds")}
     result["coarse_counts"] = np.full((n_features, _N_BUCKETS), np.nan)
@@ -677,7 +686,7 @@ def _release_ranges(values, weights, bounds, quantiles, noise_std, seed, purpose
         noisy, missing = _coarse_histogram(column, weights[feature], live[feature], noise_std,
                                            _generator(seed, purposes[0], feature))
         result["coarse_counts"][feature], result["missing_counts"][feature] = noisy, missing
-        coarse = _coarse_range(noisy, low, high, coarse_threshold)
+        *coarse, inner_lower, inner_upper = _coarse_range(noisy, low, high, coarse_threshold)
         result["coarse_lower"][feature], result["coarse_upper"][feature] = coarse
         if np.isnan(coarse[0]):
             continue
@@ -687,9 +696,8 @@ def _release_ranges(values, weights, bounds, quantiles, noise_std, seed, purpose
         threshold = noise_std * norm.isf(empty_bucket_probability / (n_bins * n_features))
         refined_edges[feature], refined_counts[feature] = edges, refined
         result["refined_thresholds"][feature] = threshold
-        result["lower"][feature], result["upper"][feature] = _robust_range(
-            edges, refined, quantiles[feature], threshold, EXTENSION_STDS * noise_std
-        )
+        lower, upper = _robust_range(edges, refined, quantiles[feature], threshold, EXTENSION_STDS * noise_std)
+        result["lower"][feature], result["upper"][feature] = min(lower, inner_lower), max(upper, inner_upper)
     return NumericRanges(noise_std=noise_std, coarse_threshold=float(coarse_threshold),
                          refined_edges=tuple(refined_edges), refined_counts=tuple(refined_counts), **result)
 
