@@ -596,46 +596,63 @@ def _window_sums(noisy, width):
     return sums
 
 
-def _coarse_range(noisy, low, high, threshold):
-    """The first stage's range, and the inner edges of its outermost cleared buckets or runs.
+def _coarse_units(noisy, threshold):
+    """The first stage's cleared units, ``(first, last)`` bucket indices in order; none without a bucket but zero.
 
-    The buckets that clear ``threshold`` are the core; without a core bucket
-    besides the zero bucket, there is no range (NaN). Runs of ``COARSE_RUNS``
-    buckets outside the range found so far then extend it:
-    a run of ``w`` empty buckets has noise ``sqrt(w)`` times a bucket's, so
-    its threshold is ``sqrt(w) * threshold``.
+    Every bucket that clears ``threshold`` is a unit; without one besides the
+    zero bucket, there is no range. Then the outermost run of each of
+    ``COARSE_RUNS`` buckets outside the units found so far is one more: a run
+    of ``w`` empty buckets has noise ``sqrt(w)`` times a bucket's, so its
+    threshold is ``sqrt(w) * threshold``.
     """
     cleared = np.flatnonzero(np.nan_to_num(noisy, nan=-np.inf) >= threshold)
     if not np.any(cleared != _ZERO_BUCKET):
-        return (np.nan,) * 4
-    (first, first_end), (last_start, last) = (cleared[0], cleared[0]), (cleared[-1], cleared[-1])
+        return []
+    units = [(index, index) for index in cleared]
     for width in COARSE_RUNS:
-        sums = _window_sums(noisy, width)
-        starts = np.flatnonzero(np.nan_to_num(sums, nan=-np.inf) >= math.sqrt(width) * threshold)
-        below, above = starts[starts + width - 1 < first], starts[starts > last]
+        starts = np.flatnonzero(np.nan_to_num(_window_sums(noisy, width), nan=-np.inf) >= math.sqrt(width) * threshold)
+        below, above = starts[starts + width - 1 < units[0][0]], starts[starts > units[-1][1]]
         if below.size:
-            first, first_end = below[0], below[0] + width - 1
+            units.insert(0, (below[0], below[0] + width - 1))
         if above.size:
-            last_start, last = above[-1], above[-1] + width - 1
-    return (max(_EDGES[first], low), min(_EDGES[last + 1], high),
-            min(_EDGES[first_end + 1], high), max(_EDGES[last_start], low))
+            units.append((above[-1], above[-1] + width - 1))
+    return units
 
 
-def _refined_bin_count(coarse_counts, low, high, noise_std):
-    """A power of two of bins whose average noisy mass inside ``[low, high]`` is ``BIN_MASS_STDS`` noise stds."""
-    inside = (_EDGES[1:] > low) & (_EDGES[:-1] < high)
-    ratio = np.nansum(coarse_counts[inside]) / (BIN_MASS_STDS * noise_std)
-    power = math.floor(math.log2(ratio)) if ratio >= 1.0 else 0
-    return int(np.clip(2**power, MIN_REFINED_BINS, MAX_REFINED_BINS))
+def _refined_edges(noisy, units, low, high, noise_std):
+    """The second stage's bins: as many linear bins inside each unit, one per bucket between units.
+
+    Their total is the units' noisy mass over ``BIN_MASS_STDS`` noise
+    standard deviations, within ``MIN_REFINED_BINS`` and ``MAX_REFINED_BINS``,
+    and each unit gets at least one. Returns the edges, and the unit of each
+    bin (-1 between units).
+    """
+    mass = sum(np.nansum(noisy[first:last + 1]) for first, last in units)
+    n_bins = np.clip(round(mass / (BIN_MASS_STDS * noise_std)), MIN_REFINED_BINS, MAX_REFINED_BINS)
+    share = max(1, round(n_bins / len(units)))
+    edges, unit_of_bin = [], []
+    for unit, (first, last) in enumerate(units):
+        gap_start = units[unit - 1][1] + 1 if unit else first
+        edges += [max(_EDGES[bucket], low) for bucket in range(gap_start, first)]
+        unit_of_bin += [-1] * (first - gap_start)
+        edges += list(np.linspace(max(_EDGES[first], low), min(_EDGES[last + 1], high), share + 1)[:-1])
+        unit_of_bin += [unit] * share
+    return np.array(edges + [min(_EDGES[units[-1][1] + 1], high)]), np.array(unit_of_bin)
 
 
-def _refined_histogram(values, weights, low, high, n_bins, noise_std, generator):
-    edges = np.linspace(low, high, n_bins + 1)
+def _refined_histogram(values, weights, edges, noise_std, generator):
     observed = ~np.isnan(values)
-    inside = np.clip(values[observed], low, high)
-    bins = np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, n_bins - 1)
-    counts = np.bincount(bins, weights=weights[observed], minlength=n_bins)
-    return edges, counts + noise_std * generator.standard_normal(n_bins)
+    inside = np.clip(values[observed], edges[0], edges[-1])
+    bins = np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, edges.size - 2)
+    counts = np.bincount(bins, weights=weights[observed], minlength=edges.size - 1)
+    return counts + noise_std * generator.standard_normal(edges.size - 1)
+
+
+def _confirmed_units(refined, unit_of_bin, n_units, threshold):
+    """Whether each unit's mass in the second stage clears ``threshold`` times the square root of its bins."""
+    inside = unit_of_bin >= 0
+    mass = np.bincount(unit_of_bin[inside], weights=refined[inside], minlength=n_units)
+    return mass >= threshold * np.sqrt(np.bincount(unit_of_bin[inside], minlength=n_units))
 
 
 def _kept_bins(noisy, core_threshold, extension_threshold):
@@ -664,11 +681,24 @@ def _lower_quantile(edges, mass, quantile):
     return edges[bin_] + fraction * (edges[bin_ + 1] - edges[bin_])
 
 
-def _robust_range(edges, noisy, quantile, core_threshold, extension_threshold):
-    kept = _kept_bins(noisy, core_threshold, extension_threshold)
+def _robust_range(edges, refined, unit_of_bin, n_units, quantile, threshold, extension_threshold):
+    """The second stage's bounds: quantiles of the kept bins, never inside the outermost confirmed units.
+
+    A unit of the first stage whose second-stage mass clears the threshold
+    holds data: the lower bound is at most the upper edge of the lowest such
+    unit, the upper bound at least the lower edge of the highest. Without a
+    kept bin, the outer edges of the confirmed units, or of the first stage.
+    """
+    confirmed = np.flatnonzero(_confirmed_units(refined, unit_of_bin, n_units, threshold))
+    bins = [np.flatnonzero(unit_of_bin == unit) for unit in confirmed[[0, -1]]] if confirmed.size else None
+    kept = _kept_bins(refined, threshold, extension_threshold)
     if kept is None:
-        return edges[0], edges[-1]
-    return _lower_quantile(edges, kept, quantile), -_lower_quantile(-edges[::-1], kept[::-1], quantile)
+        return (edges[bins[0][0]], edges[bins[1][-1] + 1]) if bins else (edges[0], edges[-1])
+    lower = _lower_quantile(edges, kept, quantile)
+    upper = -_lower_quantile(-edges[::-1], kept[::-1], quantile)
+    if bins:
+        lower, upper = min(lower, edges[bins[0][-1] + 1]), max(upper, edges[bins[1][0]])
+    return lower, upper
 
 
 def _release_ranges(values, weights, bounds, quantiles, noise_std, seed, purposes, empty_bucket_probability):
@@ -686,18 +716,19 @@ def _release_ranges(values, weights, bounds, quantiles, noise_std, seed, purpose
         noisy, missing = _coarse_histogram(column, weights[feature], live[feature], noise_std,
                                            _generator(seed, purposes[0], feature))
         result["coarse_counts"][feature], result["missing_counts"][feature] = noisy, missing
-        *coarse, inner_lower, inner_upper = _coarse_range(noisy, low, high, coarse_threshold)
-        result["coarse_lower"][feature], result["coarse_upper"][feature] = coarse
-        if np.isnan(coarse[0]):
+        units = _coarse_units(noisy, coarse_threshold)
+        if not units:
             continue
-        n_bins = _refined_bin_count(noisy, *coarse, noise_std)
-        edges, refined = _refined_histogram(column, weights[feature], *coarse, n_bins, noise_std,
-                                            _generator(seed, purposes[1], feature))
-        threshold = noise_std * norm.isf(empty_bucket_probability / (n_bins * n_features))
+        result["coarse_lower"][feature] = max(_EDGES[units[0][0]], low)
+        result["coarse_upper"][feature] = min(_EDGES[units[-1][1] + 1], high)
+        edges, unit_of_bin = _refined_edges(noisy, units, low, high, noise_std)
+        refined = _refined_histogram(column, weights[feature], edges, noise_std, _generator(seed, purposes[1], feature))
+        threshold = noise_std * norm.isf(empty_bucket_probability / (refined.size * n_features))
         refined_edges[feature], refined_counts[feature] = edges, refined
         result["refined_thresholds"][feature] = threshold
-        lower, upper = _robust_range(edges, refined, quantiles[feature], threshold, EXTENSION_STDS * noise_std)
-        result["lower"][feature], result["upper"][feature] = min(lower, inner_lower), max(upper, inner_upper)
+        result["lower"][feature], result["upper"][feature] = _robust_range(
+            edges, refined, unit_of_bin, len(units), quantiles[feature], threshold, EXTENSION_STDS * noise_std
+        )
     return NumericRanges(noise_std=noise_std, coarse_threshold=float(coarse_threshold),
                          refined_edges=tuple(refined_edges), refined_counts=tuple(refined_counts), **result)
 
@@ -758,7 +789,7 @@ def release_numeric_ranges(X, *, noise, seed, public_bounds=None, groups=None,
     >>> ranges.coarse_lower, ranges.coarse_upper
     (array([16.]), array([128.]))
     >>> ranges.lower.round(1), ranges.upper.round(1)
-    (array([18.3]), array([79.4]))
+    (array([18.1]), array([79.5]))
     """
     X = _as_numeric(X, "X")
     n_samples, n_features = X.shape
@@ -1091,7 +1122,7 @@ def release_series_metadata(series, *, n_channels, noise, seed, public_bounds=No
     >>> released = release_series_metadata(series, n_channels=1, noise=MetadataNoise(8.0, n_numeric=2),
     ...                                    seed=np.random.SeedSequence(0))
     >>> released.value_lower.round(1), released.value_upper.round(1), released.max_length
-    (array([15.5]), array([24.5]), 101)
+    (array([15.8]), array([24.4]), 101)
     """
     if not (isinstance(n_channels, numbers.Integral) and n_channels >= 1):
         raise ValueError(f"n_channels={n_channels!r}; use the number of channels of the series, an int >= 1.")

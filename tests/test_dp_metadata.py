@@ -278,8 +278,8 @@ def test_public_bounds_clip_and_the_dp_range_sets_the_scale():
     (np.full(1_000, np.nan), None),
     (np.zeros(1_000), None),
     (np.zeros(0), None),
-    (np.full(1_000, 5.0), (5.0, 5.5, 8.0)),
-    (np.r_[np.full(999, 3.0), np.inf], (3.0, 3.5, 4.0)),
+    (np.full(1_000, 5.0), (4.5, 5.5, 8.0)),
+    (np.r_[np.full(999, 3.0), np.inf], (2.5, 3.5, 4.0)),
     (np.r_[np.full(600, 3.0), np.full(400, np.inf)], (2.0, 2.0**MAX_EXPONENT, 2.0**MAX_EXPONENT)),
 ])
 def test_missing_zero_empty_constant_and_infinite_columns_get_their_dp_outcome(column, expected):
