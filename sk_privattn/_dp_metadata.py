@@ -65,30 +65,33 @@ histogram, not 2. So a release of ``h`` histograms with noise ``noise_std`` is
    probability at most ``EMPTY_BUCKET_PROBABILITY`` (a union bound). No
    cumulative sum is ever taken over this grid: the noise of its many empty
    buckets would dominate it.
-2. Linear bins inside each feature's first range (powers of two alone are
-   too coarse: years 1990-2020 fall in ``[1024, 2048)``). Their number is a
-   power of two between ``MIN_REFINED_BINS`` and ``MAX_REFINED_BINS``, chosen
-   from the first stage's noisy mass in the range so that a bin holds about
-   ``BIN_MASS_STDS`` noise standard deviations on average: 32 bins for
-   30,000 rows at a noise of 37 rows, 4 for 2,000. Finer bins at small ``n``
-   would hold less than the noise, and thresholds would keep only the mode.
-   The bins that clear a threshold set as in the first stage (an empty bin
-   clears it with probability at most ``EMPTY_BUCKET_PROBABILITY`` over the
-   release) are the core of the feature. From its outermost bins, the span
-   grows through contiguous bins that clear ``EXTENSION_STDS`` noise standard
-   deviations; the bounds are the ``quantile`` and ``1 - quantile``
-   quantiles of the mass of the span's bins that clear that (linear inside a
-   bin). So a bound never passes a bin of real mass by more than the
-   contiguous growth: an empty bin far from the data cannot move it, and one
-   next to it (probability 2.3 %) by one bin. Nor does a bound cut into the
-   outermost bucket or run that cleared in the first stage: the upper bound
-   is at least that bucket's lower edge, so a thin tail spread over bins
-   below the noise (capital gains beside their zeros) is not cut off at the
-   first bin. Measured on realistic columns
-   (docs/_drafts/dp_metadata.md), this follows the 1 % and 99 % quantiles
-   where keeping every bin that clears a threshold, or a noisy cumulative
-   sum, let empty bins move a bound across the whole first range, and where a
-   fixed 32 bins kept only the mode of a column of 2,000 rows.
+2. Linear bins refine the first range (powers of two alone are too coarse:
+   years 1990-2020 fall in ``[1024, 2048)``). Each cleared bucket or run
+   (a unit) gets the same number of linear bins, and each bucket between
+   units one bin; the units' noisy mass over ``BIN_MASS_STDS`` noise
+   standard deviations sets the total, between ``MIN_REFINED_BINS`` and
+   ``MAX_REFINED_BINS``: about 50 for 30,000 rows at a noise of 37 rows, 4
+   for 2,000. Finer bins at small ``n`` would hold less than the noise, and
+   thresholds would keep only the mode. The bins that clear a threshold set
+   as in the first stage (an empty bin clears it with probability at most
+   ``EMPTY_BUCKET_PROBABILITY`` over the release) are the core. From its
+   outermost bins, the span grows through contiguous bins that clear
+   ``EXTENSION_STDS`` noise standard deviations; the bounds are the
+   ``quantile`` and ``1 - quantile`` quantiles of the mass of the span's bins
+   that clear that (linear inside a bin). So a bound never passes a bin of
+   real mass by more than the contiguous growth: an empty bin far from the
+   data cannot move it, and one next to it (probability 2.3 %) by one bin;
+   and a bucket that cleared the first stage by chance holds no bin of the
+   data, so it cannot stretch the range. Nor does a bound cut into the
+   outermost unit whose second-stage mass confirms it (clears the threshold
+   times the square root of its bins): the upper bound is at least that
+   unit's lower edge, so a thin tail spread over bins under the noise
+   (capital gains beside their zeros) is not cut off at the first bin.
+   Measured on realistic columns (docs/_drafts/dp_metadata.md), this follows
+   the 1 % and 99 % quantiles where keeping every bin that clears a
+   threshold, or a noisy cumulative sum, let empty bins move a bound across
+   the whole first range, and where a fixed 32 bins kept only the mode of a
+   column of 2,000 rows.
 
 A feature whose first stage clears no bucket other than the zero bucket gets
 no range (NaN): the caller falls back to its public bounds, or to the
@@ -179,11 +182,11 @@ COARSE_RUNS = (2, 4)
 #: second, clears its threshold anywhere in one release (a union bound).
 EMPTY_BUCKET_PROBABILITY = 1e-4
 
-#: The second stage's linear bins: a power of two between these, inside each feature's first range.
+#: The second stage's linear bins inside the first stage's units: between these many in all.
 MIN_REFINED_BINS = 4
 MAX_REFINED_BINS = 128
 
-#: The second stage chooses its bins to hold this many noise standard deviations on average.
+#: The second stage chooses its number of bins to hold this many noise standard deviations on average.
 BIN_MASS_STDS = 16.0
 
 #: A refined bin next to the kept ones is kept when its noisy count reaches this many noise standard deviations.
@@ -596,48 +599,44 @@ def _window_sums(noisy, width):
     return sums
 
 
-def _coarse_units(noisy, threshold):
-    """The first stage's cleared units, ``(first, last)`` bucket indices in order; none without a bucket but zero.
+def _coarse_buckets(noisy, threshold):
+    """The grid buckets that the first stage found: a mask, empty without a bucket besides zero.
 
-    Every bucket that clears ``threshold`` is a unit; without one besides the
-    zero bucket, there is no range. Then the outermost run of each of
-    ``COARSE_RUNS`` buckets outside the units found so far is one more: a run
-    of ``w`` empty buckets has noise ``sqrt(w)`` times a bucket's, so its
+    Every bucket that clears ``threshold`` is found; without one besides the
+    zero bucket, there is no range. Then, below and above them, the
+    outermost run of each of ``COARSE_RUNS`` buckets that clears: a run of
+    ``w`` empty buckets has noise ``sqrt(w)`` times a bucket's, so its
     threshold is ``sqrt(w) * threshold``.
     """
-    cleared = np.flatnonzero(np.nan_to_num(noisy, nan=-np.inf) >= threshold)
-    if not np.any(cleared != _ZERO_BUCKET):
-        return []
-    units = [(index, index) for index in cleared]
+    found = np.nan_to_num(noisy, nan=-np.inf) >= threshold
+    if not np.any(np.delete(found, _ZERO_BUCKET)):
+        return np.zeros_like(found)
     for width in COARSE_RUNS:
+        first, last = np.flatnonzero(found)[[0, -1]]
         starts = np.flatnonzero(np.nan_to_num(_window_sums(noisy, width), nan=-np.inf) >= math.sqrt(width) * threshold)
-        below, above = starts[starts + width - 1 < units[0][0]], starts[starts > units[-1][1]]
-        if below.size:
-            units.insert(0, (below[0], below[0] + width - 1))
-        if above.size:
-            units.append((above[-1], above[-1] + width - 1))
-    return units
+        for start in (starts[starts + width - 1 < first][:1], starts[starts > last][-1:]):
+            for run in start:
+                found[run:run + width] = True
+    return found
 
 
-def _refined_edges(noisy, units, low, high, noise_std):
-    """The second stage's bins: as many linear bins inside each unit, one per bucket between units.
+def _refined_edges(noisy, found, low, high, noise_std):
+    """The second stage's bins: as many linear bins inside each found bucket, one per bucket between them.
 
-    Their total is the units' noisy mass over ``BIN_MASS_STDS`` noise
-    standard deviations, within ``MIN_REFINED_BINS`` and ``MAX_REFINED_BINS``,
-    and each unit gets at least one. Returns the edges, and the unit of each
-    bin (-1 between units).
+    Their total is the found buckets' noisy mass over ``BIN_MASS_STDS``
+    noise standard deviations, within ``MIN_REFINED_BINS`` and
+    ``MAX_REFINED_BINS``, and each found bucket gets at least one. Returns
+    the edges, and the grid bucket of each bin (-1 between found buckets).
     """
-    mass = sum(np.nansum(noisy[first:last + 1]) for first, last in units)
-    n_bins = np.clip(round(mass / (BIN_MASS_STDS * noise_std)), MIN_REFINED_BINS, MAX_REFINED_BINS)
-    share = max(1, round(n_bins / len(units)))
-    edges, unit_of_bin = [], []
-    for unit, (first, last) in enumerate(units):
-        gap_start = units[unit - 1][1] + 1 if unit else first
-        edges += [max(_EDGES[bucket], low) for bucket in range(gap_start, first)]
-        unit_of_bin += [-1] * (first - gap_start)
-        edges += list(np.linspace(max(_EDGES[first], low), min(_EDGES[last + 1], high), share + 1)[:-1])
-        unit_of_bin += [unit] * share
-    return np.array(edges + [min(_EDGES[units[-1][1] + 1], high)]), np.array(unit_of_bin)
+    buckets = np.arange(*np.flatnonzero(found)[[0, -1]] + [0, 1])
+    n_bins = np.clip(round(np.nansum(noisy[found]) / (BIN_MASS_STDS * noise_std)), MIN_REFINED_BINS, MAX_REFINED_BINS)
+    share = max(1, round(n_bins / found.sum()))
+    edges, bucket_of_bin = [], []
+    for bucket in buckets:
+        bins = share if found[bucket] else 1
+        edges += list(np.linspace(max(_EDGES[bucket], low), min(_EDGES[bucket + 1], high), bins + 1)[:-1])
+        bucket_of_bin += [bucket if found[bucket] else -1] * bins
+    return np.array(edges + [min(_EDGES[buckets[-1] + 1], high)]), np.array(bucket_of_bin)
 
 
 def _refined_histogram(values, weights, edges, noise_std, generator):
@@ -648,11 +647,12 @@ def _refined_histogram(values, weights, edges, noise_std, generator):
     return counts + noise_std * generator.standard_normal(edges.size - 1)
 
 
-def _confirmed_units(refined, unit_of_bin, n_units, threshold):
-    """Whether each unit's mass in the second stage clears ``threshold`` times the square root of its bins."""
-    inside = unit_of_bin >= 0
-    mass = np.bincount(unit_of_bin[inside], weights=refined[inside], minlength=n_units)
-    return mass >= threshold * np.sqrt(np.bincount(unit_of_bin[inside], minlength=n_units))
+def _confirmed_buckets(refined, bucket_of_bin, threshold):
+    """The found buckets whose second-stage mass clears ``threshold`` times the square root of their bins."""
+    inside = bucket_of_bin >= 0
+    mass = np.bincount(bucket_of_bin[inside], weights=refined[inside], minlength=_N_BUCKETS)
+    bins = np.bincount(bucket_of_bin[inside], minlength=_N_BUCKETS)
+    return np.flatnonzero((bins > 0) & (mass >= threshold * np.sqrt(bins)))
 
 
 def _kept_bins(noisy, core_threshold, extension_threshold):
@@ -681,23 +681,27 @@ def _lower_quantile(edges, mass, quantile):
     return edges[bin_] + fraction * (edges[bin_ + 1] - edges[bin_])
 
 
-def _robust_range(edges, refined, unit_of_bin, n_units, quantile, threshold, extension_threshold):
-    """The second stage's bounds: quantiles of the kept bins, never inside the outermost confirmed units.
+def _robust_range(edges, refined, bucket_of_bin, quantile, threshold, extension_threshold):
+    """The second stage's bounds: quantiles of the kept bins, never inside the outermost confirmed buckets.
 
-    A unit of the first stage whose second-stage mass clears the threshold
-    holds data: the lower bound is at most the upper edge of the lowest such
-    unit, the upper bound at least the lower edge of the highest. Without a
-    kept bin, the outer edges of the confirmed units, or of the first stage.
+    A found bucket whose second-stage mass clears the threshold holds data:
+    the lower bound is at most the upper edge of the lowest such bucket, the
+    upper bound at least the lower edge of the highest. Without a kept bin,
+    the outer edges of the confirmed buckets, or of the first stage. A range
+    inside the zero bucket is no range (NaN).
     """
-    confirmed = np.flatnonzero(_confirmed_units(refined, unit_of_bin, n_units, threshold))
-    bins = [np.flatnonzero(unit_of_bin == unit) for unit in confirmed[[0, -1]]] if confirmed.size else None
+    confirmed = _confirmed_buckets(refined, bucket_of_bin, threshold)
+    bins = [np.flatnonzero(bucket_of_bin == bucket) for bucket in confirmed[[0, -1]]] if confirmed.size else None
     kept = _kept_bins(refined, threshold, extension_threshold)
     if kept is None:
-        return (edges[bins[0][0]], edges[bins[1][-1] + 1]) if bins else (edges[0], edges[-1])
-    lower = _lower_quantile(edges, kept, quantile)
-    upper = -_lower_quantile(-edges[::-1], kept[::-1], quantile)
-    if bins:
-        lower, upper = min(lower, edges[bins[0][-1] + 1]), max(upper, edges[bins[1][0]])
+        lower, upper = (edges[bins[0][0]], edges[bins[1][-1] + 1]) if bins else (edges[0], edges[-1])
+    else:
+        lower = _lower_quantile(edges, kept, quantile)
+        upper = -_lower_quantile(-edges[::-1], kept[::-1], quantile)
+        if bins:
+            lower, upper = min(lower, edges[bins[0][-1] + 1]), max(upper, edges[bins[1][0]])
+    if -(2.0**MIN_EXPONENT) <= lower and upper <= 2.0**MIN_EXPONENT:
+        return np.nan, np.nan
     return lower, upper
 
 
@@ -716,18 +720,19 @@ def _release_ranges(values, weights, bounds, quantiles, noise_std, seed, purpose
         noisy, missing = _coarse_histogram(column, weights[feature], live[feature], noise_std,
                                            _generator(seed, purposes[0], feature))
         result["coarse_counts"][feature], result["missing_counts"][feature] = noisy, missing
-        units = _coarse_units(noisy, coarse_threshold)
-        if not units:
+        found = _coarse_buckets(noisy, coarse_threshold)
+        if not found.any():
             continue
-        result["coarse_lower"][feature] = max(_EDGES[units[0][0]], low)
-        result["coarse_upper"][feature] = min(_EDGES[units[-1][1] + 1], high)
-        edges, unit_of_bin = _refined_edges(noisy, units, low, high, noise_std)
+        first, last = np.flatnonzero(found)[[0, -1]]
+        result["coarse_lower"][feature] = max(_EDGES[first], low)
+        result["coarse_upper"][feature] = min(_EDGES[last + 1], high)
+        edges, bucket_of_bin = _refined_edges(noisy, found, low, high, noise_std)
         refined = _refined_histogram(column, weights[feature], edges, noise_std, _generator(seed, purposes[1], feature))
         threshold = noise_std * norm.isf(empty_bucket_probability / (refined.size * n_features))
         refined_edges[feature], refined_counts[feature] = edges, refined
         result["refined_thresholds"][feature] = threshold
         result["lower"][feature], result["upper"][feature] = _robust_range(
-            edges, refined, unit_of_bin, len(units), quantiles[feature], threshold, EXTENSION_STDS * noise_std
+            edges, refined, bucket_of_bin, quantiles[feature], threshold, EXTENSION_STDS * noise_std
         )
     return NumericRanges(noise_std=noise_std, coarse_threshold=float(coarse_threshold),
                          refined_edges=tuple(refined_edges), refined_counts=tuple(refined_counts), **result)
