@@ -599,44 +599,46 @@ def _window_sums(noisy, width):
     return sums
 
 
-def _coarse_buckets(noisy, threshold):
-    """The grid buckets that the first stage found: a mask, empty without a bucket besides zero.
+def _coarse_units(noisy, threshold):
+    """The first stage's units, ``(first, last)`` buckets in order; none without a bucket besides zero.
 
-    Every bucket that clears ``threshold`` is found; without one besides the
+    Every bucket that clears ``threshold`` is a unit; without one besides the
     zero bucket, there is no range. Then, below and above them, the
-    outermost run of each of ``COARSE_RUNS`` buckets that clears: a run of
-    ``w`` empty buckets has noise ``sqrt(w)`` times a bucket's, so its
+    outermost run of each of ``COARSE_RUNS`` buckets that clears is a unit: a
+    run of ``w`` empty buckets has noise ``sqrt(w)`` times a bucket's, so its
     threshold is ``sqrt(w) * threshold``.
     """
-    found = np.nan_to_num(noisy, nan=-np.inf) >= threshold
-    if not np.any(np.delete(found, _ZERO_BUCKET)):
-        return np.zeros_like(found)
+    cleared = np.flatnonzero(np.nan_to_num(noisy, nan=-np.inf) >= threshold)
+    if not np.any(cleared != _ZERO_BUCKET):
+        return []
+    units = [(bucket, bucket) for bucket in cleared]
     for width in COARSE_RUNS:
-        first, last = np.flatnonzero(found)[[0, -1]]
         starts = np.flatnonzero(np.nan_to_num(_window_sums(noisy, width), nan=-np.inf) >= math.sqrt(width) * threshold)
-        for start in (starts[starts + width - 1 < first][:1], starts[starts > last][-1:]):
-            for run in start:
-                found[run:run + width] = True
-    return found
+        below, above = starts[starts + width - 1 < units[0][0]], starts[starts > units[-1][1]]
+        units = [(start, start + width - 1) for start in below[:1]] + units
+        units += [(start, start + width - 1) for start in above[-1:]]
+    return units
 
 
-def _refined_edges(noisy, found, low, high, noise_std):
-    """The second stage's bins: as many linear bins inside each found bucket, one per bucket between them.
+def _refined_edges(noisy, units, low, high, noise_std):
+    """The second stage's bins: as many linear bins in each bucket of a unit, one per bucket between units.
 
-    Their total is the found buckets' noisy mass over ``BIN_MASS_STDS``
-    noise standard deviations, within ``MIN_REFINED_BINS`` and
-    ``MAX_REFINED_BINS``, and each found bucket gets at least one. Returns
-    the edges, and the grid bucket of each bin (-1 between found buckets).
+    Their total is the units' noisy mass over ``BIN_MASS_STDS`` noise
+    standard deviations, within ``MIN_REFINED_BINS`` and ``MAX_REFINED_BINS``,
+    and each bucket of a unit gets at least one. Returns the edges, and the
+    unit of each bin (-1 between units).
     """
-    buckets = np.arange(*np.flatnonzero(found)[[0, -1]] + [0, 1])
+    found = [bucket for first, last in units for bucket in range(first, last + 1)]
     n_bins = np.clip(round(np.nansum(noisy[found]) / (BIN_MASS_STDS * noise_std)), MIN_REFINED_BINS, MAX_REFINED_BINS)
-    share = max(1, round(n_bins / found.sum()))
-    edges, bucket_of_bin = [], []
-    for bucket in buckets:
-        bins = share if found[bucket] else 1
+    share = max(1, round(n_bins / len(found)))
+    unit_of_bucket = {bucket: unit for unit, (first, last) in enumerate(units) for bucket in range(first, last + 1)}
+    edges, unit_of_bin = [], []
+    for bucket in range(units[0][0], units[-1][1] + 1):
+        unit = unit_of_bucket.get(bucket, -1)
+        bins = share if unit >= 0 else 1
         edges += list(np.linspace(max(_EDGES[bucket], low), min(_EDGES[bucket + 1], high), bins + 1)[:-1])
-        bucket_of_bin += [bucket if found[bucket] else -1] * bins
-    return np.array(edges + [min(_EDGES[buckets[-1] + 1], high)]), np.array(bucket_of_bin)
+        unit_of_bin += [unit] * bins
+    return np.array(edges + [min(_EDGES[units[-1][1] + 1], high)]), np.array(unit_of_bin)
 
 
 def _refined_histogram(values, weights, edges, noise_std, generator):
@@ -647,26 +649,25 @@ def _refined_histogram(values, weights, edges, noise_std, generator):
     return counts + noise_std * generator.standard_normal(edges.size - 1)
 
 
-def _confirmed_buckets(refined, bucket_of_bin, threshold):
-    """The found buckets whose second-stage mass clears ``threshold`` times the square root of their bins."""
-    inside = bucket_of_bin >= 0
-    mass = np.bincount(bucket_of_bin[inside], weights=refined[inside], minlength=_N_BUCKETS)
-    bins = np.bincount(bucket_of_bin[inside], minlength=_N_BUCKETS)
-    return np.flatnonzero((bins > 0) & (mass >= threshold * np.sqrt(bins)))
+def _confirmed_units(refined, unit_of_bin, threshold):
+    """The units whose second-stage mass clears ``threshold`` times the square root of their bins."""
+    inside = unit_of_bin >= 0
+    mass = np.bincount(unit_of_bin[inside], weights=refined[inside])
+    return np.flatnonzero(mass >= threshold * np.sqrt(np.bincount(unit_of_bin[inside])))
 
 
 def _kept_bins(noisy, core_threshold, extension_threshold):
     """The mass of the bins kept: those that clear the extension threshold, from the first core bin grown
-    outward through contiguous such bins to the last."""
+    outward through contiguous such bins to the last; none without a core bin."""
+    kept = np.zeros_like(noisy)
     core = np.flatnonzero(noisy >= core_threshold)
     if core.size == 0:
-        return None
+        return kept
     first, last = core[0], core[-1]
     while first > 0 and noisy[first - 1] >= extension_threshold:
         first -= 1
     while last < noisy.size - 1 and noisy[last + 1] >= extension_threshold:
         last += 1
-    kept = np.zeros_like(noisy)
     span = slice(first, last + 1)
     kept[span] = np.where(noisy[span] >= extension_threshold, noisy[span], 0.0)
     return kept
@@ -681,25 +682,30 @@ def _lower_quantile(edges, mass, quantile):
     return edges[bin_] + fraction * (edges[bin_ + 1] - edges[bin_])
 
 
-def _robust_range(edges, refined, bucket_of_bin, quantile, threshold, extension_threshold):
-    """The second stage's bounds: quantiles of the kept bins, never inside the outermost confirmed buckets.
+def _robust_range(edges, refined, unit_of_bin, quantile, threshold, extension_threshold):
+    """The second stage's bounds: quantiles of the kept bins, never inside the outermost confirmed units.
 
-    A found bucket whose second-stage mass clears the threshold holds data:
-    the lower bound is at most the upper edge of the lowest such bucket, the
-    upper bound at least the lower edge of the highest. Without a kept bin,
-    the outer edges of the confirmed buckets, or of the first stage. A range
-    inside the zero bucket is no range (NaN).
+    A unit whose second-stage mass clears the threshold holds data: if the
+    kept span does not reach it, its bins that clear the extension threshold
+    are kept too; and the lower bound is at most the upper edge of the lowest
+    such unit, the upper bound at least the lower edge of the highest.
+    Without a kept bin, the first stage's range. A range inside the zero
+    bucket is no range (NaN).
     """
-    confirmed = _confirmed_buckets(refined, bucket_of_bin, threshold)
-    bins = [np.flatnonzero(bucket_of_bin == bucket) for bucket in confirmed[[0, -1]]] if confirmed.size else None
+    confirmed = _confirmed_units(refined, unit_of_bin, threshold)
     kept = _kept_bins(refined, threshold, extension_threshold)
-    if kept is None:
-        lower, upper = (edges[bins[0][0]], edges[bins[1][-1] + 1]) if bins else (edges[0], edges[-1])
-    else:
-        lower = _lower_quantile(edges, kept, quantile)
-        upper = -_lower_quantile(-edges[::-1], kept[::-1], quantile)
-        if bins:
-            lower, upper = min(lower, edges[bins[0][-1] + 1]), max(upper, edges[bins[1][0]])
+    span = np.flatnonzero(kept)
+    for unit in confirmed:
+        bins = np.flatnonzero((unit_of_bin == unit) & (refined >= extension_threshold))
+        if not span.size or not np.any((bins >= span[0]) & (bins <= span[-1])):
+            kept[bins] = refined[bins]
+    if not kept.any():
+        return edges[0], edges[-1]
+    lower = _lower_quantile(edges, kept, quantile)
+    upper = -_lower_quantile(-edges[::-1], kept[::-1], quantile)
+    if confirmed.size:
+        lower = min(lower, edges[np.flatnonzero(unit_of_bin == confirmed[0])[-1] + 1])
+        upper = max(upper, edges[np.flatnonzero(unit_of_bin == confirmed[-1])[0]])
     if -(2.0**MIN_EXPONENT) <= lower and upper <= 2.0**MIN_EXPONENT:
         return np.nan, np.nan
     return lower, upper
@@ -720,19 +726,18 @@ def _release_ranges(values, weights, bounds, quantiles, noise_std, seed, purpose
         noisy, missing = _coarse_histogram(column, weights[feature], live[feature], noise_std,
                                            _generator(seed, purposes[0], feature))
         result["coarse_counts"][feature], result["missing_counts"][feature] = noisy, missing
-        found = _coarse_buckets(noisy, coarse_threshold)
-        if not found.any():
+        units = _coarse_units(noisy, coarse_threshold)
+        if not units:
             continue
-        first, last = np.flatnonzero(found)[[0, -1]]
-        result["coarse_lower"][feature] = max(_EDGES[first], low)
-        result["coarse_upper"][feature] = min(_EDGES[last + 1], high)
-        edges, bucket_of_bin = _refined_edges(noisy, found, low, high, noise_std)
+        result["coarse_lower"][feature] = max(_EDGES[units[0][0]], low)
+        result["coarse_upper"][feature] = min(_EDGES[units[-1][1] + 1], high)
+        edges, unit_of_bin = _refined_edges(noisy, units, low, high, noise_std)
         refined = _refined_histogram(column, weights[feature], edges, noise_std, _generator(seed, purposes[1], feature))
         threshold = noise_std * norm.isf(empty_bucket_probability / (refined.size * n_features))
         refined_edges[feature], refined_counts[feature] = edges, refined
         result["refined_thresholds"][feature] = threshold
         result["lower"][feature], result["upper"][feature] = _robust_range(
-            edges, refined, bucket_of_bin, quantiles[feature], threshold, EXTENSION_STDS * noise_std
+            edges, refined, unit_of_bin, quantiles[feature], threshold, EXTENSION_STDS * noise_std
         )
     return NumericRanges(noise_std=noise_std, coarse_threshold=float(coarse_threshold),
                          refined_edges=tuple(refined_edges), refined_counts=tuple(refined_counts), **result)

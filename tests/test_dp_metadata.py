@@ -197,28 +197,29 @@ def test_histogram_privacy_agrees_with_opendp():
 
 @pytest.mark.parametrize("n", [2_000, 30_000])
 def test_ranges_follow_the_robust_quantiles_of_realistic_columns(n):
-    # The bounds hold on every one of 400 seeds measured (docs/_drafts/dp_metadata.md), with margins.
-    # At 2,000 rows a bucket's noise (37 rows) hides the thin tails: ranges shrink inward, never widen.
+    # Each bound holds on every one of 20,000 seeds at 2,000 rows and 1,500 at 30,000, with margins
+    # (docs/_drafts/dp_metadata.md). Errors are in units of the 1 %-99 % width. At 2,000 rows a bucket's
+    # noise (37 rows) hides the thin tails.
     X = realistic_table(n, np.random.default_rng(n))
-    q01, q10, q25, q50, q75, q90, q99 = np.quantile(X, [0.01, 0.10, 0.25, 0.5, 0.75, 0.90, 0.99], axis=0)
+    q01, q25, q75, q99 = np.quantile(X, [0.01, 0.25, 0.75, 0.99], axis=0)
     ranges = release_numeric_ranges(X, noise=ADULT_NOISE, seed=seed(n))
-    lower_error, upper_error = (ranges.lower - q01) / (q99 - q01), (ranges.upper - q99) / (q99 - q01)
+    width = q99 - q01
+    lower_error, upper_error = (ranges.lower - q01) / width, (ranges.upper - q99) / width
     age, income, gains, years, hours, balance = range(6)
     if n == 30_000:
         plain = [age, income, hours, balance]
-        assert np.all(np.abs(lower_error[plain]) < 0.1), lower_error
-        assert np.all((-0.75 < upper_error[plain]) & (upper_error[plain] < 0.3)), upper_error
-        assert 0.0 <= ranges.lower[gains] < 0.01 * ranges.upper[gains]
-        assert 2_000 < ranges.upper[gains] < 2.0**18
-        assert 1950 < ranges.lower[years] <= 1990 and 2020 <= ranges.upper[years] < 2060
+        assert np.all(np.abs(lower_error[plain]) < 0.25) and np.all(np.abs(upper_error[plain]) < 0.6)
+        assert -(2.0**-32) <= ranges.lower[gains] < 1 and 1_000 < ranges.upper[gains] < 1e5
+        assert 1980 < ranges.lower[years] <= 1990 and 2020 <= ranges.upper[years] < 2040
     else:
         plain = [age, income, hours]
         assert np.all(ranges.lower[plain] <= q25[plain]) and np.all(ranges.upper[plain] >= q75[plain])
-        assert np.all(lower_error[plain] > -0.25) and np.all(upper_error[plain] < 0.75)
+        assert np.all(lower_error[plain] > -0.25) and np.all(upper_error[plain] < 1.5)
         # The negative third of the balance spreads over powers of two, each under the noise: it may be lost.
-        assert q01[balance] - 0.25 * (q99 - q01)[balance] < ranges.lower[balance] <= q75[balance]
-        assert q90[balance] <= ranges.upper[balance] < q99[balance] + 0.25 * (q99 - q01)[balance]
-        assert np.isnan(ranges.lower[gains])  # its tail is under the noise: the caller falls back to signed_log
+        assert -1.0 < lower_error[balance] and ranges.lower[balance] <= q75[balance]
+        assert q75[balance] <= ranges.upper[balance] and upper_error[balance] < 0.25
+        # Capital gains: their tail is under the noise, so no range (the caller falls back to signed_log).
+        assert np.isnan(ranges.lower[gains]) or (ranges.lower[gains] < 1 and ranges.upper[gains] > 1_000)
         assert 1024 <= ranges.lower[years] <= 1990 and 2020 <= ranges.upper[years] <= 2048
     assert np.all(ranges.coarse_lower[ranges.has_range] <= ranges.lower[ranges.has_range])
     assert np.all(ranges.upper[ranges.has_range] <= ranges.coarse_upper[ranges.has_range])
@@ -413,7 +414,7 @@ def test_a_person_counts_once_per_feature():
 
 
 def test_more_categories_than_the_limit_keeps_the_largest_noisy_counts():
-    column = np.repeat([f"c{index:02d}" for index in range(40)], np.arange(200, 1_000, 20)).astype(object)
+    column = np.repeat([f"c{index:02d}" for index in range(40)], [300] * 35 + [1_000] * 5).astype(object)
     released = release_categories(column[:, None], noise=MetadataNoise(8.0, n_categorical=1), seed=seed(17),
                                   delta=CATEGORY_DELTA, relation=ADD_OR_REMOVE, max_categories=5)
     assert released.categories == (("c35", "c36", "c37", "c38", "c39"),)
@@ -440,7 +441,8 @@ def test_what_a_rare_class_needs_at_the_default_noise():
     assert ADULT_NOISE.noise_std == pytest.approx(36.7, abs=0.05) and threshold == pytest.approx(192, abs=0.5)
     assert threshold + norm.isf(0.05) * ADULT_NOISE.noise_std == pytest.approx(252, abs=0.5)
     assert norm.sf((threshold - 100) / ADULT_NOISE.noise_std) == pytest.approx(0.006, abs=0.0005)
-    y = np.r_[np.zeros(1_900), np.ones(100)]
+    # A class of 40 rows is released with probability 2e-5.
+    y = np.r_[np.zeros(1_960), np.ones(40)]
     released = release_classes(y, noise=ADULT_NOISE, seed=seed(20), delta=1e-7, relation=ADD_OR_REMOVE)
     assert released.categories == ((0,),)
 
@@ -465,9 +467,11 @@ def test_series_ranges_and_length():
     series.append(np.full((100_000, 2), 1e9))  # one series, very long and extreme
     noise = MetadataNoise(8.0, n_numeric=3, n_categorical=1)
     released = release_series_metadata(series, n_channels=2, noise=noise, seed=seed(22))
-    np.testing.assert_allclose(released.value_lower, [20.0 - 2.33 * 2.0, -3.0 - 2.33], atol=0.6)
-    np.testing.assert_allclose(released.value_upper, [20.0 + 2.33 * 2.0, -3.0 + 2.33], atol=0.6)
-    assert 100 <= released.max_length <= 110
+    # Within 0.3 of the 1 %-99 % width (0.16 at most over 150 seeds); the length within its grid bucket.
+    mean, width = np.array([20.0, -3.0]), 2 * 2.33 * np.array([2.0, 1.0])
+    assert np.all(np.abs(released.value_lower - (mean - width / 2)) < 0.3 * width)
+    assert np.all(np.abs(released.value_upper - (mean + width / 2)) < 0.3 * width)
+    assert 100 <= released.max_length <= 128
 
 
 def test_series_without_data_or_with_degenerate_series_get_their_dp_outcome():
