@@ -66,32 +66,32 @@ histogram, not 2. So a release of ``h`` histograms with noise ``noise_std`` is
    cumulative sum is ever taken over this grid: the noise of its many empty
    buckets would dominate it.
 2. Linear bins refine the first range (powers of two alone are too coarse:
-   years 1990-2020 fall in ``[1024, 2048)``). Each cleared bucket or run
-   (a unit) gets the same number of linear bins, and each bucket between
-   units one bin; the units' noisy mass over ``BIN_MASS_STDS`` noise
+   years 1990-2020 fall in ``[1024, 2048)``). Each bucket of a cleared unit
+   (a bucket, or a run) gets the same number of linear bins, and each bucket
+   between units one bin; the units' noisy mass over ``BIN_MASS_STDS`` noise
    standard deviations sets the total, between ``MIN_REFINED_BINS`` and
    ``MAX_REFINED_BINS``: about 50 for 30,000 rows at a noise of 37 rows, 4
    for 2,000. Finer bins at small ``n`` would hold less than the noise, and
    thresholds would keep only the mode. The bins that clear a threshold set
    as in the first stage (an empty bin clears it with probability at most
-   ``EMPTY_BUCKET_PROBABILITY`` over the release) are the core. From its
-   outermost bins, the span grows through contiguous bins that clear
-   ``EXTENSION_STDS`` noise standard deviations; the bounds are the
-   ``quantile`` and ``1 - quantile`` quantiles of the mass of the span's bins
-   that clear that (linear inside a bin). So a bound never passes a bin of
-   real mass by more than the contiguous growth: an empty bin far from the
-   data cannot move it, and one next to it (probability 2.3 %) by one bin;
-   and a bucket that cleared the first stage by chance holds no bin of the
-   data, so it cannot stretch the range. Nor does a bound cut into the
-   outermost unit whose second-stage mass confirms it (clears the threshold
-   times the square root of its bins): the upper bound is at least that
-   unit's lower edge, so a thin tail spread over bins under the noise
-   (capital gains beside their zeros) is not cut off at the first bin.
-   Measured on realistic columns (docs/_drafts/dp_metadata.md), this follows
-   the 1 % and 99 % quantiles where keeping every bin that clears a
-   threshold, or a noisy cumulative sum, let empty bins move a bound across
-   the whole first range, and where a fixed 32 bins kept only the mode of a
-   column of 2,000 rows.
+   ``EMPTY_BUCKET_PROBABILITY`` over the release) are the core; from its
+   outermost bins the kept span grows through contiguous bins that clear
+   ``EXTENSION_STDS`` noise standard deviations. A unit whose second-stage
+   mass clears the threshold (times the square root of its bins) is
+   confirmed: if the span does not reach it, its bins that clear
+   ``EXTENSION_STDS`` are kept too (the negative side of a balance), and no
+   bound cuts into the outermost confirmed units (a thin tail spread over
+   bins under the noise, as capital gains beside their zeros, is not cut off
+   at the first bin). The bounds are the ``quantile`` and ``1 - quantile``
+   quantiles of the kept mass, linear inside a bin. So an empty bin far from
+   the data cannot move a bound, one next to the kept span (probability
+   2.3 %) moves it by one bin, and a bucket that cleared the first stage by
+   chance holds no bin of the data, so it cannot stretch the range. Measured
+   on realistic columns (docs/_drafts/dp_metadata.md), this follows the 1 %
+   and 99 % quantiles where keeping every bin that clears a threshold, or a
+   noisy cumulative sum, let empty bins move a bound across the whole first
+   range, and where a fixed 32 linear bins kept only the mode of a column of
+   2,000 rows.
 
 A feature whose first stage clears no bucket other than the zero bucket gets
 no range (NaN): the caller falls back to its public bounds, or to the
