@@ -1007,9 +1007,9 @@ def release_classes(y, *, noise, seed, delta, relation, groups=None):
     deviation of 37 rows, the threshold at ``delta = 1e-7`` is 192 rows, and
     a class needs about 252 rows to be released with probability 95 %: a
     class of 5 % of 2,000 rows (100 rows) is released with probability
-    0.6 %. Pass the
-    classes when they are public (a label's type often fixes them); they then
-    cost nothing.
+    0.6 %. Pass the classes when they are public (a label's type often fixes
+    them): they then cost nothing. Rows of a class that is not released keep
+    no label the model can learn; the caller should weigh them zero.
 
     Parameters
     ----------
