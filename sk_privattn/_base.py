@@ -17,6 +17,7 @@ both the training and the privacy accounting (see :mod:`sk_privattn._warm_start`
 
 import contextlib
 import copy
+import dataclasses
 import math
 import secrets
 import warnings
@@ -52,6 +53,7 @@ from .privacy import (
     resolve_accountant,
     resolve_count,
 )
+from .privacy._metadata import PARTITION_DELTA_SHARE, UnpublishedMetadata, plan_metadata
 from .privacy._recording import RecordsFits, begin_fit
 from .privacy.accountants import AccountantOptions
 from .utils._warnings import caller_stacklevel
@@ -60,6 +62,18 @@ __all__ = ["BaseDPEstimator", "initial_module", "module_inputs", "planned_histor
 
 #: Rows per predict batch; every batch is padded to it (see ``_forward``).
 _PREDICT_BATCH_SIZE = 512
+
+#: Mixed into the training seed for the seeds of the DP metadata release.
+_METADATA_SEED = 0x6D657461
+
+
+def _partition_share(previous, metadata):
+    """The share of δ that partition selection takes: that of the first call for a warm start
+    (whose δ and categories it continues), :data:`PARTITION_DELTA_SHARE` for a release with
+    partitions, 0 otherwise."""
+    if previous is not None:
+        return previous.get("partition_delta_", 0.0) / previous["delta_"]
+    return PARTITION_DELTA_SHARE if metadata is not None and metadata.n_partitions else 0.0
 
 
 def _check_device(device):
@@ -89,6 +103,10 @@ class FitCall:
     module_seed, train_seed : int
         Seeds of the weights (and dropout), and of the sampler and the noise.
     plan : Plan
+    metadata : MetadataRelease or None
+        What the call releases of its metadata with DP (bounds, categories,
+        classes not given as public), planned from the schema; ``None`` when
+        it releases none.
     """
 
     unit: Unit
@@ -98,6 +116,7 @@ class FitCall:
     module_seed: int
     train_seed: int
     plan: object
+    metadata: object = None
 
 
 @dataclass
@@ -188,6 +207,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         "warm_start": ["boolean"],
         "max_sample_weight": [Interval(Real, 0, None, closed="neither"), None],
         "max_rows_per_person": [Interval(Integral, 1, None, closed="left")],
+        "metadata_noise_multiplier": [Interval(Real, 0, None, closed="neither")],
     }
 
     #: Parameters that set the architecture of ``module_`` or the encoding of
@@ -197,6 +217,9 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
     #: Where what a fit reads of the data outside DP-SGD comes from, for the
     #: PrivacyLeakWarning that says so.
     _training_rows = "the training data"
+
+    #: Why the estimator releases no DP metadata (a federation), or ``None``: it does.
+    _no_dp_metadata = None
 
     # No defaults here: each public estimator's signature is the one source of them.
     def __init__(
@@ -237,7 +260,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
     # -- what a subclass supplies ------------------------------------------
 
     @abstractmethod
-    def _fit_inputs(self, X, y, previous):
+    def _fit_inputs(self, X, y, previous, metadata=None):
         """Validate ``X`` and ``y`` and turn ``X`` into the module's inputs.
 
         Returns ``(inputs, y, attributes, rows)``: ``inputs`` a dict of
@@ -249,7 +272,9 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         array, which privacy ledgers fingerprint to find the fits that
         trained on the same row. Anything read from the data here must be public or warned.
         ``previous`` is ``None``, or the estimator's attributes before a warm
-        start, whose encoding must then be reused.
+        start, whose encoding must then be reused. ``metadata`` is the call's DP
+        metadata release (or ``None``), through which whatever is neither public
+        nor read by an explicit ``"data"`` is released.
         """
 
     @abstractmethod
@@ -270,11 +295,12 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         """Outputs of ``module_`` for the fitted target."""
 
     @abstractmethod
-    def _prepare_target(self, y, previous):
+    def _prepare_target(self, y, previous, metadata=None):
         """Validate ``y``; return (target tensor, n_outputs, fitted attributes).
 
         ``previous`` is ``None``, or the estimator's attributes before a warm
-        start: the target must then be encoded as in that fit.
+        start: the target must then be encoded as in that fit. ``metadata`` as
+        for :meth:`_fit_inputs`.
         """
 
     @abstractmethod
@@ -309,19 +335,20 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         return resolve_count(n_units, neighbouring=self._neighbouring_of(unit), public_count=self.public_count,
                              epsilon=float(self.epsilon), seed=seed)
 
-    def _plan_fit(self, n_units, previous, *, seed, unit=Unit.ROW):
+    def _plan_fit(self, n_units, previous, *, seed, unit=Unit.ROW, metadata=None):
         """The plan of this fit on ``n_units`` units: count them (:meth:`_count`, with
         ``seed``), then plan from the count (:meth:`_training_plan`). The federated
         estimator counts each site's rows instead."""
-        return self._training_plan(self._count(n_units, seed, unit), previous, unit)
+        return self._training_plan(self._count(n_units, seed, unit), previous, unit, metadata)
 
-    def _training_plan(self, count, previous=None, unit=Unit.ROW):
+    def _training_plan(self, count, previous=None, unit=Unit.ROW, metadata=None):
         """The :class:`~sk_privattn.privacy.TrainingPlan` of a fit whose units (rows, or
-        persons) are counted by ``count``.
+        persons) are counted by ``count``, and which releases ``metadata`` (a
+        :class:`~sk_privattn.privacy._metadata.MetadataRelease`, or ``None``) before it trains.
 
-        Reads the parameters and the count only (an int is a public count).
-        ``previous`` is the estimator's ``__dict__`` before a warm start, whose
-        δ and spent mechanisms the plan continues.
+        Reads the parameters, the count and the planned release only (an int is a
+        public count). ``previous`` is the estimator's ``__dict__`` before a warm
+        start, whose δ and spent mechanisms the plan continues.
         """
         return plan_training(
             count,
@@ -333,6 +360,8 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
             neighbouring=self._neighbouring_of(unit),
             prior_history=previous["accountant_history_"] if previous is not None else (),
             prior_count_epsilon=previous.get("count_epsilon_", 0.0) if previous is not None else 0.0,
+            release_history=metadata.history() if metadata is not None else (),
+            partition_share=_partition_share(previous, metadata),
         )
 
     def _warm_start_state(self, unit=Unit.ROW):
@@ -364,8 +393,55 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         call = 1 if previous is None else previous["history_"][-1]["call"] + 1
         module_seed, train_seed = self._seeds(call)
         n_units = _num_samples(X) if persons is None else persons.n_persons
-        plan = self._plan_fit(n_units, previous, seed=train_seed, unit=unit, **fit_params)
-        return FitCall(unit, persons, previous, call, module_seed, train_seed, plan)
+        metadata = self._plan_metadata(X, y, train_seed, person_id) if previous is None else None
+        plan = self._plan_fit(n_units, previous, seed=train_seed, unit=unit, metadata=metadata, **fit_params)
+        if metadata is not None:
+            metadata = dataclasses.replace(metadata, partition_delta=plan.partition_delta)
+        return FitCall(unit, persons, previous, call, module_seed, train_seed, plan, metadata)
+
+    def _plan_metadata(self, X, y, seed, person_id=None):
+        """The metadata release of a fit on ``X, y`` (:class:`~sk_privattn.privacy._metadata.MetadataRelease`),
+        planned from the schema and the parameters (``_metadata_needs``): ``None`` when the fit
+        is not private, or needs no metadata that is not public."""
+        if not math.isfinite(float(self.epsilon)):
+            return None
+        n_numeric, n_categorical, n_labels = self._metadata_needs(X, y)
+        if n_numeric + n_categorical + n_labels == 0:
+            return None
+        return plan_metadata(
+            self.metadata_noise_multiplier,
+            n_numeric=n_numeric,
+            n_categorical=n_categorical,
+            n_labels=n_labels,
+            relation=self.neighbouring,
+            entropy=np.random.SeedSequence([int(seed), _METADATA_SEED]).generate_state(1)[0],
+            groups=None if person_id is None else np.asarray(person_id),
+        )
+
+    def _metadata_needs(self, X, y):
+        """``(n_numeric, n_categorical, n_labels)``: the ranges, category lists and label domains
+        (0 or 1) that a fit on ``X, y`` must release with DP, from their schema (column kinds,
+        the type of ``y``) and the parameters, never from their values: those of the inputs
+        (``_input_metadata_needs``) and of the target (``_target_metadata_needs``). With
+        ``X=None`` (``y=None``) the schema is unknown: one of each kind that the parameters
+        may release, an upper bound of the release's cost, whose noise multiplier does not
+        depend on the schema."""
+        inputs, target = self._input_metadata_needs(X), self._target_metadata_needs(y)
+        return tuple(a + b for a, b in zip(inputs, target))
+
+    def _unpublished(self, metadata):
+        """How this fit obtains the bounds, categories and classes that are not public: released
+        with DP through ``metadata``, or, without privacy, read from the data."""
+        return UnpublishedMetadata(release=metadata, private=math.isfinite(float(self.epsilon)),
+                                   source=self._training_rows, unavailable=self._no_dp_metadata)
+
+    def _input_metadata_needs(self, X):
+        """What the input encoding of ``X`` releases with DP (see :meth:`_metadata_needs`); none by default."""
+        return (0, 0, 0)
+
+    def _target_metadata_needs(self, y):
+        """What the target encoding of ``y`` releases with DP (see :meth:`_metadata_needs`); none by default."""
+        return (0, 0, 0)
 
     def _prepare_call(self, call, X, y, sample_weight=None):
         """The :class:`PreparedFit` of ``call``: the inputs encoded, the target, the row
@@ -376,7 +452,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         :meth:`_plan_call`: what it reads outside DP-SGD, and what its plan calls for.
         """
         previous = call.previous
-        encoded = self._encode(X, y, sample_weight, previous, plan=call.plan)
+        encoded = self._encode(X, y, sample_weight, previous, plan=call.plan, metadata=call.metadata)
         if previous is None:
             module = self._build_module(encoded.attributes, encoded.n_outputs)
         else:
@@ -386,17 +462,19 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         return PreparedFit(call, encoded.dataset, module, self._criterion(encoded.attributes), encoded.attributes,
                            encoded.rows, encoded.y)
 
-    def _encode(self, X, y, sample_weight=None, previous=None, *, plan=None):
+    def _encode(self, X, y, sample_weight=None, previous=None, *, plan=None, metadata=None):
         """The rows ``X, y`` as the module trains on them: an :class:`Encoded`.
 
         The one step that reads the rows, for a fit and for a federation's
-        site alike. With ``plan``, the warnings that the plan calls for are
-        raised after those of the input encoding.
+        site alike: the input encoding and the target, with ``metadata`` (the
+        call's DP metadata release) where they are not public. With ``plan``,
+        the warnings that the plan calls for are raised after those of the input
+        encoding.
         """
-        inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
+        inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous, metadata)
         if plan is not None:
             self._warn_about_plan(plan, previous)
-        target, n_outputs, target_attributes = self._prepare_target(y, previous)
+        target, n_outputs, target_attributes = self._prepare_target(y, previous, metadata)
         row_weight = self._row_weights(target, target_attributes, sample_weight, len(target))
         return Encoded(TensorBatchDataset(inputs, target, row_weight), {**target_attributes, **input_attributes},
                        n_outputs, rows, y)
@@ -472,6 +550,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
             "count_": plan.count.value,
             "count_epsilon_": plan.count_epsilon,
             "delta_": plan.delta,
+            "partition_delta_": plan.partition_delta,
             "epsilon_": result.epsilon,
             "noise_multiplier_": plan.noise_multiplier,
             "sample_rate_": plan.sample_rate,
@@ -481,7 +560,7 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         }
         for name, value in spent.items():
             setattr(self, name, value)
-        self.accountant_history_ = [*plan.prior_history, *result.history]
+        self.accountant_history_ = [*plan.prior_history, *plan.release_history, *result.history]
         earlier = previous["history_"] if previous is not None else []
         self.history_ = earlier + [{"call": call, **row} for row in result.log]
         return self
@@ -661,11 +740,25 @@ def _padded(rows):
     return torch.cat([rows, rows[-1:].expand(missing, *rows.shape[1:])])
 
 
-def planned_histories(estimator, count):
-    """What a fit of ``estimator`` whose rows are counted by ``count`` (public, an int)
-    would run, one history per group of rows, from its parameters and ``count``
-    alone (no data read)."""
-    return estimator._training_plan(count).row_histories()
+def planned_histories(estimator, count, X=None, y=None):
+    """What a fit of ``estimator`` on ``X, y`` whose rows are counted by ``count`` (public,
+    an int) would run, one history per group of rows, from its parameters, ``count`` and the
+    schema of ``X, y`` alone (no value is read): its metadata release and its training.
+
+    Raises
+    ------
+    ValueError
+        Without ``X``, for an estimator that may release metadata with DP: whether it
+        does, and so what its training runs, depends on the columns of ``X``.
+    """
+    if X is None and any(estimator._metadata_needs(None, None)) and math.isfinite(float(estimator.epsilon)):
+        raise ValueError(
+            f"{type(estimator).__name__} releases its bounds, categories or classes with DP where they are None, "
+            "and whether it does depends on the columns of X: pass X and y (their schema is read, never their "
+            "values), or public bounds, categories and classes."
+        )
+    metadata = estimator._plan_metadata(X, y, seed=0)
+    return estimator._training_plan(count, metadata=metadata).row_histories()
 
 
 def initial_module(fitted):

@@ -13,8 +13,17 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from .utils._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
+from .privacy._metadata import FROM_DATA, reads_data
 
 __all__ = ["DPClassifierMixin"]
+
+#: The encoded label of a row whose label is not a class: the criterion gives it a loss of 0.
+IGNORED_LABEL = -100
+
+
+def _is_boolean(y):
+    """Whether ``y`` has a boolean type, whose classes ``[False, True]`` are public."""
+    return getattr(np.asarray(y), "dtype", None) == np.dtype(bool)
 
 
 class DPClassifierMixin(ClassifierMixin):
@@ -27,21 +36,31 @@ class DPClassifierMixin(ClassifierMixin):
     """
 
     _classifier_constraints = {
-        "classes": ["array-like", None],
+        "classes": ["array-like", StrOptions({FROM_DATA}), None],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
-    def _prepare_target(self, y, previous):
+    def _target_metadata_needs(self, y):
+        """A label domain to release with DP: when ``classes`` is ``None`` and ``y``'s type does not
+        fix the labels (a boolean ``y`` has the public classes ``[False, True]``)."""
+        return (0, 0, int(self.classes is None and (y is None or not _is_boolean(y))))
+
+    def _prepare_target(self, y, previous, metadata=None):
         check_classification_targets(y)
+        released = False
         if previous is not None:
             classes = previous["classes_"]
-        elif self.classes is not None:
+        elif self.classes is not None and not reads_data(self.classes):
             classes = np.unique(np.asarray(self.classes))
+        elif _is_boolean(y):
+            classes = np.array([False, True])
+        elif self.classes is None and self._unpublished(metadata).private:
+            classes, released = self._released_classes(y, metadata), True
         else:
             classes = self._classes_from_data(y)
         present = np.unique(y)
         unknown = present[~np.isin(present, classes)]
-        if unknown.size:
+        if unknown.size and not released:
             origin = (
                 "the classes of the model that warm_start=True continues"
                 if previous is not None
@@ -56,22 +75,40 @@ class DPClassifierMixin(ClassifierMixin):
                 f"y contains only one class ({classes[0]!r}); a classifier needs at least "
                 "two classes in the training data, or two in classes."
             )
-        encoded = np.searchsorted(classes, y)
-        attributes = {"classes_": classes, "class_weight_": self._class_weights(classes, encoded)}
+        # A row whose label is not a class (one that the DP release did not release) stays in
+        # the Poisson sampling, with a loss of 0: the criterion ignores the index IGNORED_LABEL.
+        known = np.isin(y, classes)
+        encoded = np.where(known, np.searchsorted(classes, np.where(known, y, classes[0])), IGNORED_LABEL)
+        attributes = {"classes_": classes, "class_weight_": self._class_weights(classes, encoded[known])}
         return torch.as_tensor(encoded, dtype=torch.long), len(classes), attributes
 
+    def _released_classes(self, y, metadata):
+        """The classes released with DP (partition selection); an error, a function of the release
+        only, when fewer than two were released."""
+        release = self._unpublished(metadata).require_release("classes").classes(np.asarray(y, dtype=object))
+        classes = np.asarray(release.categories[0])
+        if len(classes) < 2:
+            raise ValueError(
+                f"classes=None: the DP release of the labels released {len(classes)} class(es), fewer than the two "
+                f"a classifier needs: a class is released when its rows, plus Gaussian noise of standard "
+                f"deviation {release.noise_std:.3g}, reach {release.threshold:.4g}. Pass the public classes "
+                "(e.g. classes=[0, 1]): they cost nothing."
+            )
+        return classes
+
     def _classes_from_data(self, y):
-        """The labels present in ``y`` (read from the data, warned)."""
+        """The labels present in ``y``: read from the data (warned), or without privacy (silently)."""
         classes = np.unique(y)
-        warnings.warn(
-            f"classes were not given, so the labels present in y ({', '.join(repr(c) for c in classes.tolist()[:10])}"
-            f"{', ...' if len(classes) > 10 else ''}) were read from {self._training_rows}. Which labels occur "
-            "is not protected by the differential-privacy guarantee: a label that only one row holds "
-            "reveals that row. Pass classes, the public list of the task's labels (e.g. classes=[0, 1]), "
-            "to prevent this.",
-            PrivacyLeakWarning,
-            stacklevel=caller_stacklevel(),
-        )
+        if self._unpublished(None).private:
+            warnings.warn(
+                f"classes={FROM_DATA!r}: the labels present in y ({', '.join(repr(c) for c in classes.tolist()[:10])}"
+                f"{', ...' if len(classes) > 10 else ''}) were read from {self._training_rows}. Which labels occur "
+                "is not protected by the differential-privacy guarantee: a label that only one row holds "
+                "reveals that row. Leave classes=None for classes released with DP, or pass classes, the "
+                "public list of the task's labels (e.g. classes=[0, 1]), to prevent this.",
+                PrivacyLeakWarning,
+                stacklevel=caller_stacklevel(),
+            )
         return classes
 
     def _class_weights(self, classes, encoded):
@@ -109,14 +146,16 @@ class DPClassifierMixin(ClassifierMixin):
         return len(self.classes_)
 
     def _criterion(self, target_attributes):
-        return torch.nn.CrossEntropyLoss(reduction="none")
+        return torch.nn.CrossEntropyLoss(reduction="none", ignore_index=IGNORED_LABEL)
 
     def _target_row_weights(self, target, target_attributes):
-        """Each row's class weight over the largest class weight (public, or warned for "balanced")."""
+        """Each row's class weight over the largest class weight (public, or warned for "balanced");
+        1 for a row whose label is ignored (its loss is 0 whatever its weight)."""
         weights = target_attributes["class_weight_"]
         if np.all(weights == weights[0]):
             return None
-        return weights[target.numpy()] / weights.max()
+        target = target.numpy()
+        return np.where(target == IGNORED_LABEL, 1.0, weights[np.clip(target, 0, None)] / weights.max())
 
     def decision_function(self, X):
         """Confidence scores: the logits.

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 from sklearn.utils import check_array
 
-__all__ = ["SCALINGS", "as_padded_series", "is_ragged", "scale_series"]
+__all__ = ["SCALINGS", "as_padded_series", "is_ragged", "n_channels_of", "scale_series"]
 
 #: How values are scaled before they reach the network.
 SCALINGS = ("per_series", "bounds", "none")
@@ -31,6 +31,15 @@ def is_ragged(X):
     if not all(isinstance(series, (list, tuple, np.ndarray)) for series in X):
         return False
     return len({np.shape(series) for series in X}) > 1
+
+
+def n_channels_of(X):
+    """The number of channels of the series ``X``, from its shape alone (no value is read)."""
+    if is_ragged(X):
+        first = np.asarray(X[0]) if len(X) else np.zeros((0,))
+        return 1 if first.ndim < 2 else int(first.shape[1])
+    shape = np.shape(X)
+    return 1 if len(shape) < 3 else int(shape[2])
 
 
 def as_padded_series(X, *, n_channels=None):

@@ -14,12 +14,13 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils import assert_all_finite, check_array, check_consistent_length, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _get_feature_names, _num_features, validate_data
 
 from . import preprocessing
 from ._base import BaseDPEstimator
 from ._warm_start import check_same_columns
 from .nn import FTTransformer, PolynomialAttention
+from .privacy._metadata import FROM_DATA
 from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, resolve_categorical_features
 
 __all__ = ["ARCHITECTURES", "BaseDPAttention", "as_numeric_or_object"]
@@ -43,8 +44,8 @@ class BaseDPAttention(BaseDPEstimator):
         "n_layers": [Interval(Integral, 1, None, closed="left")],
         "additive_terms": ["boolean"],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
-        "categories": [list, dict, StrOptions({"from_dtype"}), None],
-        "bounds": ["array-like", dict, None],
+        "categories": [list, dict, StrOptions({"from_dtype", FROM_DATA}), None],
+        "bounds": ["array-like", dict, StrOptions({FROM_DATA}), None],
         "numeric_encoding": [StrOptions(set(NUMERIC_ENCODINGS))],
     }
 
@@ -176,10 +177,10 @@ class BaseDPAttention(BaseDPEstimator):
             check_consistent_length(X, y)
         return _RowChunks(X, self), y
 
-    def _fit_inputs(self, X, y, previous):
+    def _fit_inputs(self, X, y, previous, metadata=None):
         X_valid, y, is_categorical = self._validate_columns(X, y)
         if previous is None:
-            encoder, x_num, x_cat = self._fit_encoder(X_valid, X, is_categorical)
+            encoder, x_num, x_cat = self._fit_encoder(X_valid, X, is_categorical, metadata)
         else:
             check_same_columns(previous, X_valid.shape[1], getattr(self, "feature_names_in_", None), is_categorical)
             encoder = previous["_encoder"]
@@ -196,9 +197,28 @@ class BaseDPAttention(BaseDPEstimator):
         )
         return X_valid, y, is_categorical
 
-    def _fit_encoder(self, X_valid, X_original, is_categorical):
-        """The input encoder fitted to ``X`` (bounds and categories public, or read and
-        warned), and ``X`` encoded: ``(encoder, x_num, x_cat)``."""
+    def _input_metadata_needs(self, X):
+        """The numeric ranges and category lists that a fit on ``X`` releases with DP: those
+        of the features whose ``bounds`` or ``categories`` are ``None``, from ``X``'s schema."""
+        if X is None:
+            return int(self.bounds is None), int(self.categories is None), 0
+        if self.bounds is not None and self.categories is not None:
+            return 0, 0, 0
+        if not preprocessing._is_dataframe(X) and np.ndim(X) != 2:
+            return 0, 0, 0  # not a table: validation refuses it, with its own message
+        n_features = _num_features(X)
+        is_categorical = resolve_categorical_features(X, n_features, self.categorical_features,
+                                                      _get_feature_names(X), categories=self.categories)
+        dtypes = X.dtypes.tolist() if preprocessing._is_dataframe(X) else [None] * n_features
+        boolean = np.array([preprocessing._dtype_kind(dtype) in preprocessing._BOOLEAN_DTYPES for dtype in dtypes],
+                           dtype=bool)
+        n_numeric = int((~is_categorical).sum()) if self.bounds is None else 0
+        n_categorical = int((is_categorical & ~boolean).sum()) if self.categories is None else 0
+        return n_numeric, n_categorical, 0
+
+    def _fit_encoder(self, X_valid, X_original, is_categorical, metadata=None):
+        """The input encoder fitted to ``X`` (bounds and categories public, released with DP, or
+        read and warned), and ``X`` encoded: ``(encoder, x_num, x_cat)``."""
         encoder = TabularEncoder(
             is_categorical,
             bounds=self.bounds,
@@ -206,7 +226,7 @@ class BaseDPAttention(BaseDPEstimator):
             feature_names=getattr(self, "feature_names_in_", None),
             numeric_encoding=self.numeric_encoding,
         )
-        x_num, x_cat = encoder.fit_transform(X_valid, X_original, type(self).__name__, self._training_rows)
+        x_num, x_cat = encoder.fit_transform(X_valid, X_original, type(self).__name__, self._unpublished(metadata))
         return encoder, x_num, x_cat
 
     @staticmethod

@@ -55,6 +55,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     {class_weight}
     {max_sample_weight}
     {max_rows_per_person}
+    {metadata_noise_multiplier}
     {random_state}
     {device}
     {verbose}
@@ -130,6 +131,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         class_weight=DEFAULTS["class_weight"],
         max_sample_weight=DEFAULTS["max_sample_weight"],
         max_rows_per_person=DEFAULTS["max_rows_per_person"],
+        metadata_noise_multiplier=DEFAULTS["metadata_noise_multiplier"],
         random_state=DEFAULTS["random_state"],
         device=DEFAULTS["device"],
         verbose=DEFAULTS["verbose"],
@@ -166,6 +168,7 @@ class DPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         self.class_weight = class_weight
         self.max_sample_weight = max_sample_weight
         self.max_rows_per_person = max_rows_per_person
+        self.metadata_noise_multiplier = metadata_noise_multiplier
         self.warm_start = warm_start
 
     @_fit_context(prefer_skip_nested_validation=True)

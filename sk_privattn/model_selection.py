@@ -239,11 +239,26 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
             candidates.append(candidate)
         return candidates
 
-    def _candidate_rdp(self, candidates, train_count, orders):
+    @staticmethod
+    def _refuse_partition_selection(candidates, X, y):
+        """Raise for a candidate that would release categories or classes with DP on ``X, y``
+        (from their schema): the δ of partition selection is not an RDP bound, and the search's
+        bound composes a random number of candidates in RDP."""
+        for candidate in candidates:
+            _, n_categorical, n_labels = candidate._metadata_needs(X, y)
+            if n_categorical + n_labels:
+                raise ValueError(
+                    f"{type(candidate).__name__} in PrivateRandomSearch would release its categories or classes "
+                    "with DP (categories=None or classes=None), by partition selection, whose δ the search's "
+                    "bound (Rényi DP over a random number of candidates) cannot compose. Pass public categories "
+                    "and classes to the estimator (or 'data', read from the rows with a PrivacyLeakWarning)."
+                )
+
+    def _candidate_rdp(self, candidates, train_count, orders, X=None, y=None):
         """The worst RDP, over the candidates, of one run: train on a part counted ``train_count``, or score."""
         worst = orders / (2 * self.score_noise**2)
         for candidate in candidates:
-            for history in planned_histories(candidate, train_count):
+            for history in planned_histories(candidate, train_count, X, y):
                 worst = np.maximum(worst, history_rdp(history, orders, relation=self.neighbouring))
         return worst
 
@@ -269,6 +284,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         rng = self._generator()
         grid = list(ParameterGrid(self.param_grid))
         candidates = self._candidates(grid)
+        self._refuse_partition_selection(candidates, X, y)
         n_samples = _num_samples(X)
         persons = None if person_id is None else person_index(person_id, n_samples)
         unit = Unit.ROW if persons is None else Unit.PERSON
@@ -290,7 +306,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self.privacy_unit_ = unit.value
         self.count_ = count.value
         self.count_epsilon_ = count.epsilon
-        self.epsilon_, self.delta_ = self._bound(candidates, count)
+        self.epsilon_, self.delta_ = self._bound(candidates, count, X, y)
 
         X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
         X_val, y_val = _safe_indexing(X, validation), np.asarray(_safe_indexing(y, validation))
@@ -321,18 +337,18 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self.classes_ = self.best_estimator_.classes_
         return self
 
-    def _bound(self, candidates, count):
+    def _bound(self, candidates, count, X=None, y=None):
         """(ε, δ) of the whole search over ``candidates`` on units counted by ``count``
         (a :class:`~sk_privattn.privacy.PublicCount` or a DP count): the pure ε of the
         count plus the selection's RDP bound, at ``delta`` (or ``1 / (10 n)``)."""
         orders = np.asarray(RDP_ORDERS, dtype=float)
         train_count = _train_count(count.value, self.validation_fraction)
-        rdp = selection_rdp(self._candidate_rdp(candidates, train_count, orders), self.mean_n_candidates, orders)
+        rdp = selection_rdp(self._candidate_rdp(candidates, train_count, orders, X, y), self.mean_n_candidates, orders)
         delta = self.delta if self.delta is not None else default_delta(count.value)
         selection = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=delta)[0])
         return count.epsilon + selection, delta
 
-    def planned_epsilon(self, public_count=None):
+    def planned_epsilon(self, public_count=None, X=None, y=None):
         """The ``epsilon_`` that :meth:`fit` will report, from the parameters alone.
 
         The bound of the search reads the grid and a count of the rows only,
@@ -344,6 +360,11 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         public_count : int, default=None
             The public number of rows; ``None`` uses the search's
             ``public_count``, which must then be set.
+        X, y : array-like or DataFrame, default=None
+            Data of the schema that :meth:`fit` will get (only the schema is
+            read): needed when the estimator releases metadata with DP
+            (bounds, categories or classes left ``None``), which the bound
+            composes, and whether it does depends on the columns.
 
         Returns
         -------
@@ -359,7 +380,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         --------
         >>> from sk_privattn import DPAttentionClassifier
         >>> from sk_privattn.model_selection import PrivateRandomSearch
-        >>> clf = DPAttentionClassifier(bounds=(-1, 1), classes=[0, 1], max_epochs=1)
+        >>> clf = DPAttentionClassifier(bounds=(-1, 1), categories={}, classes=[0, 1], max_epochs=1)
         >>> search = PrivateRandomSearch(clf, {"epsilon": [0.5, 1.0]}, mean_n_candidates=2, delta=1e-5)
         >>> round(search.planned_epsilon(public_count=300), 2)
         2.69
@@ -372,7 +393,9 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
                 "public_count). Without one, fit counts the rows with DP and its bound depends on that count."
             )
         candidates = self._candidates(list(ParameterGrid(self.param_grid)))
-        return self._bound(candidates, PublicCount(int(counted), "given"))[0]
+        if X is not None:
+            self._refuse_partition_selection(candidates, X, y)
+        return self._bound(candidates, PublicCount(int(counted), "given"), X, y)[0]
 
     def _generator(self):
         """The search's own generator: from the operating system's secret entropy for

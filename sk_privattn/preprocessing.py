@@ -1,9 +1,14 @@
 """Encode tabular input for the attention network, honestly about privacy.
 
 Scaling numeric features and listing categories both read data. When the
-caller passes ``bounds`` and ``categories`` they are public and nothing leaks;
-when they are left out they are derived from the training data and a
-:class:`~sk_privattn.exceptions.PrivacyLeakWarning` says so.
+caller passes ``bounds`` and ``categories`` they are public and nothing leaks.
+When they are left out, the fit releases them with differential privacy
+(:mod:`sk_privattn.privacy._metadata`, through :class:`UnpublishedMetadata`):
+a robust range of each numeric feature, and the categories that enough rows
+hold. A numeric feature whose range is not released is encoded by a data-free
+signed logarithm. Only ``bounds="data"`` or ``categories="data"`` read them from
+the training data, and a :class:`~sk_privattn.exceptions.PrivacyLeakWarning`
+says so; without privacy (ε = inf) they are read silently.
 """
 
 import warnings
@@ -11,10 +16,14 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from .utils._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
+from .privacy._metadata import FROM_DATA, UnpublishedMetadata, reads_data, signed_log
+from .utils._warnings import caller_stacklevel
 
-__all__ = ["TabularEncoder", "resolve_categorical_features"]
+__all__ = ["TabularEncoder", "UnpublishedMetadata", "resolve_categorical_features"]
+
+#: A numeric feature without a range is encoded by ``signed_log``, clipped to this range.
+SIGNED_LOG_LIMIT = 2.0
 
 _CATEGORICAL_DTYPE_KINDS = ("category", "object", "string", "bool")
 #: Columns of these dtypes have public categories: their two values.
@@ -323,8 +332,8 @@ class TabularEncoder:
             ) from exc
         return column
 
-    def fit_transform(self, X, X_original, estimator_name, source="the training data"):
-        """Learn bounds and categories (public or warned) and encode ``X``.
+    def fit_transform(self, X, X_original, estimator_name, unpublished=UnpublishedMetadata()):
+        """Learn bounds and categories (public, released with DP, or read and warned) and encode ``X``.
 
         Parameters
         ----------
@@ -334,32 +343,35 @@ class TabularEncoder:
             The input as passed, to read pandas category dtypes.
         estimator_name : str
             For error messages.
-        source : str, default="the training data"
-            What ``X`` is, for the PrivacyLeakWarning of bounds or
-            categories read from it.
+        unpublished : UnpublishedMetadata
+            How to obtain the bounds and categories that are not public.
         """
         self._estimator_name = estimator_name
-        # Only bounds read from the data need all numeric values at once.
-        numeric = self._numeric(X) if self.bounds is None else None
-        self.bounds_ = self._fit_bounds(numeric, source)
-        self.categories_ = self._fit_categories(X, X_original, source)
+        self.bounds_ = self._fit_bounds(X, unpublished)
+        self.categories_ = self._fit_categories(X, X_original, unpublished)
         return self.transform(X)
 
-    def _fit_bounds(self, numeric, source):
+    def _fit_bounds(self, X, unpublished):
         if not self.numeric_.size:
             return np.zeros((0, 2))
-        if self.bounds is None:
-            names = ", ".join(self._label(j) for j in self.numeric_)
-            warnings.warn(
-                "bounds were not given, so the minimum and maximum of every numeric "
-                f"feature ({names}) were read from {source} to scale it. "
-                "These values are not protected by the differential-privacy "
-                "guarantee: they can reveal the most extreme rows. Pass public "
-                "bounds=(lower, upper), or a dict {feature: (lower, upper)}, to "
-                "prevent this.",
-                PrivacyLeakWarning,
-                stacklevel=caller_stacklevel(),
-            )
+        if self.bounds is None and unpublished.private:
+            ranges = unpublished.require_release("bounds").numeric_ranges(self._numeric(X))
+            # A feature without a released range has NaN bounds: it is encoded by signed_log.
+            return np.column_stack([ranges.lower, ranges.upper])
+        if self.bounds is None or reads_data(self.bounds):
+            numeric = self._numeric(X)
+            if unpublished.private:
+                names = ", ".join(self._label(j) for j in self.numeric_)
+                warnings.warn(
+                    f"bounds={FROM_DATA!r}: the minimum and maximum of every numeric "
+                    f"feature ({names}) were read from {unpublished.source} to scale it. "
+                    "These values are not protected by the differential-privacy "
+                    "guarantee: they can reveal the most extreme rows. Leave bounds=None "
+                    "for bounds released with DP, or pass public bounds=(lower, upper), or "
+                    "a dict {feature: (lower, upper)}, to prevent this.",
+                    PrivacyLeakWarning,
+                    stacklevel=caller_stacklevel(),
+                )
             observed = ~np.isnan(numeric)
             # A feature with no observed value gets (0, 0): every row is then missing anyway.
             lower = np.where(observed.any(axis=0), np.nanmin(np.where(observed, numeric, np.inf), axis=0), 0.0)
@@ -400,16 +412,16 @@ class TabularEncoder:
             )
         return bounds
 
-    def _fit_categories(self, X, X_original, source):
-        """The category list of each categorical feature: public, or read (warned).
+    def _fit_categories(self, X, X_original, unpublished):
+        """The category list of each categorical feature: public, released with DP, or read (warned).
 
         A boolean column's categories are its two values: public, whatever
         ``categories`` says of the other columns.
         """
         spec = self.categories
-        if isinstance(spec, str) and spec != "from_dtype":
+        if isinstance(spec, str) and spec not in ("from_dtype", FROM_DATA):
             raise ValueError(
-                f"categories={spec!r} is not valid; use None, 'from_dtype', a "
+                f"categories={spec!r} is not valid; use None, 'from_dtype', {FROM_DATA!r}, a "
                 "list with one array-like per categorical feature, or a dict."
             )
         dtypes = [X_original.dtypes.iloc[j] if _is_dataframe(X_original) else None for j in self.categorical_]
@@ -418,7 +430,7 @@ class TabularEncoder:
         if isinstance(spec, (list, dict)):
             features = self.categorical_ if isinstance(spec, list) else self.categorical_[~np.array(is_boolean, bool)]
             listed = dict(zip(features.tolist(), _per_feature(spec, features, self.feature_names, "categories")))
-        categories, from_data = [], []
+        categories, from_data, released = [], [], []
         for j, dtype, boolean in zip(self.categorical_, dtypes, is_boolean):
             if listed is not None and j in listed:
                 values = list(listed[j])
@@ -434,20 +446,29 @@ class TabularEncoder:
                         f"{self._label(j)} has dtype {dtype}; pass the category lists instead."
                     )
                 categories.append(np.asarray(list(dtype.categories), dtype=object))
+            elif spec is None and unpublished.private:
+                categories.append(None)  # released below, all features in one release
+                released.append(j)
             else:
                 values = X[:, j]
                 present = values[~_is_missing(values)]
                 categories.append(np.asarray(sorted(set(present.tolist()), key=_sort_key), dtype=object))
                 from_data.append(j)
-        if from_data:
+        if released:
+            release = unpublished.require_release("categories").categories(X[:, released])
+            lists = iter(release.categories)
+            categories = [next(lists) if values is None else values for values in categories]
+            categories = [np.asarray(values, dtype=object) for values in categories]
+        if from_data and unpublished.private:
             names = ", ".join(self._label(j) for j in from_data)
             warnings.warn(
-                "categories were not given, so the set of values of every categorical "
-                f"feature ({names}) was read from {source}. These lists are not "
+                f"categories={FROM_DATA!r}: the set of values of every categorical "
+                f"feature ({names}) was read from {unpublished.source}. These lists are not "
                 "protected by the differential-privacy guarantee: a rare category "
-                "reveals that some row holds it. Pass public categories (a list per "
-                "feature, a dict {feature: list}, or 'from_dtype' for pandas "
-                "categoricals whose categories are public) to prevent this.",
+                "reveals that some row holds it. Leave categories=None for categories "
+                "released with DP, or pass public categories (a list per feature, a dict "
+                "{feature: list}, or 'from_dtype' for pandas categoricals whose categories "
+                "are public), to prevent this.",
                 PrivacyLeakWarning,
                 stacklevel=caller_stacklevel(),
             )
@@ -482,7 +503,12 @@ class TabularEncoder:
     def _encode(self, X):
         """:meth:`transform` of one chunk of rows."""
         numeric = self._numeric(X)
-        lower, upper = self.bounds_[:, 0], self.bounds_[:, 1]
+        lower, upper = self.bounds_[:, 0].copy(), self.bounds_[:, 1].copy()
+        no_range = np.isnan(lower) | np.isnan(upper)
+        if no_range.any():
+            # No range was released: the data-free signed logarithm, within fixed public limits.
+            numeric[:, no_range] = signed_log(numeric[:, no_range])
+            lower[no_range], upper[no_range] = -SIGNED_LOG_LIMIT, SIGNED_LOG_LIMIT
         span = np.where(upper > lower, upper - lower, 1.0)
         shifted = np.clip(numeric, lower, upper) - lower
         linear = shifted / span

@@ -12,6 +12,7 @@ from .utils._docs import DEFAULTS, shared_docstring
 from ._tabular import BaseDPAttention
 from .utils._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
+from .privacy._metadata import FROM_DATA, reads_data
 
 __all__ = ["DPAttentionRegressor"]
 
@@ -91,17 +92,21 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         linear beyond; "absolute_error" is the mean absolute error.
         Per-sample clipping already bounds the pull of any one row on the
         model, whichever the loss.
-    target_bounds : None or tuple (low, high), default=None
+    target_bounds : None, "data" or tuple (low, high), default=None
         Public bounds of the target, ``low < high``, from domain knowledge
         rather than from the data (e.g. ``(0, 120)`` for an age in years).
         ``y`` is clipped to them and scaled linearly to [-1, 1]; predictions
         are mapped back to the original units and lie in ``[low, high]``.
-        ``None`` reads the minimum and maximum of ``y`` from the training data
-        and raises a :class:`~sk_privattn.exceptions.PrivacyLeakWarning`:
-        they are not protected by the guarantee and can reveal the most
-        extreme rows.
+        ``None`` releases a robust range of ``y`` (about its 1 % and 99 %
+        quantiles) with DP, as part of the metadata release (see
+        ``metadata_noise_multiplier``); a fit whose release finds no range
+        raises, and asks for public bounds. ``"data"`` reads the minimum and
+        maximum of ``y`` from the training data and raises a
+        :class:`~sk_privattn.exceptions.PrivacyLeakWarning`: they are not
+        protected by the guarantee and can reveal the most extreme rows.
     {max_sample_weight}
     {max_rows_per_person}
+    {metadata_noise_multiplier}
     {random_state}
     {device}
     {verbose}
@@ -111,7 +116,8 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
     ----------
     target_bounds_ : ndarray of shape (2,)
         The ``(low, high)`` used to clip and scale ``y``: ``target_bounds``,
-        or the minimum and maximum of the training ``y`` (warned).
+        the range released with DP, or the minimum and maximum of the
+        training ``y`` (``"data"``, warned).
     {feature attributes}
     {privacy attributes}
     {tabular attributes}
@@ -147,7 +153,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
     _parameter_constraints = {
         **BaseDPAttention._parameter_constraints,
         "loss": [StrOptions(set(_LOSSES))],
-        "target_bounds": ["array-like", None],
+        "target_bounds": ["array-like", StrOptions({FROM_DATA}), None],
     }
 
     # Changing the scaling of the target would change what module_'s output means.
@@ -182,6 +188,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         target_bounds=None,
         max_sample_weight=DEFAULTS["max_sample_weight"],
         max_rows_per_person=DEFAULTS["max_rows_per_person"],
+        metadata_noise_multiplier=DEFAULTS["metadata_noise_multiplier"],
         random_state=DEFAULTS["random_state"],
         device=DEFAULTS["device"],
         verbose=DEFAULTS["verbose"],
@@ -218,6 +225,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         self.target_bounds = target_bounds
         self.max_sample_weight = max_sample_weight
         self.max_rows_per_person = max_rows_per_person
+        self.metadata_noise_multiplier = metadata_noise_multiplier
         self.warm_start = warm_start
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -242,7 +250,7 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
 
     def _check_params(self):
         super()._check_params()
-        if self.target_bounds is None:
+        if self.target_bounds is None or reads_data(self.target_bounds):
             return
         try:
             low, high = (float(bound) for bound in self.target_bounds)
@@ -252,10 +260,14 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             raise ValueError(
                 f"target_bounds={self.target_bounds!r} must be a pair (low, high) of finite "
                 "numbers with low < high, the public range of the target (e.g. (0, 120) for an "
-                "age); or None to read it from the data, which warns."
+                "age); None for a range released with DP; or 'data' to read it from the data, which warns."
             )
 
-    def _prepare_target(self, y, previous):
+    def _target_metadata_needs(self, y):
+        """A range of the target to release with DP, when ``target_bounds`` is ``None``."""
+        return (int(self.target_bounds is None), 0, 0)
+
+    def _prepare_target(self, y, previous, metadata=None):
         try:
             y = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -265,22 +277,41 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
             ) from exc
         if previous is not None:
             bounds = previous["target_bounds_"]
-        elif self.target_bounds is not None:
+        elif self.target_bounds is not None and not reads_data(self.target_bounds):
             bounds = np.asarray(self.target_bounds, dtype=np.float64)
+        elif self.target_bounds is None and self._unpublished(metadata).private:
+            bounds = self._released_target_bounds(y, metadata)
         else:
             bounds = self._target_bounds_from_data(y)
         target = torch.as_tensor(scale_target(y, bounds), dtype=torch.float32).reshape(-1, 1)
         return target, 1, {"target_bounds_": bounds}
 
+    def _released_target_bounds(self, y, metadata):
+        """A robust range of ``y`` released with DP; an error, a function of the release only,
+        when it released none."""
+        release = self._unpublished(metadata).require_release("target_bounds")
+        ranges = release.numeric_ranges(y[:, None], purpose="target")
+        low, high = float(ranges.lower[0]), float(ranges.upper[0])
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(
+                "target_bounds=None: the DP release of the target's range found none (no power-of-two "
+                f"bucket of y held enough rows to clear the noise, about {ranges.coarse_threshold:.4g} rows). "
+                "Pass public target_bounds=(low, high), or use more rows or a larger epsilon."
+            )
+        return np.array([low, high])
+
     def _target_bounds_from_data(self, y):
-        warnings.warn(
-            "target_bounds were not given, so the minimum and maximum of y were read from the "
-            "training data to scale the target. These values are not protected by the "
-            "differential-privacy guarantee: they can reveal the most extreme rows. Pass public "
-            "target_bounds=(low, high) to prevent this.",
-            PrivacyLeakWarning,
-            stacklevel=caller_stacklevel(),
-        )
+        """The minimum and maximum of ``y``: read from the data (warned), or without privacy (silently)."""
+        if self._unpublished(None).private:
+            warnings.warn(
+                f"target_bounds={FROM_DATA!r}: the minimum and maximum of y were read from the "
+                "training data to scale the target. These values are not protected by the "
+                "differential-privacy guarantee: they can reveal the most extreme rows. Leave "
+                "target_bounds=None for a range released with DP, or pass public "
+                "target_bounds=(low, high), to prevent this.",
+                PrivacyLeakWarning,
+                stacklevel=caller_stacklevel(),
+            )
         return np.array([y.min(), y.max()])
 
     def _n_outputs(self):

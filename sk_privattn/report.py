@@ -55,7 +55,9 @@ class PrivacyReport:
         mechanisms of every fit that trained on it, plus the pure ε of their
         DP counts, under ``neighbouring``.
     total_delta : float
-        The δ at which ``total_epsilon`` is composed.
+        The δ of ``total_epsilon``: what the partition selections of the
+        fits (their DP categories and classes) add to δ, and the δ at which
+        the accountant composes the rest.
     selected_epsilon : float or None
         ε of the selected (refitted) model on its own; ``None`` if there is
         none.
@@ -207,6 +209,13 @@ def _rows_in_scope(records, scope_ids):
     return [record for record, used in zip(records, touching) if used], paid[:, touching]
 
 
+def _composed(history, pure, partition, delta, accountant, relation):
+    """``pure`` plus the ε of ``history`` at ``delta`` less what partition selections add (``partition``)."""
+    if delta - partition <= 0:
+        return math.inf
+    return pure + compute_epsilon(history, delta - partition, accountant, relation)
+
+
 def _per_row_total(records, paid, delta, accountant, relation):
     """ε of the row that paid most, and how many rows are in how many fits."""
     patterns, counts = np.unique(paid, axis=0, return_counts=True)
@@ -215,7 +224,8 @@ def _per_row_total(records, paid, delta, accountant, relation):
         paying = [(record, group) for record, group in zip(records, pattern) if group >= 0]
         history = [tuple(entry) for record, group in paying if record["groups"] for entry in record["groups"][group]]
         pure = sum(record.get("pure_epsilon", 0.0) for record, _ in paying)
-        total = max(total, pure + compute_epsilon(history, delta, accountant, relation))
+        partition = sum(record.get("partition_delta", 0.0) for record, _ in paying)
+        total = max(total, _composed(history, pure, partition, delta, accountant, relation))
         n_fits = int((pattern >= 0).sum())
         per_fit_count[n_fits] = per_fit_count.get(n_fits, 0) + int(count)
     return total, per_fit_count
@@ -383,7 +393,8 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
         accountant = resolve_accountant(accountant, relation)
         delta = delta if delta is not None else min(est.delta_ for est in estimators)
         pure = sum(getattr(est, "count_epsilon_", 0.0) for est in estimators)
-        total = pure + compute_epsilon(histories, delta, accountant, relation)
+        partition = sum(getattr(est, "partition_delta_", 0.0) for est in estimators)
+        total = _composed(histories, pure, partition, delta, accountant, relation)
         fits = [_fit_row(roles.get(record_id(est), "model"), estimator=est) for est in estimators]
         if isinstance(obj, dict):
             for fit in fits:

@@ -14,9 +14,10 @@ from sklearn.utils.validation import _check_feature_names, _check_y, check_consi
 from ._base import BaseDPEstimator
 from ._classification import DPClassifierMixin
 from .utils._docs import DEFAULTS, shared_docstring
-from ._series import SCALINGS, as_padded_series, is_ragged, scale_series
+from ._series import SCALINGS, as_padded_series, is_ragged, n_channels_of, scale_series
 from .utils._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
+from .privacy._metadata import FROM_DATA, reads_data
 from .nn import LSTMAttention, PatchTransformer, RandomConvolutions
 
 __all__ = ["DPSequenceClassifier"]
@@ -134,6 +135,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
     {class_weight}
     {max_sample_weight}
     {max_rows_per_person}
+    {metadata_noise_multiplier}
     {random_state}
     {device}
     {verbose}
@@ -196,8 +198,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         "n_layers": [Interval(Integral, 1, None, closed="left")],
         "patch_size": [Interval(Integral, 1, None, closed="left")],
         "scaling": [StrOptions(set(SCALINGS))],
-        "bounds": [tuple, list, None],
-        "max_timesteps": [Interval(Integral, 1, None, closed="left"), None],
+        "bounds": [tuple, list, StrOptions({FROM_DATA}), None],
+        "max_timesteps": [Interval(Integral, 1, None, closed="left"), StrOptions({FROM_DATA}), None],
     }
 
     _structural_params = (
@@ -236,6 +238,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         class_weight=DEFAULTS["class_weight"],
         max_sample_weight=DEFAULTS["max_sample_weight"],
         max_rows_per_person=DEFAULTS["max_rows_per_person"],
+        metadata_noise_multiplier=DEFAULTS["metadata_noise_multiplier"],
         random_state=DEFAULTS["random_state"],
         device=DEFAULTS["device"],
         verbose=DEFAULTS["verbose"],
@@ -274,6 +277,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         self.class_weight = class_weight
         self.max_sample_weight = max_sample_weight
         self.max_rows_per_person = max_rows_per_person
+        self.metadata_noise_multiplier = metadata_noise_multiplier
         self.warm_start = warm_start
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -307,18 +311,18 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                 f"patch_size={self.patch_size} is too large for embedding='random_conv', which counts "
                 "the positive outputs of each patch in a byte; use patch_size <= 255, or embedding='linear'."
             )
-        if self.scaling == "bounds":
-            if self.bounds is None or len(self.bounds) != 2:
+        if self.scaling == "bounds" and not (self.bounds is None or reads_data(self.bounds)):
+            if len(self.bounds) != 2:
                 raise ValueError(
                     f"scaling='bounds' needs bounds=(lower, upper), got bounds={self.bounds!r}. Pass the "
-                    "public range of the values, or use scaling='per_series'."
+                    "public range of the values, None for a range released with DP, or use scaling='per_series'."
                 )
             low, high = (np.asarray(b, dtype=float) for b in self.bounds)
             if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
                 raise ValueError(
                     f"bounds={self.bounds!r} must be finite with lower < upper for every channel."
                 )
-        elif self.bounds is not None:
+        elif self.scaling != "bounds" and self.bounds is not None:
             raise ValueError(
                 f"bounds={self.bounds!r} is used only with scaling='bounds', but scaling={self.scaling!r}. "
                 "Set scaling='bounds' to use them, or bounds=None."
@@ -345,7 +349,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         series = series[:, : lengths.max()]
         if np.isinf(series).any():
             raise ValueError("X contains infinity; values must be finite or NaN (missing or padding).")
-        if self.scaling == "bounds":
+        if self.scaling == "bounds" and isinstance(self.bounds, (tuple, list)):
             for bound in self.bounds:
                 if np.ndim(bound) and len(bound) != series.shape[2]:
                     raise ValueError(
@@ -354,14 +358,30 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                     )
         return series, lengths, width
 
-    def _inputs(self, series, lengths, convolutions):
-        x, mask = scale_series(series, lengths, self.scaling, self.bounds)
+    def _inputs(self, series, lengths, convolutions, value_bounds):
+        x, mask = scale_series(series, lengths, self.scaling, value_bounds)
         x, mask = torch.from_numpy(x), torch.from_numpy(mask)
         if convolutions is not None:
             x = _count_patches(x, mask, convolutions, self.patch_size)
         return {"x": x, "mask": mask}
 
-    def _fit_inputs(self, X, y, previous):
+    def _releases_series_metadata(self, X):
+        """Whether a fit on ``X`` releases the series' value ranges and longest length with DP: the
+        range of each channel for ``scaling="bounds"`` without ``bounds``, the length for a
+        transformer on a list of series without ``max_timesteps``; both together when either is
+        needed."""
+        needs_values = self.scaling == "bounds" and self.bounds is None
+        ragged = X is None or is_ragged(X)  # an unknown schema may be a list of series
+        needs_length = self.architecture == "transformer" and self.max_timesteps is None and ragged
+        return needs_values or needs_length
+
+    def _input_metadata_needs(self, X):
+        """The ``n_channels + 1`` ranges of :meth:`_releases_series_metadata`, or none."""
+        if not self._releases_series_metadata(X):
+            return (0, 0, 0)
+        return (1 if X is None else n_channels_of(X) + 1, 0, 0)
+
+    def _fit_inputs(self, X, y, previous, metadata=None):
         series, lengths, width = self._series(X, reset=True)
         y = _check_y(y, estimator=self)
         check_consistent_length(series, y)
@@ -371,25 +391,32 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                 f"{previous['n_channels_']}. Pass series with the same channels, or set "
                 "warm_start=False to train a new model."
             )
+        releases = previous is None and metadata is not None and self._releases_series_metadata(X)
+        released = self._released_series(series, lengths, metadata) if releases else None
         if previous is not None:
-            n_timesteps = previous["n_timesteps_"]
+            n_timesteps, value_bounds = previous["n_timesteps_"], previous["value_bounds_"]
         else:
-            n_timesteps = self._resolve_max_timesteps(lengths, width)
-        if n_timesteps is not None and lengths.max() > self._max_steps(n_timesteps):
+            n_timesteps = self._resolve_max_timesteps(lengths, width, is_ragged(X), released)
+            value_bounds = self._resolve_value_bounds(series, released)
+        if n_timesteps is not None and released is None and lengths.max() > self._max_steps(n_timesteps):
             raise ValueError(
                 f"X has a series of {lengths.max()} steps, but the transformer has positions for "
                 f"{self._max_steps(n_timesteps)} (max_timesteps={n_timesteps}). Raise max_timesteps, "
                 "or cut the series."
             )
+        if n_timesteps is not None:
+            # A length released with DP may be below the longest series: it is cut, never refused.
+            series, lengths = series[:, : self._max_steps(n_timesteps)], np.minimum(lengths, self._max_steps(n_timesteps))
         if previous is not None:
             convolutions = previous["convolutions_"]
         else:
             convolutions = self._draw_convolutions(series.shape[2], n_timesteps)
-        attributes = {"n_channels_": series.shape[2], "n_timesteps_": n_timesteps, "convolutions_": convolutions}
+        attributes = {"n_channels_": series.shape[2], "n_timesteps_": n_timesteps, "value_bounds_": value_bounds,
+                      "convolutions_": convolutions}
         # Each series without its padding, whatever the width of the array it came in.
         rows = np.empty((len(series), 1), dtype=object)
         rows[:, 0] = [s[:length].tobytes() for s, length in zip(series, lengths)]
-        return self._inputs(series, lengths, convolutions), y, attributes, rows
+        return self._inputs(series, lengths, convolutions, value_bounds), y, attributes, rows
 
     def _draw_convolutions(self, n_channels, n_timesteps):
         """The random kernels of ``embedding="random_conv"``, from public quantities only."""
@@ -399,22 +426,68 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         return RandomConvolutions(n_channels, self.n_kernels, span, seed=seed)
 
-    def _resolve_max_timesteps(self, lengths, width):
-        """The transformer's longest series: public, the width of ``X``, or read (warned)."""
+    def _released_series(self, series, lengths, metadata):
+        """The DP value ranges and longest length of the series."""
+        unpadded = [one[:length] for one, length in zip(series, lengths)]
+        return metadata.series(unpadded, series.shape[2])
+
+    def _resolve_max_timesteps(self, lengths, width, ragged, released):
+        """The transformer's longest series: public, released with DP (a list of series), the
+        width of ``X`` (an array: its shape is public), or read ("data", warned)."""
         if self.architecture != "transformer":
             return None
-        if self.max_timesteps is not None:
+        if self.max_timesteps is not None and not reads_data(self.max_timesteps):
             return self.max_timesteps
-        if np.any(lengths != width):
+        if self.max_timesteps is None:
+            if released is not None:
+                if released.max_length is None:
+                    raise ValueError(
+                        "max_timesteps=None: the DP release of the series' lengths found no range (too few "
+                        "series for the noise). Pass max_timesteps, a public maximum length."
+                    )
+                return released.max_length
+            # An array's width is its shape, public; a list's longest series without privacy (ε = inf).
+            return int(lengths.max()) if ragged else int(width)
+        if self._unpublished(None).private and np.any(lengths != width):
             warnings.warn(
-                f"DPSequenceClassifier read the length of the longest training series ({lengths.max()} "
-                "steps) from the data to size the transformer's positional embeddings; it is the "
-                "length of one row, and it is not protected by the differential-privacy guarantee. "
-                "Pass max_timesteps (a public maximum length) to prevent this.",
+                f"max_timesteps={FROM_DATA!r}: DPSequenceClassifier read the length of the longest training "
+                f"series ({lengths.max()} steps) from the data to size the transformer's positional embeddings; "
+                "it is the length of one row, and it is not protected by the differential-privacy guarantee. "
+                "Leave max_timesteps=None for a length released with DP, or pass max_timesteps (a public "
+                "maximum length), to prevent this.",
                 PrivacyLeakWarning,
                 stacklevel=caller_stacklevel(),
             )
         return int(lengths.max())
+
+    def _resolve_value_bounds(self, series, released):
+        """The bounds of each channel's values for ``scaling="bounds"``: public, released with DP,
+        or read ("data", warned); ``None`` for the other scalings."""
+        if self.scaling != "bounds":
+            return None
+        if not (self.bounds is None or reads_data(self.bounds)):
+            return tuple(self.bounds)
+        if self.bounds is None and released is not None:
+            low, high = released.value_lower, released.value_upper
+            missing = np.flatnonzero(~(np.isfinite(low) & np.isfinite(high) & (low < high)))
+            if missing.size:
+                raise ValueError(
+                    f"bounds=None: the DP release of the values found no range for channel {int(missing[0])} "
+                    "(too few values for the noise). Pass public bounds=(lower, upper), or "
+                    "scaling='per_series'."
+                )
+            return (low, high)
+        values = series.reshape(-1, series.shape[2]).astype(np.float64)
+        if self._unpublished(None).private:
+            warnings.warn(
+                f"bounds={FROM_DATA!r}: the smallest and largest value of each channel were read from the "
+                "training series to scale them; they are not protected by the differential-privacy guarantee "
+                "and can reveal the most extreme rows. Leave bounds=None for a range released with DP, or pass "
+                "public bounds=(lower, upper), to prevent this.",
+                PrivacyLeakWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        return (np.nanmin(values, axis=0), np.nanmax(values, axis=0))
 
     def _max_steps(self, n_timesteps):
         return math.ceil(n_timesteps / self.patch_size) * self.patch_size
@@ -428,7 +501,8 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
                 f"{self._max_steps(self.n_timesteps_)}. Cut the series, or use "
                 "architecture='lstm_attention', which accepts any length."
             )
-        return self._inputs(series, lengths, self.convolutions_)
+        # Models saved before value_bounds_ existed scaled by the public bounds parameter.
+        return self._inputs(series, lengths, self.convolutions_, getattr(self, "value_bounds_", self.bounds))
 
     def _build_module(self, attributes, n_outputs):
         n_inputs = attributes["n_channels_"] + 1  # the values and an "observed" flag

@@ -1,4 +1,4 @@
-"""DP metadata (sk_privattn._dp_metadata): accounting, thresholds, ranges, categories, series.
+"""DP metadata (sk_privattn.privacy._metadata): accounting, thresholds, ranges, categories, series.
 
 The accounting is recomputed with dp_accounting's Gaussian privacy-loss
 distributions, and checked against OpenDP as an independent oracle. The
@@ -20,12 +20,11 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-from sk_privattn._dp_metadata import (
+from sk_privattn.privacy._metadata import (
     COARSE_RUNS,
     DEFAULT_NOISE_MULTIPLIER,
     MAX_EXPONENT,
     MetadataNoise,
-    compose_epsilon,
     histogram_dp_event,
     partition_delta,
     partition_threshold,
@@ -107,20 +106,6 @@ def test_the_whole_metadata_release_is_one_gaussian_of_its_noise_multiplier(rela
         assert noise.noise_std == pytest.approx(noise.noise_multiplier * math.sqrt(noise.n_histograms))
         expected = pld_epsilon(GaussianDpEvent(multiplier * noise.noise_multiplier), relation)
         assert pld_epsilon(noise.dp_event(relation), relation) == pytest.approx(expected, rel=1e-3)
-
-
-def test_compose_epsilon_composes_metadata_count_and_training_in_one_pld():
-    training = dict(noise_multiplier=1.2, sample_rate=1 / 32, steps=800)
-    alone = compose_epsilon(delta=1e-5, relation=ADD_OR_REMOVE, **training)
-    with_metadata = compose_epsilon(delta=1e-5, relation=ADD_OR_REMOVE, metadata=ADULT_NOISE, **training)
-    everything = compose_epsilon(delta=1e-5, relation=ADD_OR_REMOVE, metadata=ADULT_NOISE, count_epsilon=0.02,
-                                 **training)
-    assert alone < with_metadata < everything < with_metadata + 0.02
-    assert compose_epsilon(delta=1e-5, relation=ADD_OR_REMOVE, metadata=ADULT_NOISE) == pytest.approx(
-        pld_epsilon(GaussianDpEvent(DEFAULT_NOISE_MULTIPLIER), ADD_OR_REMOVE), rel=1e-2
-    )
-    with pytest.raises(ValueError, match="replace-one makes the count public"):
-        compose_epsilon(delta=1e-5, relation=REPLACE_ONE, count_epsilon=0.02, **training)
 
 
 # --- partition selection: thresholds, δ, and OpenDP as the oracle -----------------------------------

@@ -303,11 +303,18 @@ def test_one_site_or_no_groups_is_refused():
         FederatedDPAttentionClassifier(**FAST).fit(X, y)
 
 
+@pytest.mark.parametrize("missing", ["bounds", "classes"])
+def test_a_federation_needs_public_metadata_and_says_why(missing):
+    X, y, site = make_sites()
+    with pytest.raises(ValueError, match=f"{missing}=None asks for a DP release.*a federation's sites and server"):
+        FederatedDPAttentionClassifier(**{**FAST, missing: None}).fit(X, y, groups=site)
+
+
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"bounds": None}, "bounds were not given.*pooled rows of all sites"),
-        ({"classes": None}, "classes were not given, so the labels present in y.*were read from the pooled rows of all sites"),
+        ({"bounds": "data"}, "bounds='data'.*pooled rows of all sites"),
+        ({"classes": "data"}, "classes='data': the labels present in y.*were read from the pooled rows of all sites"),
         ({"accountant": "gdp"}, "accountant='gdp'"),
         ({"delta": 0.05}, "delta=0.05 is not below 1/n for the sites 'north' .*'south'"),
     ],

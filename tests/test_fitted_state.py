@@ -75,8 +75,8 @@ def test_epsilon_spent_stays_below_epsilon_asked_where_opacus_sampler_ran_one_st
     X = rng.uniform(-1, 1, size=(930, 3))
     y = (X[:, 0] > 0).astype(int)
     clf = DPAttentionClassifier(
-        epsilon=1.0, delta=1e-4, bounds=(-1, 1), max_epochs=1, batch_size=10, d_token=8, n_heads=2, n_layers=1,
-        random_state=0, public_count=930,
+        epsilon=1.0, delta=1e-4, bounds=(-1, 1), classes=[0, 1], max_epochs=1, batch_size=10, d_token=8, n_heads=2,
+        n_layers=1, random_state=0, public_count=930,
     )
     with PrivacyLedger() as ledger:
         clf.fit(X, y)

@@ -82,7 +82,7 @@ def test_bounds_read_from_data_skip_missing_values():
     X, y = _frame_with_missing()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PrivacyLeakWarning)
-        clf = _clf(categories=PUBLIC["categories"]).fit(X, y)
+        clf = _clf(bounds="data", categories=PUBLIC["categories"]).fit(X, y)
     assert np.all(np.isfinite(clf.bounds_))
     np.testing.assert_allclose(clf.bounds_[2], [np.nanmin(X["income"]), np.nanmax(X["income"])])
 

@@ -155,7 +155,7 @@ def test_attention_display_over_time_steps(univariate):
     X, y = make_series(n_samples=64)
     if univariate:
         X = X[:, :, 0]  # 2-D: one univariate series per row, so n_features_in_ == n_timesteps
-    clf = DPSequenceClassifier(**FAST_SEQUENCE_PARAMS, random_state=0).fit(X, y)
+    clf = DPSequenceClassifier(**FAST_SEQUENCE_PARAMS, classes=[0, 1], random_state=0).fit(X, y)
     display = AttentionDisplay.from_estimator(clf, X[:5])
     np.testing.assert_allclose(display.heatmap_.get_array(), clf.attention(X[:5]))
     assert display.heatmap_.get_array().shape == (5, 16)

@@ -20,7 +20,9 @@ from conftest import KINDS, PUBLIC, fit_recording_leaks, make_case, recorded_bat
 
 
 def _fit(X, y, **params):
-    settings_ = {**FAST_PARAMS, "random_state": 0, **params}
+    # Public metadata (X is uniform on [-1, 1], y holds 0 and 1): the DP metadata release is tested in
+    # tests/test_metadata.py.
+    settings_ = {**FAST_PARAMS, "random_state": 0, "bounds": (-1, 1), "classes": [0, 1], **params}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PrivacyLeakWarning)
         warnings.filterwarnings("ignore", message="accountant='gdp'")
@@ -109,7 +111,7 @@ def test_n_steps_matches_the_data_loader(kind):
 def test_gdp_accountant_warns_that_it_is_approximate(numeric_data):
     X, y = numeric_data
     with pytest.warns(UserWarning, match="accountant='gdp'.*underestimate"):
-        DPAttentionClassifier(accountant="gdp", bounds=(-1, 1), **FAST_PARAMS).fit(X, y)
+        DPAttentionClassifier(accountant="gdp", bounds=(-1, 1), classes=[0, 1], **FAST_PARAMS).fit(X, y)
 
 
 def test_default_delta_is_below_one_over_n(numeric_data):
@@ -128,7 +130,7 @@ def _privacy_warnings(X, y, **params):
 
 def test_leak_warning_when_bounds_are_read_from_data(mixed_frame):
     X, y = mixed_frame
-    messages = _privacy_warnings(X, y, categories=PUBLIC["categories"])
+    messages = _privacy_warnings(X, y, bounds="data", categories=PUBLIC["categories"])
     assert len(messages) == 1
     assert "bounds" in messages[0] and "'age'" in messages[0] and "'income'" in messages[0]
     assert "'color'" not in messages[0]
@@ -136,14 +138,16 @@ def test_leak_warning_when_bounds_are_read_from_data(mixed_frame):
 
 def test_leak_warning_when_categories_are_read_from_data(mixed_frame):
     X, y = mixed_frame
-    messages = _privacy_warnings(X, y, bounds=PUBLIC["bounds"])
+    messages = _privacy_warnings(X, y, bounds=PUBLIC["bounds"], categories="data")
     assert len(messages) == 1
     assert "categories" in messages[0] and "'color'" in messages[0] and "'size'" in messages[0]
 
 
-def test_both_warnings_without_public_metadata(mixed_frame):
+def test_both_warnings_when_the_metadata_is_read_from_the_data(mixed_frame):
     X, y = mixed_frame
-    assert len(_privacy_warnings(X, y)) == 2
+    assert len(_privacy_warnings(X, y, bounds="data", categories="data")) == 2
+    # Without public metadata the fit releases it with DP, and warns of nothing.
+    assert _privacy_warnings(X, y) == []
 
 
 @pytest.mark.parametrize("categories", [PUBLIC["categories"], "from_dtype", [["red", "green", "blue"], ["S", "M", "L", "XL"]]])
@@ -155,7 +159,8 @@ def test_no_leak_warning_with_public_metadata(mixed_frame, categories):
 def test_no_leak_warning_for_numeric_data_with_bounds(numeric_data):
     X, y = numeric_data
     assert _privacy_warnings(X, y, bounds=(-1, 1)) == []
-    assert len(_privacy_warnings(X, y)) == 1
+    assert len(_privacy_warnings(X, y, bounds="data")) == 1
+    assert _privacy_warnings(X, y) == []
 
 
 def test_public_bounds_clip_and_are_not_written_back(numeric_data):
@@ -166,8 +171,8 @@ def test_public_bounds_clip_and_are_not_written_back(numeric_data):
     x_num, _ = clf._encoder.transform(X)
     assert x_num.min() == -1.0 and x_num.max() == 1.0
     # Data-derived bounds land in bounds_, never in the bounds parameter.
-    derived = _fit(X, y)
-    assert derived.bounds is None
+    derived = _fit(X, y, bounds="data")
+    assert derived.bounds == "data"
     np.testing.assert_allclose(derived.bounds_, np.column_stack([X.min(0), X.max(0)]))
 
 
@@ -304,9 +309,11 @@ def test_warnings_of_fit_point_at_the_callers_line(numeric_data):
 
     X, y = numeric_data
     fits = [
-        lambda: DPAttentionClassifier(class_weight="balanced", delta=0.5, **FAST_PARAMS).fit(X, y),
-        lambda: DPAttentionRegressor(**FAST_PARAMS).fit(X, X[:, 0]),
-        lambda: DPSequenceClassifier(max_epochs=1, d_model=8, n_heads=2).fit([x[: 1 + i % 4] for i, x in enumerate(X)], y),
+        lambda: DPAttentionClassifier(class_weight="balanced", delta=0.5, bounds="data", classes="data",
+                                      **FAST_PARAMS).fit(X, y),
+        lambda: DPAttentionRegressor(bounds="data", target_bounds="data", **FAST_PARAMS).fit(X, X[:, 0]),
+        lambda: DPSequenceClassifier(max_epochs=1, d_model=8, n_heads=2, max_timesteps="data", classes=[0, 1]).fit(
+            [x[: 1 + i % 4] for i, x in enumerate(X)], y),
     ]
     for fit in fits:
         with warnings.catch_warnings(record=True) as caught:

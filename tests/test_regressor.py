@@ -61,7 +61,7 @@ def test_public_target_bounds_clip_and_do_not_warn(linear_data):
 
 def test_target_bounds_from_the_data_warn_and_are_not_written_back(linear_data):
     X, y = linear_data
-    reg = _reg()
+    reg = _reg(target_bounds="data")
     caught = fit_recording_leaks(reg, X, y)
     assert len(caught) == 1
     message = str(caught[0].message)
@@ -69,7 +69,7 @@ def test_target_bounds_from_the_data_warn_and_are_not_written_back(linear_data):
     # The warning points at the line that called fit (the helper, in conftest.py).
     assert caught[0].filename == conftest.__file__
     np.testing.assert_array_equal(reg.target_bounds_, [y.min(), y.max()])
-    assert reg.target_bounds is None
+    assert reg.target_bounds == "data"
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from sk_privattn.privacy import compute_epsilon
 
 from _settings import FAST_PARAMS
 
-TINY = dict(FAST_PARAMS, bounds=(-1, 1), random_state=0)
+TINY = dict(FAST_PARAMS, bounds=(-1, 1), classes=[0, 1], random_state=0)
 
 
 @pytest.fixture

@@ -105,15 +105,17 @@ def test_longest_length_read_from_ragged_data_is_warned():
     X, y = make_series()
     lengths = np.random.RandomState(0).randint(4, X.shape[1], size=len(X))
     series = _ragged(X, lengths)
-    leaks = fit_recording_leaks(_clf(), series, y)
-    assert len(leaks) == 1 and "Pass max_timesteps" in str(leaks[0].message)
+    leaks = fit_recording_leaks(_clf(max_timesteps="data"), series, y)
+    assert len(leaks) == 1 and "pass max_timesteps" in str(leaks[0].message)
     assert f"({lengths.max()} steps)" in str(leaks[0].message)
     # A public maximum, the common length of an array, or an LSTM: nothing read.
     assert fit_recording_leaks(_clf(max_timesteps=40), series, y) == []
     assert fit_recording_leaks(_clf(), X, y) == []
-    # NaN padding that every row shares still reveals the longest length: warned.
+    # NaN padding that every row shares: read with "data" (warned); by default the array's width, its
+    # public shape, sizes the positions.
     padded = np.concatenate([X, np.full((len(X), 3, X.shape[2]), np.nan)], axis=1)
-    assert len(fit_recording_leaks(_clf(), padded, y)) == 1
+    assert len(fit_recording_leaks(_clf(max_timesteps="data"), padded, y)) == 1
+    assert fit_recording_leaks(_clf(), padded, y) == [] and _clf().fit(padded, y).n_timesteps_ == padded.shape[1]
     lstm = _clf(architecture="lstm_attention")
     assert fit_recording_leaks(lstm, series, y) == [] and lstm.n_timesteps_ is None
     with pytest.raises(ValueError, match="max_timesteps=8"):
@@ -282,7 +284,7 @@ def test_transformer_refuses_series_longer_than_its_positions():
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(scaling="bounds"), "scaling='bounds' needs bounds"),
+        (dict(scaling="bounds", bounds=(0, 1, 2)), "scaling='bounds' needs bounds"),
         (dict(bounds=(0, 1)), "used only with scaling='bounds'"),
         (dict(scaling="bounds", bounds=(1, 0)), "lower < upper"),
         (dict(d_model=10, n_heads=4), "d_model=10 must be divisible by n_heads=4"),

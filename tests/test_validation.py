@@ -37,7 +37,9 @@ def _with_bad(X, value):
 
 BAD_FITS = {
     "inf": (lambda X, y: (_with_bad(X, np.inf), y), {}, ValueError, "contains infinity in the numeric feature x1"),
-    "one class": (lambda X, y: (X, np.zeros_like(y)), {"classes": None}, ValueError, "only one class"),
+    "one class": (lambda X, y: (X, np.zeros_like(y)), {"classes": "data"}, ValueError, "only one class"),
+    "one class released": (lambda X, y: (X, np.zeros_like(y)), {"classes": None}, ValueError,
+                           "released 1 class.*fewer than the two a classifier needs.*Pass the public classes"),
     "empty X": (lambda X, y: (X[:0], y[:0]), {}, ValueError, "0 sample"),
     "length mismatch": (lambda X, y: (X, y[:-1]), {}, ValueError, "inconsistent numbers of samples"),
     "epsilon zero": (lambda X, y: (X, y), {"epsilon": 0.0}, ValueError, "'epsilon' parameter .* Got 0.0"),
@@ -169,8 +171,8 @@ def test_categorical_names_without_feature_names(fitted):
 
 def test_classes_read_from_y_are_warned_and_public_classes_are_checked(fitted):
     _, X, y = fitted
-    with pytest.warns(PrivacyLeakWarning, match=r"labels present in y \(0, 1\) were read .* Pass classes"):
-        DPAttentionClassifier(**FAST_PARAMS, bounds=(-1, 1), random_state=0).fit(X, y)
+    with pytest.warns(PrivacyLeakWarning, match=r"labels present in y \(0, 1\) were read .* pass classes"):
+        DPAttentionClassifier(**FAST_PARAMS, bounds=(-1, 1), classes="data", random_state=0).fit(X, y)
     # A public list may hold labels that y lacks; a label outside it raises.
     clf = _clf(bounds=(-1, 1), classes=[0, 1, 2]).fit(X, y)
     np.testing.assert_array_equal(clf.classes_, [0, 1, 2])

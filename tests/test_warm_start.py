@@ -19,7 +19,7 @@ from _settings import FAST_PARAMS
 
 def _clf(**params):
     # The RDP accountant calibrates faster than PRV; both compose warm starts.
-    settings = {**FAST_PARAMS, "random_state": 0, "bounds": (-1, 1), "accountant": "rdp"}
+    settings = {**FAST_PARAMS, "random_state": 0, "bounds": (-1, 1), "classes": [0, 1], "accountant": "rdp"}
     return DPAttentionClassifier(**{**settings, **params})
 
 
@@ -167,8 +167,8 @@ def test_columns_of_another_kind_raise(mixed_frame):
 
 def test_warm_start_reuses_the_encoding_and_warns_no_more(data):
     X, y = data
-    with pytest.warns(PrivacyLeakWarning, match="bounds were not given"):
-        clf = _clf(bounds=None, warm_start=True).fit(X, y)
+    with pytest.warns(PrivacyLeakWarning, match="bounds='data'"):
+        clf = _clf(bounds="data", warm_start=True).fit(X, y)
     bounds = clf.bounds_.copy()
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyLeakWarning)
@@ -180,7 +180,8 @@ def test_regressor_warm_start_keeps_its_target_scaling(data):
     X, _ = data
     y = 50 * X[:, 0]
     with pytest.warns(PrivacyLeakWarning, match="minimum and maximum of y"):
-        reg = DPAttentionRegressor(**FAST_PARAMS, bounds=(-1, 1), accountant="rdp", random_state=0, warm_start=True)
+        reg = DPAttentionRegressor(**FAST_PARAMS, bounds=(-1, 1), target_bounds="data", accountant="rdp",
+                                   random_state=0, warm_start=True)
         reg.fit(X, y)
     target_bounds = reg.target_bounds_.copy()
     with warnings.catch_warnings():
@@ -189,7 +190,7 @@ def test_regressor_warm_start_keeps_its_target_scaling(data):
     np.testing.assert_array_equal(reg.target_bounds_, target_bounds)
     expected = reg.count_epsilon_ + compute_epsilon(reg.accountant_history_, reg.delta_, "rdp")
     assert reg.epsilon_ == pytest.approx(expected, rel=1e-6)
-    with pytest.raises(ValueError, match="continues the model built with target_bounds=None"):
+    with pytest.raises(ValueError, match="continues the model built with target_bounds='data'"):
         reg.set_params(epsilon=3.0, target_bounds=(-60, 60)).fit(X, y)
 
 

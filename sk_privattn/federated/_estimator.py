@@ -11,6 +11,7 @@ from .._classification import DPClassifierMixin
 from .._tabular import BaseDPAttention
 from ..dpsgd import TensorBatchDataset, TrainingResult
 from ..privacy import Unit
+from ..privacy._metadata import FROM_DATA
 from ..utils._docs import DEFAULTS, shared_docstring
 from ._client import build_client_app, simulation_client
 from ._plan import federation_seeds, plan_federation, sites_per_round
@@ -116,17 +117,20 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         were measured without it.
     {categorical_features}
     {categories}
-        Read from the data, categories come from the pooled rows of all
-        sites, which a real federation cannot do: pass public values.
+        In a federation ``None`` raises: it releases no metadata with DP
+        across sites. ``"data"`` reads the pooled rows of all sites, which
+        a real federation cannot do: pass public values.
     {bounds}
-        Read from the data, bounds come from the pooled rows of all sites,
-        which a real federation cannot do: pass public values.
+        In a federation ``None`` raises, and ``"data"`` reads the pooled
+        rows of all sites, as for ``categories``: pass public values.
     {numeric_encoding}
-    classes : array-like or None, default=None
-        The public class labels. ``None`` takes the union of the labels of
-        ``y`` over all sites, which a real federation cannot do, with a
+    classes : array-like, "data" or None, default=None
+        The public class labels. A federation needs them (and public bounds
+        and categories): it releases no metadata with DP, so ``None`` raises,
+        and says so. ``"data"`` takes the union of the labels of ``y`` over
+        all sites, which a real federation cannot do, with a
         :class:`~sk_privattn.exceptions.PrivacyLeakWarning`; a deployment
-        needs them.
+        needs public ones.
     backend : {"ray", "in-process"}, default="ray"
         "ray" runs Flower's simulation engine: one Ray worker per site, in
         parallel. "in-process" calls the same Flower ClientApp and ServerApp
@@ -217,7 +221,7 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         "max_failed_fraction": [Interval(Real, 0, 1, closed="both")],
         "clipping_norm": [Interval(Real, 0, None, closed="neither")],
         "secure_aggregation": ["boolean"],
-        "classes": ["array-like", None],
+        "classes": ["array-like", StrOptions({FROM_DATA}), None],
         "backend": [StrOptions({"ray", "in-process"})],
         "public_count": [dict, None],
     }
@@ -227,6 +231,11 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
 
     #: A federation weighs every class 1: it has no class_weight parameter.
     class_weight = None
+
+    _no_dp_metadata = (
+        "a federation's sites and server must encode the columns and the labels alike without seeing each "
+        "other's rows, and no DP release of metadata across sites is implemented yet"
+    )
 
     def __init__(
         self,
@@ -342,11 +351,15 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
 
     # -- the hooks of the shared fit path ---------------------------------
 
+    def _plan_metadata(self, X, y, seed, person_id=None):
+        # A federation releases no DP metadata (see _no_dp_metadata): it needs public metadata.
+        return None
+
     def _warm_start_state(self, unit=Unit.ROW):
         # No warm start across federations; fit refuses person_id, so the unit is the row.
         return None
 
-    def _plan_fit(self, n_samples, previous, *, seed, groups, unit=Unit.ROW):
+    def _plan_fit(self, n_samples, previous, *, seed, groups, unit=Unit.ROW, metadata=None):
         # Each site counts its own rows (site_count); nothing counts the pooled rows.
         return plan_federation(self, groups, n_samples, seed)
 

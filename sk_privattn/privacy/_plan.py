@@ -91,6 +91,11 @@ class Plan(ABC):
         Mechanisms of earlier calls that the plan's ε composes with.
     """
 
+    #: What the call releases before it trains (its DP metadata), as an accountant history.
+    release_history = ()
+    #: The δ that partition selection adds outside the accountant (``delta`` includes it).
+    partition_delta = 0.0
+
     @property
     def relation(self):
         """The neighbouring relation's name."""
@@ -168,6 +173,14 @@ class TrainingPlan(Plan):
         Pure ε of the DP counts of this call and of the earlier calls of a
         warm start (0.0 with public counts): it adds to what the accountant
         composes.
+    release_history : tuple of (noise_multiplier, sample_rate, steps)
+        What this call releases before it trains (its DP metadata: one
+        Gaussian mechanism, see :mod:`sk_privattn.privacy._metadata`), which
+        the accountant composes with the steps.
+    partition_delta : float
+        The δ that partition selection (DP categories and classes) adds outside
+        the accountant; ``delta`` includes it, and the accountant composes at
+        ``delta - partition_delta`` (:attr:`accountant_delta`).
     """
 
     n_samples: int
@@ -182,6 +195,13 @@ class TrainingPlan(Plan):
     neighbouring: Neighbouring = Neighbouring(Relation.ADD_OR_REMOVE)
     count: object = None
     count_epsilon: float = 0.0
+    release_history: tuple = ()
+    partition_delta: float = 0.0
+
+    @property
+    def accountant_delta(self):
+        """The δ at which the accountant composes: ``delta`` less what partition selection adds."""
+        return self.delta - self.partition_delta
 
     @property
     def n_steps(self):
@@ -196,8 +216,8 @@ class TrainingPlan(Plan):
 
     def row_histories(self, steps=None):
         """What each group of rows pays, for a privacy ledger: here one group, every row,
-        paying :meth:`history`."""
-        return [self.history(steps)]
+        paying this call's releases and :meth:`history`."""
+        return [[*self.release_history, *self.history(steps)]]
 
     @property
     def group_of_row(self):
@@ -205,12 +225,13 @@ class TrainingPlan(Plan):
         return None
 
     def epsilon(self, steps=None):
-        """ε spent after ``steps`` steps of this plan, composed with ``prior_history``, plus
-        ``count_epsilon``: for the plan's neighbouring relation."""
+        """ε spent after ``steps`` steps of this plan, composed with ``prior_history`` and this
+        call's releases, plus ``count_epsilon``: for the plan's neighbouring relation, at
+        :attr:`accountant_delta`."""
         if not self.private:
             return math.inf
-        composed = compute_epsilon([*self.prior_history, *self.history(steps)], self.delta, self.accountant,
-                                   self.relation)
+        composed = compute_epsilon([*self.prior_history, *self.release_history, *self.history(steps)],
+                                   self.accountant_delta, self.accountant, self.relation)
         return self.count_epsilon + composed
 
     @property
@@ -259,6 +280,8 @@ def plan_training(
     prior_history=(),
     prior_count_epsilon=0.0,
     noise_multiplier=None,
+    release_history=(),
+    partition_share=0.0,
 ):
     """The plan of a DP fit whose count of rows is ``count``.
 
@@ -286,6 +309,12 @@ def plan_training(
     noise_multiplier : float, default=None
         Skip the calibration and use this noise (a caller that calibrated it
         already); ``epsilon`` must then be finite.
+    release_history : sequence of (noise_multiplier, sample_rate, steps), default=()
+        What the call releases before it trains (its DP metadata), composed
+        with the steps: the noise is calibrated so that all of it meets ``epsilon``.
+    partition_share : float, default=0.0
+        The share of ``delta`` that partition selection (DP categories and
+        classes) takes, outside the accountant (``TrainingPlan.partition_delta``).
 
     Returns
     -------
@@ -312,22 +341,23 @@ def plan_training(
     sample_rate = 1.0 / steps_per_epoch
     delta = float(delta) if delta is not None else default_delta(n_samples)
     prior_history = tuple(tuple(entry) for entry in prior_history)
+    release_history = tuple(tuple(entry) for entry in release_history)
     count_epsilon = float(prior_count_epsilon) + count.epsilon
+    if not 0.0 <= partition_share < 1.0:
+        raise ValueError(f"partition_share={partition_share!r}; use a share of delta in [0, 1).")
+    partition_delta = partition_share * delta
     if not math.isfinite(epsilon):
         noise_multiplier = 0.0
     elif noise_multiplier is None:
-        if count_epsilon >= epsilon:
-            raise ValueError(
-                f"epsilon={epsilon} leaves nothing for training once the DP counts of the rows have "
-                f"spent ε={count_epsilon:.4g}; raise epsilon, or pass public_count."
-            )
+        _check_left_for_training(epsilon, count_epsilon, [*prior_history, *release_history],
+                                 delta - partition_delta, accountant, neighbouring.relation)
         noise_multiplier = calibrate_noise_multiplier(
             epsilon=float(epsilon) - count_epsilon,
-            delta=delta,
+            delta=delta - partition_delta,
             sample_rate=sample_rate,
             steps=steps_per_epoch * int(epochs),
             accountant=accountant,
-            prior_history=prior_history,
+            prior_history=(*prior_history, *release_history),
             relation=neighbouring.relation,
         )
     return TrainingPlan(
@@ -343,4 +373,22 @@ def plan_training(
         neighbouring=neighbouring,
         count=count,
         count_epsilon=count_epsilon,
+        release_history=release_history,
+        partition_delta=float(partition_delta),
     )
+
+
+def _check_left_for_training(epsilon, count_epsilon, released, delta, accountant, relation):
+    """Raise unless the DP counts and the releases before training (``released``) leave some ε for it."""
+    if count_epsilon >= epsilon:
+        raise ValueError(
+            f"epsilon={epsilon} leaves nothing for training once the DP counts of the rows have "
+            f"spent ε={count_epsilon:.4g}; raise epsilon, or pass public_count."
+        )
+    spent = count_epsilon + compute_epsilon(released, delta, accountant, relation)
+    if spent >= epsilon:
+        raise ValueError(
+            f"epsilon={epsilon} leaves nothing for training once the DP counts and the DP metadata (bounds, "
+            f"categories or classes) have spent ε={spent:.4g}; raise epsilon or metadata_noise_multiplier, "
+            "or pass the metadata that is public (bounds, categories, classes)."
+        )

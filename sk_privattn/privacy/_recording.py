@@ -37,7 +37,7 @@ from ._calibration import compute_epsilon
 from .accountants import get_accountant
 from .ledger import attach, is_open, open_ledgers
 
-__all__ = ["RecordsFits", "begin_fit", "record_id", "row_fingerprints"]
+__all__ = ["RecordsFits", "begin_fit", "record_accountant_delta", "record_id", "row_fingerprints"]
 
 
 def row_fingerprints(X, y, key):
@@ -127,6 +127,8 @@ class _FitRecorder:
         self.estimator = estimator
         self.ledgers = ledgers
         self.planned = plan.row_histories()
+        # What the fit released before it trained (its DP metadata): every row paid it.
+        self.released = [tuple(entry) for entry in plan.release_history]
         self.group_of_row = plan.group_of_row
         count = plan.count
         self.record = {
@@ -141,6 +143,8 @@ class _FitRecorder:
             "neighbouring": plan.relation,
             "unit": plan.neighbouring.unit,
             "delta": plan.delta,
+            # The part of δ that partition selection (DP categories, classes) adds outside the accountant.
+            "partition_delta": plan.partition_delta,
             "accountant": plan.accountant,
             "warm_start_call": previous is not None,
             "status": "running",
@@ -155,7 +159,7 @@ class _FitRecorder:
         try:
             for ledger in ledgers:
                 ledger.check(self.planned, estimator, pure_epsilon=self.record["pure_epsilon"],
-                             neighbouring=plan.neighbouring)
+                             neighbouring=plan.neighbouring, partition_delta=plan.partition_delta)
         except BudgetExceededError:
             if count.private:
                 refused = dict(self.record, status="refused", epsilon=self.record["pure_epsilon"])
@@ -179,7 +183,9 @@ class _FitRecorder:
             ledger.reserve(self._with(self.planned, "running"), rows, self.group_of_row, self.estimator)
 
     def spent(self, *histories):
-        """Replace the reservation by what ran: one history per group of rows."""
+        """Replace the reservation by what ran: one history per group of rows (its training; what
+        the fit released before it trained is added to each)."""
+        histories = [[*self.released, *history] for history in histories]
         complete = _steps(histories) >= _steps(self.planned)
         record = self._with(histories, "complete" if complete else "failed")
         self.estimator._privacy_record_id = record["id"]
@@ -192,9 +198,9 @@ class _FitRecorder:
         if status != "running":
             # An accountant that is not a bound ("gdp") records the ε of the one that bounds it.
             accountant = get_accountant(self.record["accountant"]).bounded_by or self.record["accountant"]
+            delta = record_accountant_delta(self.record)
             epsilons = [
-                self.record["pure_epsilon"]
-                + compute_epsilon(group, self.record["delta"], accountant, self.record["neighbouring"])
+                self.record["pure_epsilon"] + compute_epsilon(group, delta, accountant, self.record["neighbouring"])
                 for group in groups
             ]
         worst = int(np.argmax(epsilons)) if status != "running" and groups else 0
@@ -205,6 +211,11 @@ class _FitRecorder:
             history=groups[worst] if groups else [],
             epsilon=epsilons[worst] if groups else math.nan,
         )
+
+
+def record_accountant_delta(record):
+    """The δ at which a record's mechanisms are composed: its δ less what partition selection adds."""
+    return record["delta"] - record.get("partition_delta", 0.0)
 
 
 def _simple_params(estimator):

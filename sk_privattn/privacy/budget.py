@@ -110,13 +110,17 @@ class PrivacyBudget(PrivacyLedger):
                 "accountant": self.accountant}
 
     def _spent(self, exclude=None):
-        """The groups and the pure ε of every fit recorded so far (but ``exclude``)."""
-        return [(record["groups"], record.get("pure_epsilon", 0.0)) for record in self.read()
-                if record["id"] != exclude]
+        """The groups, the pure ε and the partition δ of every fit recorded so far (but ``exclude``)."""
+        return [(record["groups"], record.get("pure_epsilon", 0.0), record.get("partition_delta", 0.0))
+                for record in self.read() if record["id"] != exclude]
 
     def _total(self, fits):
-        return compose_worst_row([groups for groups, _ in fits], self.delta, self.accountant, self.neighbouring,
-                                 pure_epsilons=[pure for _, pure in fits])
+        """ε of ``fits`` composed at ``delta``: what their partition selections add to δ comes out of it."""
+        delta = self.delta - sum(partition for _, _, partition in fits)
+        if delta <= 0:
+            return math.inf
+        return compose_worst_row([groups for groups, _, _ in fits], delta, self.accountant, self.neighbouring,
+                                 pure_epsilons=[pure for _, pure, _ in fits])
 
     @property
     def spent_epsilon(self):
@@ -126,12 +130,13 @@ class PrivacyBudget(PrivacyLedger):
     def remaining_epsilon(self):
         return self.epsilon - self.spent_epsilon
 
-    def check(self, planned, estimator, *, pure_epsilon=0.0, neighbouring=Neighbouring(Relation.ADD_OR_REMOVE), exclude=None):
+    def check(self, planned, estimator, *, pure_epsilon=0.0, neighbouring=Neighbouring(Relation.ADD_OR_REMOVE),
+              exclude=None, partition_delta=0.0):
         Neighbouring(self.neighbouring, self.unit).check_same(
             neighbouring, f"This PrivacyBudget and a fit of {type(estimator).__name__} inside it"
         )
         spent = self._spent(exclude)
-        fit = (planned, pure_epsilon)
+        fit = (planned, pure_epsilon, partition_delta)
         total = self._total([*spent, fit])
         if total <= self.epsilon:
             return
@@ -148,7 +153,8 @@ class PrivacyBudget(PrivacyLedger):
     def reserve(self, record, rows, row_group, estimator):
         with self.lock():
             self.check(record["groups"], estimator, pure_epsilon=record.get("pure_epsilon", 0.0),
-                       neighbouring=record_neighbouring(record), exclude=record["id"])
+                       neighbouring=record_neighbouring(record), exclude=record["id"],
+                       partition_delta=record.get("partition_delta", 0.0))
             self.write(record, rows, row_group)
 
     def __repr__(self):

@@ -210,10 +210,11 @@ class PrivacyLedger:
         tmp.write_text(json.dumps(record))
         os.replace(tmp, target)
 
-    def check(self, planned, estimator, *, pure_epsilon=0.0, neighbouring=None):
+    def check(self, planned, estimator, *, pure_epsilon=0.0, neighbouring=None, partition_delta=0.0):
         """Raise if this ledger refuses a fit of ``estimator`` that will run ``planned``
         (a list with one history per group of rows) after pure-DP releases (its DP
-        count) of ``pure_epsilon``, under ``neighbouring``; a plain ledger never does."""
+        count) of ``pure_epsilon``, under ``neighbouring``, with ``partition_delta`` of δ
+        outside the accountant; a plain ledger never does."""
 
     def reserve(self, record, rows, row_group, estimator):
         """Write the record of a fit about to train (its planned mechanism, its rows).
