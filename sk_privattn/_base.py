@@ -42,6 +42,7 @@ from ._warm_start import (
 from .dpsgd import OPTIMIZERS, TensorBatchDataset, person_index, train_with
 from .exceptions import PrivacyLeakWarning
 from .privacy import (
+    DEFAULT_DELTA,
     RELATIONS,
     Neighbouring,
     Relation,
@@ -56,7 +57,7 @@ from .privacy._recording import RecordsFits, begin_fit
 from .privacy.accountants import AccountantOptions
 from .utils._warnings import caller_stacklevel
 
-__all__ = ["BaseDPEstimator", "initial_module", "module_inputs", "planned_histories"]
+__all__ = ["BaseDPEstimator", "default_delta_is_weak", "initial_module", "module_inputs", "planned_histories"]
 
 #: Rows per predict batch; every batch is padded to it (see ``_forward``).
 _PREDICT_BATCH_SIZE = 512
@@ -592,16 +593,15 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         """What is wrong with δ, if it is not below 1/n for the plan's count n; ``None`` when it is."""
         if plan.delta < 1.0 / plan.n_samples:
             return None
-        origin = (
-            f"warm_start=True keeps the delta_={plan.delta:g} of the fit that built the model, but it"
-            if previous is not None
-            else f"delta={plan.delta}"
-        )
-        fix = (
-            "Fit the first model with a smaller delta, or set warm_start=False to train a new model."
-            if previous is not None
-            else "Use delta=None (the default, 1/(10·n) for the count n) or a smaller value."
-        )
+        if previous is not None:
+            origin = f"warm_start=True keeps the delta_={plan.delta:g} of the fit that built the model, but it"
+            fix = "Fit the first model with a smaller delta, or set warm_start=False to train a new model."
+        elif self.delta is None:
+            origin, fix = default_delta_is_weak(plan.delta)
+        else:
+            origin = f"delta={plan.delta}"
+            fix = (f"Use a smaller value, or delta=None (1/(10·n) for a public count n, {DEFAULT_DELTA:g} for a "
+                   "DP count).")
         return (
             f"{origin} is not below 1/n={1.0 / plan.n_samples:.3g} for the count of training rows "
             f"n={plan.n_samples} ({count_source(plan.count)}). A mechanism that "
@@ -651,6 +651,16 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         if need_weights:
             return logits, torch.cat(weights).double().numpy()
         return logits
+
+
+def default_delta_is_weak(delta):
+    """What a warning says of ``delta=None`` when its δ (``DEFAULT_DELTA``, under a DP count) is not
+    below ``1 / n``: ``(origin, fix)``."""
+    origin = (f"delta=None gives δ={delta:g} when the plan reads a DP count of the rows (a δ computed from "
+              "that count would not hold as reported: docs/privacy.md, \"The number of rows\"), which")
+    fix = ("Pass delta, e.g. 1/(10·n) for a public estimate n of the number of rows, or public_count, whose "
+           "default δ is 1/(10·public_count).")
+    return origin, fix
 
 
 def _padded(rows):

@@ -124,8 +124,10 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         Standard deviation of the Gaussian noise added to each candidate's
         count of correct validation predictions (sensitivity 1).
     delta : float, default=None
-        δ of ``epsilon_``; ``None`` uses ``1 / (10 n)`` for the search's
-        count ``n`` of the rows (``count_``).
+        δ of ``epsilon_``; ``None`` uses ``1 / (10 n)`` for a public count
+        ``n`` of the rows (``public_count``, or the exact count under
+        replace-one), and ``DEFAULT_DELTA`` (1e-5) when the search counts the
+        rows with DP (:func:`~sk_privattn.privacy.default_delta`).
     neighbouring : {"add_or_remove", "replace_one"}, default="add_or_remove"
         The relation of ``epsilon_``, and of every candidate (whose own
         ``neighbouring`` must be the same).
@@ -324,11 +326,11 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
     def _bound(self, candidates, count):
         """(ε, δ) of the whole search over ``candidates`` on units counted by ``count``
         (a :class:`~sk_privattn.privacy.PublicCount` or a DP count): the pure ε of the
-        count plus the selection's RDP bound, at ``delta`` (or ``1 / (10 n)``)."""
+        count plus the selection's RDP bound, at ``delta`` (or the default δ of ``count``)."""
         orders = np.asarray(RDP_ORDERS, dtype=float)
         train_count = _train_count(count.value, self.validation_fraction)
         rdp = selection_rdp(self._candidate_rdp(candidates, train_count, orders), self.mean_n_candidates, orders)
-        delta = self.delta if self.delta is not None else default_delta(count.value)
+        delta = self.delta if self.delta is not None else default_delta(count)
         selection = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=delta)[0])
         return count.epsilon + selection, delta
 

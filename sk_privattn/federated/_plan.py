@@ -92,8 +92,9 @@ def site_plan(estimator, name, n_rows, seed):
     The plan reads the site's count (:func:`site_count`), not ``n_rows``.
     Record level: the noise is calibrated once, so that the site's DP count
     and all ``n_rounds`` rounds of ``local_epochs`` epochs compose to
-    ``epsilon`` at the site's δ (``delta``, or ``1 / (10 n)`` for its count
-    ``n``); each round trains ``plan.with_epochs(local_epochs)``. Client level
+    ``epsilon`` at the site's δ (``delta``, or the default δ of its count:
+    ``1 / (10 n)`` for a public count ``n``, ``DEFAULT_DELTA`` for a DP
+    count); each round trains ``plan.with_epochs(local_epochs)``. Client level
     (or ``epsilon=inf``): local training without noise.
     """
     private = estimator.dp_level == "record" and math.isfinite(estimator.epsilon)
@@ -184,7 +185,9 @@ def client_level_plan(estimator, n_sites):
     """The :class:`ClientLevelPlan` of ``estimator`` over ``n_sites`` sites, calibrated to ``epsilon``."""
     neighbouring = Neighbouring(estimator.neighbouring, Unit.SITE)
     accountant = resolve_accountant(estimator.accountant, neighbouring.relation)
-    delta = float(estimator.delta) if estimator.delta is not None else default_delta(n_sites)
+    # The roster of sites is public: its δ is 1 / (10 n_sites).
+    roster = PublicCount(int(n_sites), "roster")
+    delta = float(estimator.delta) if estimator.delta is not None else default_delta(roster)
     noise = 0.0
     if math.isfinite(estimator.epsilon):
         noise = calibrate_noise_multiplier(

@@ -83,10 +83,13 @@ epsilon : float, default={default}
     is the budget over all calls to ``fit``, not per call.""",
     "delta": """\
 delta : float, default={default}
-    Privacy parameter δ in (0, 1). ``None`` uses ``1 / (10 n)`` for the
-    count ``n`` of rows that the plan reads (``count_``: public, or a DP
-    count under add-or-remove); the value used is stored in ``delta_``. A
-    value ≥ ``1 / n`` warns, since it permits publishing a whole row.""",
+    Privacy parameter δ in (0, 1). ``None`` uses a δ of public inputs
+    only: ``1 / (10 n)`` when the count ``n`` of rows that the plan reads
+    is public (``public_count``, or the exact count under replace-one), and
+    ``DEFAULT_DELTA`` (1e-5) when it is a DP count (a δ computed from the
+    DP count would not hold as reported: docs/privacy.md, "The number of
+    rows"). The value used is stored in ``delta_``. A value ≥ ``1 / n``
+    warns, since it permits publishing a whole row.""",
     "neighbouring": """\
 neighbouring : {{"add_or_remove", "replace_one"}}, default={default}
     The pair of data sets that ε compares. "add_or_remove": the data with
