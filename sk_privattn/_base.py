@@ -29,7 +29,13 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
 from ._warm_start import (
     check_budget_left,
@@ -57,7 +63,15 @@ from .privacy._recording import RecordsFits, begin_fit
 from .privacy.accountants import AccountantOptions
 from .utils._warnings import caller_stacklevel
 
-__all__ = ["BaseDPEstimator", "default_delta_is_weak", "initial_module", "module_inputs", "planned_histories"]
+__all__ = [
+    "BaseDPEstimator",
+    "PreparedTarget",
+    "check_target",
+    "default_delta_is_weak",
+    "initial_module",
+    "module_inputs",
+    "planned_histories",
+]
 
 #: Rows per predict batch; every batch is padded to it (see ``_forward``).
 _PREDICT_BATCH_SIZE = 512
@@ -99,6 +113,43 @@ class FitCall:
     module_seed: int
     train_seed: int
     plan: object
+
+
+@dataclass
+class PreparedTarget:
+    """The target as the module trains on it (what the ``_prepare_target`` hook returns).
+
+    Attributes
+    ----------
+    tensor : Tensor
+        One entry per row; a row that ``usable`` leaves out holds a placeholder.
+    n_outputs : int
+    attributes : dict
+        The fitted attributes of the target (``classes_``, ``target_bounds_``, ...).
+    usable : ndarray of bool or None
+        Which rows hold a target that the fit can use. The others (a missing
+        target, a label outside the public classes) stay in the Poisson
+        sampling with weight 0: nothing about them changes the plan, and no
+        error or warning says that they were there (docs/privacy.md, "Rows
+        that the public metadata does not allow"). ``None``: every row.
+    """
+
+    tensor: torch.Tensor
+    n_outputs: int
+    attributes: dict
+    usable: np.ndarray = None
+
+
+def check_target(y, X):
+    """``y`` as a 1-D array with one entry per row of ``X``.
+
+    Missing and infinite values pass: the ``_prepare_target`` hooks give a
+    missing target weight 0 and clip an infinite one, so that one row cannot
+    make a fit raise where its neighbour would not.
+    """
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    return y
 
 
 @dataclass
@@ -272,10 +323,13 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def _prepare_target(self, y, previous):
-        """Validate ``y``; return (target tensor, n_outputs, fitted attributes).
+        """Validate ``y``; return a :class:`PreparedTarget`.
 
-        ``previous`` is ``None``, or the estimator's attributes before a warm
-        start: the target must then be encoded as in that fit.
+        Total on any ``y`` of the right kind: a row whose target the fit cannot
+        use (missing, or outside the public classes) is left out of
+        :attr:`PreparedTarget.usable`, never raised on. ``previous`` is
+        ``None``, or the estimator's attributes before a warm start: the
+        target must then be encoded as in that fit.
         """
 
     @abstractmethod
@@ -397,10 +451,10 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous)
         if plan is not None:
             self._warn_about_plan(plan, previous)
-        target, n_outputs, target_attributes = self._prepare_target(y, previous)
-        row_weight = self._row_weights(target, target_attributes, sample_weight, len(target))
-        return Encoded(TensorBatchDataset(inputs, target, row_weight), {**target_attributes, **input_attributes},
-                       n_outputs, rows, y)
+        target = self._prepare_target(y, previous)
+        row_weight = self._row_weights(target, sample_weight, len(target.tensor))
+        return Encoded(TensorBatchDataset(inputs, target.tensor, row_weight), {**target.attributes, **input_attributes},
+                       target.n_outputs, rows, y)
 
     def _initial_module(self, attributes=None, n_outputs=None):
         """The module that the first call of ``fit`` starts from: built from ``attributes``
@@ -491,21 +545,24 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         """Each row's weight from its target (a classifier's class weights), in [0, 1]; or ``None``."""
         return None
 
-    def _row_weights(self, target, target_attributes, sample_weight, n_samples):
+    def _row_weights(self, target, sample_weight, n_samples):
         """The weight of each row in [0, 1] (a tensor), or ``None`` when all weigh the same.
 
         DP-SGD multiplies each row's clipped gradient by it (see
         :class:`~sk_privattn._dpsgd.RowWeightedDPOptimizer`), so it must be at
         most 1 and depend on that row only, and public values: class weights
-        over the largest class weight, and ``sample_weight`` over
+        over the largest class weight, ``sample_weight`` over
         ``max_sample_weight`` (or over the largest sample weight, read from the
-        data and warned).
+        data and warned), and 0 for a row whose target is not usable
+        (:class:`PreparedTarget`).
         """
-        weights = self._target_row_weights(target, target_attributes)
+        weights = self._target_row_weights(target.tensor, target.attributes)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)), ensure_non_negative=True)
             bound = self._sample_weight_bound(sample_weight)
             weights = sample_weight / bound if weights is None else weights * sample_weight / bound
+        if target.usable is not None:
+            weights = target.usable.astype(float) if weights is None else weights * target.usable
         if weights is None or np.all(weights == 1.0):
             return None
         return torch.as_tensor(weights, dtype=torch.float32)

@@ -11,10 +11,40 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
-from .utils._warnings import caller_stacklevel
+from ._base import PreparedTarget
 from .exceptions import PrivacyLeakWarning
+from .preprocessing import is_missing
+from .utils._warnings import caller_stacklevel
 
 __all__ = ["DPClassifierMixin"]
+
+
+def _label_kind(dtype):
+    """"numbers" or "text" for an array of labels of one type; ``None`` for mixed (object) labels."""
+    if dtype.kind in "biuf":
+        return "numbers"
+    if dtype.kind in "US":
+        return "text"
+    return None
+
+
+def _encode_labels(y, missing, classes):
+    """``(usable, encoded)``: which rows hold a label of ``classes``, and each row's index in
+    ``classes`` (0 for the others, whose weight will be 0)."""
+    encoded = np.zeros(len(y), dtype=np.int64)
+    if _label_kind(y.dtype) == _label_kind(classes.dtype) == "numbers":
+        usable = ~missing & np.isin(y, classes)
+        encoded[usable] = np.searchsorted(classes, y[usable])
+        return usable, encoded
+    position = {label: index for index, label in enumerate(classes.tolist())}
+    for row, (label, gone) in enumerate(zip(y.tolist(), missing)):
+        try:
+            encoded[row] = -1 if gone else position.get(label, -1)
+        except TypeError:  # an unhashable value is no label
+            encoded[row] = -1
+    usable = encoded >= 0
+    encoded[~usable] = 0
+    return usable, encoded
 
 
 class DPClassifierMixin(ClassifierMixin):
@@ -32,37 +62,49 @@ class DPClassifierMixin(ClassifierMixin):
     }
 
     def _prepare_target(self, y, previous):
-        check_classification_targets(y)
+        y = np.asarray(y)
+        missing = is_missing(y)
         if previous is not None:
             classes = previous["classes_"]
         elif self.classes is not None:
             classes = np.unique(np.asarray(self.classes))
         else:
-            classes = self._classes_from_data(y)
-        present = np.unique(y)
-        unknown = present[~np.isin(present, classes)]
-        if unknown.size:
-            origin = (
-                "the classes of the model that warm_start=True continues"
-                if previous is not None
-                else f"classes={list(self.classes)!r}"
-            )
+            classes = self._classes_from_data(y[~missing])
+        self._check_label_kind(y, classes, previous)
+        usable, encoded = _encode_labels(y, missing, classes)
+        attributes = {"classes_": classes, "class_weight_": self._class_weights(classes, encoded[usable])}
+        return PreparedTarget(torch.as_tensor(encoded, dtype=torch.long), len(classes), attributes,
+                              None if usable.all() else usable)
+
+    def _check_label_kind(self, y, classes, previous):
+        """Raise when ``y`` and ``classes`` hold labels of different kinds (numbers against text), a
+        property of their types; then, for ``classes``, that they hold two labels at least."""
+        origin = (
+            "the classes of the model that warm_start=True continues"
+            if previous is not None
+            else "classes" if self.classes is not None else "the labels read from y"
+        )
+        kinds = _label_kind(y.dtype), _label_kind(classes.dtype)
+        if None not in kinds and kinds[0] != kinds[1]:
             raise ValueError(
-                f"y holds the labels {unknown.tolist()}, which are not in {origin} ({classes.tolist()}). "
-                "List every label of the task in classes, or set warm_start=False to train a new model."
+                f"y holds {kinds[0]} (dtype {y.dtype}), but {origin} are {kinds[1]} ({classes.tolist()}). Pass y "
+                "with labels of the same type as classes, or set warm_start=False to train a new model."
             )
         if len(classes) < 2:
             raise ValueError(
-                f"y contains only one class ({classes[0]!r}); a classifier needs at least "
-                "two classes in the training data, or two in classes."
+                f"{origin} holds one label ({classes.tolist()}); a classifier needs at least two. Pass classes, "
+                "the public list of the task's labels (e.g. classes=[0, 1])."
             )
-        encoded = np.searchsorted(classes, y)
-        attributes = {"classes_": classes, "class_weight_": self._class_weights(classes, encoded)}
-        return torch.as_tensor(encoded, dtype=torch.long), len(classes), attributes
 
     def _classes_from_data(self, y):
-        """The labels present in ``y`` (read from the data, warned)."""
+        """The labels present in ``y`` (read from the data, warned); ``y`` holds no missing label."""
+        check_classification_targets(y)
         classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y contains only one class ({', '.join(repr(c) for c in classes.tolist()) or 'none'}); a "
+                "classifier needs at least two classes in the training data, or two in classes."
+            )
         warnings.warn(
             f"classes were not given, so the labels present in y ({', '.join(repr(c) for c in classes.tolist()[:10])}"
             f"{', ...' if len(classes) > 10 else ''}) were read from {self._training_rows}. Which labels occur "

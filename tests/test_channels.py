@@ -107,7 +107,7 @@ ESTIMATOR_CASES = {
         lambda X, y: [(X, y), with_row_replaced(X, y, 0, {"income": np.inf}, y[0])],
     ),
     "classifier, a string in a numeric column": (
-        lambda X, y: DPAttentionClassifier(**TABULAR).fit(X, y),
+        lambda X, y: DPAttentionClassifier(**TABULAR, categorical_features=["color", "size"]).fit(X, y),
         lambda X, y: [(X.astype({"age": object}), y), with_row_replaced(X.astype({"age": object}), y, 0,
                                                                         {"age": "forty"}, y[0])],
     ),

@@ -213,10 +213,15 @@ numeric_encoding : {{"linear+log", "linear", "piecewise"}}, default={default}
     "classes": """\
 classes : array-like or None, default={default}
     The public list of the task's labels (e.g. ``[0, 1]``), which sets
-    ``classes_``; labels absent from ``y`` are allowed, labels outside the
-    list raise. ``None`` reads the labels present in ``y`` and raises a
-    :class:`~sk_privattn.exceptions.PrivacyLeakWarning`: which labels occur
-    is a statistic of the rows, and a label that one row holds reveals it.""",
+    ``classes_``; labels absent from ``y`` are allowed. A row whose label
+    is outside the list, or missing (NaN, None), stays in the Poisson
+    sampling with weight 0, silently: an error or a warning would say
+    whether one row holds such a label (docs/privacy.md, "Rows that the
+    public metadata does not allow"). Labels of another type than the
+    list's (text against numbers) raise. ``None`` reads the labels present
+    in ``y`` and raises a :class:`~sk_privattn.exceptions.PrivacyLeakWarning`:
+    which labels occur is a statistic of the rows, and a label that one row
+    holds reveals it.""",
     "class_weight": """\
 class_weight : None, dict, or "balanced", default={default}
     Weight of each class. ``None`` weighs every class 1. A dict
