@@ -620,6 +620,11 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         warning = get_accountant(self.accountant).warning
         if warning is not None and plan.private:
             warnings.warn(warning, UserWarning, stacklevel=caller_stacklevel())
+        self._warn_about_batch_size(plan)
+
+    def _warn_about_batch_size(self, plan):
+        """Warn when a fixed ``batch_size`` is above the plan's count (public or DP): every step
+        then takes every row. The federated estimator checks each site's count instead."""
         if self.batch_size != "auto" and self.batch_size > plan.n_samples:
             warnings.warn(
                 f"batch_size={self.batch_size} is larger than the count of training rows "

@@ -103,6 +103,9 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     batch_size : int or "auto", default="auto"
         Expected batch size of each site's DP-SGD; "auto" as in
         :class:`~sk_privattn.DPAttentionClassifier`, for the site's count.
+        Record level: a site whose count (public, or its DP count) is below a
+        fixed batch size raises. Client level: a batch above a site's rows
+        takes the whole site at each local step.
     {lr}
     lr_schedule : {"constant", "cosine"}, default="constant"
         Within each round's local training.
@@ -389,6 +392,11 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
             f"{origin} is not below 1/n for the sites {', '.join(weak)}: a mechanism that publishes one whole "
             f"random row of a site meets that δ. {fix}"
         )
+
+    def _warn_about_batch_size(self, plan):
+        """Nothing: at record level each site's plan refuses a batch above the site's count
+        (:func:`._plan.site_plan`); at client level a batch above a site's rows takes the whole
+        site at each step of its local, non-private training."""
 
     def _train(self, module, dataset, plan, *, criterion, seed, recorder, persons=None):
         """Flower rounds instead of one DP-SGD run: a simulation, one client per site."""

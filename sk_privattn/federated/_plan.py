@@ -44,6 +44,7 @@ from ..privacy import (
     Unit,
     calibrate_noise_multiplier,
     compute_epsilon,
+    count_source,
     default_delta,
     plan_training,
     resolve_accountant,
@@ -107,10 +108,13 @@ def site_plan(estimator, name, n_rows, seed):
         accountant=estimator.accountant,
         neighbouring=estimator._neighbouring,
     )
-    if estimator.batch_size != "auto" and plan.batch_size > plan.n_samples:
+    # Record level: checked against the site's count (public, or its DP count). Client level: a
+    # batch larger than the site takes the whole site at each step (a sample rate of 1), since
+    # the site's exact size is part of what client-level DP protects.
+    if estimator.dp_level == "record" and estimator.batch_size != "auto" and plan.batch_size > plan.n_samples:
         raise ValueError(
-            f"Site {name!r} (a value of groups) counts {plan.n_samples} rows, fewer than "
-            f"batch_size={plan.batch_size}. Lower batch_size (or use batch_size='auto'), or merge this "
+            f"Site {name!r} (a value of groups) counts {plan.n_samples} rows ({count_source(plan.count)}), fewer "
+            f"than batch_size={plan.batch_size}. Lower batch_size (or use batch_size='auto'), or merge this "
             "site with another."
         )
     return plan
@@ -252,7 +256,12 @@ class FederatedPlan(Plan):
 
     @property
     def n_samples(self):
-        """The sum of the sites' counts (each public or DP)."""
+        """The count that ledgers and reports show: at record level the sum of the sites'
+        counts (each public or DP); at client level the public roster of sites, the unit of
+        its guarantee (the sites train without noise, and their exact sizes are part of what
+        client-level DP protects)."""
+        if self.server is not None:
+            return self.server.n_sites
         return sum(plan.n_samples for plan in self.site_plans)
 
     @property
@@ -384,8 +393,9 @@ def plan_federation(estimator, groups, n_samples, seed):
 
     Reads the parameters and ``groups`` (which site holds each row), never a
     row; each site's plan reads its count (:func:`site_count`, DP counts
-    seeded from the fit's training ``seed``, as a deployment's sites seed theirs). Raises for a single site, a site smaller than its
-    batch, and secure aggregation with fewer than two sites per round.
+    seeded from the fit's training ``seed``, as a deployment's sites seed theirs). Raises for a
+    single site, a site whose count (record level) is smaller than its batch, and secure
+    aggregation with fewer than two sites per round.
     """
     groups = column_or_1d(groups)
     if len(groups) != n_samples:
