@@ -61,11 +61,18 @@ from .dpsgd import person_index
 from .privacy import RDP_ORDERS, RELATIONS, Neighbouring, PublicCount, Unit, default_delta, history_rdp, resolve_count
 from .utils._warnings import caller_stacklevel
 
-__all__ = ["PrivateRandomSearch", "selection_rdp"]
+__all__ = ["PrivateRandomSearch", "selection_rdp", "training_count"]
 
 
-def _train_count(count, validation_fraction):
-    """The training part's share of a count of the units (what every candidate's plan reads)."""
+def training_count(count, validation_fraction):
+    """The training part's share of a count of the units (what every candidate's plan reads).
+
+    Examples
+    --------
+    >>> from sk_privattn.model_selection import training_count
+    >>> training_count(1000, 0.2)
+    800
+    """
     return max(1, round(count * (1 - validation_fraction)))
 
 
@@ -298,7 +305,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         smallest_epsilon = min(float(candidate.epsilon) for candidate in candidates)
         count = resolve_count(n_units, neighbouring=Neighbouring(self.neighbouring, unit),
                               public_count=self.public_count, epsilon=smallest_epsilon, seed=int(count_seed))
-        train_count = _train_count(count.value, self.validation_fraction)
+        train_count = training_count(count.value, self.validation_fraction)
         validation_count = max(1.0, count.value * self.validation_fraction)
         unit_in_validation = np.random.RandomState(split_seed).uniform(size=n_units) < self.validation_fraction
         in_validation = unit_in_validation if persons is None else unit_in_validation[persons.person_of_row]
@@ -386,7 +393,7 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         (a :class:`~sk_privattn.privacy.PublicCount` or a DP count): the pure ε of the
         count plus the selection's RDP bound, at ``delta`` (or the default δ of ``count``)."""
         orders = np.asarray(RDP_ORDERS, dtype=float)
-        train_count = _train_count(count.value, self.validation_fraction)
+        train_count = training_count(count.value, self.validation_fraction)
         rdp = selection_rdp(self._candidate_rdp(candidates, train_count, orders), self.mean_n_candidates, orders)
         delta = self.delta if self.delta is not None else default_delta(count)
         selection = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=delta)[0])

@@ -8,10 +8,7 @@ matters: a label outside the public classes, a missing label, an infinite value,
 numeric column, a category outside the public list.
 """
 
-import math
 import shutil
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -226,7 +223,7 @@ def test_a_budget_refuses_and_reports_the_same_without_one_row(pinned, tmp_path)
 # -- the federation ----------------------------------------------------------------
 
 
-FEDERATED = dict(TINY, n_rounds=2, classes=[0, 1], accountant="rdp", backend="in-process", random_state=0,
+FEDERATED = dict(TINY, n_rounds=1, classes=[0, 1], accountant="rdp", backend="in-process", random_state=0,
                  **PUBLIC)
 
 
@@ -263,51 +260,6 @@ def test_a_client_level_federation_emits_the_same_when_a_site_changes_size(batch
 
 # -- the remote owner ---------------------------------------------------------------
 
-OWNER = "owner@hospital.org"
-ALICE = "alice@uni.edu"
-
-
-class _Job:
-    """What the owner reads of a syft job, and what the scientist receives: its status, the
-    reason of a refusal, the result deposited (into ``outputs/``)."""
-
-    def __init__(self, folder, request):
-        from sk_privattn.remote import RUNNER
-
-        self.name = "job-1"
-        self.code_dir = folder / "code"
-        self.code_dir.mkdir(parents=True)
-        shutil.copyfile(RUNNER, self.code_dir / "main.py")
-        (self.code_dir / "request.json").write_text(__import__("json").dumps(request))
-        self.outputs = folder / "outputs"
-        self.submitted_by, self.datasite_owner_email, self.submitted_at = ALICE, OWNER, "1"
-        self.status, self.review_reason = "pending", None
-
-    def reject(self, message):
-        self.status, self.review_reason = "rejected", message
-
-    def accept_by_depositing_result(self, path):
-        shutil.copytree(path, self.outputs / Path(path).name)
-        self.status = "done"
-
-    def share_outputs(self, users):
-        pass
-
-
-class _OwnerClient:
-    """The owner's syft client, as much of it as ``DataOwner`` calls: one dataset, one job."""
-
-    has_do_role = True
-    email = OWNER
-
-    def __init__(self, private, job):
-        dataset = SimpleNamespace(private_dir=str(private))
-        self.dataset_manager = SimpleNamespace(get=lambda name, datasite: dataset)
-        self.job_client = SimpleNamespace(jobs=[job])
-
-    def sync(self):
-        pass
-
 
 METADATA = dict(target="label", task="classification", features=["age", "color", "income", "size"],
                 classes=[0, 1, 2], **PUBLIC)
@@ -330,55 +282,109 @@ ADVERSARIAL_ROWS = {
     "a new person's row": {"age": 33.0, "color": "blue", "income": 20.0, "size": "S", "label": 0},
 }
 
+#: Requests that set every parameter that the owner's table validates by the estimator (the
+#: parameters spread over a few requests, each fitted on neighbouring tables), and the adversarial
+#: rows each is fitted against. ``test_every_validated_parameter_is_in_a_request`` keeps it whole.
+VALIDATED_REQUESTS = {
+    "network": ({"architecture": "polynomial", "additive_terms": False, "numeric_encoding": "linear",
+                 "class_weight": {0: 1.0, 1: 2.0, 2: 1.0}, "dropout": 0.1},
+                ["a label outside classes", "a missing target"]),
+    "training": ({"epsilon": 2.0, "max_epochs": 2, "batch_size": 20, "lr": 0.05, "lr_schedule": "constant",
+                  "optimizer": "sgd", "weight_decay": 0.01, "max_grad_norm": 0.5, "accountant": "prv"},
+                 ["a rare label", "an infinite value"]),
+    "sizes": ({"d_token": 16, "n_heads": 4, "n_layers": 2, "numeric_encoding": "piecewise",
+               "max_sample_weight": 2.0, "max_rows_per_person": 2},
+              ["a string in a numeric column", "a rare category"]),
+}
 
-def _owner_reply(request_params, estimator="DPAttentionClassifier"):
-    """An entry point: the owner reviews one job that asks for ``request_params`` on a table; the
-    reply is what the scientist receives."""
-    from sk_privattn.persistence import load
+#: Requests that set a parameter of the public metadata to another value than the metadata's.
+OTHER_THAN_THE_METADATA = {
+    "classes": [0, 1],
+    "bounds": {"age": (0, 100), "income": (0, 100)},
+    "categories": {"color": ["red", "green"], "size": ["S", "M", "L", "XL"]},
+    "categorical_features": ["color"],
+}
+
+
+def _owner_reply(estimator_request):
+    """An entry point: the owner reviews one job that asks for ``estimator_request`` on a table;
+    the result is what the scientist receives."""
     from sk_privattn.remote import DataOwner, PublicMetadata
     from sk_privattn.remote._data import write_part
     from sk_privattn.remote._request import make_request
+
+    from _fake_syft import Job, OwnerClient
 
     def entry(folder, table):
         metadata = PublicMetadata(**METADATA)
         private = folder.parent / f"{folder.name}-private"
         shutil.rmtree(private, ignore_errors=True)
         write_part(private, table, metadata)
-        request = make_request(DPAttentionClassifier(), "visits")
-        request["estimator"] = {"class": estimator, "params": request_params}
-        job = _Job(folder, request)
-        owner = DataOwner(_OwnerClient(private, job), ledger=folder / "budgets.json", epsilon=10.0,
+        request = {**make_request(DPAttentionClassifier(), "visits"), "estimator": estimator_request}
+        job = Job(folder, request)
+        owner = DataOwner(OwnerClient(private, [job]), ledger=folder / "budgets.json", epsilon=20.0,
                           delta=1e-5, random_state=0)
         owner.review()
-        models = list(job.outputs.rglob("model.zip"))
-        return {"status": job.status, "reason": job.review_reason,
-                "model": load(models[0]) if models else None}
+        return job.reply()
 
     return entry
 
 
-def _request(**params):
+def _classifier_request(**params):
     from sk_privattn.persistence import to_json
 
-    return to_json({"epsilon": 1.0, **TINY, **params})
+    return {"class": "DPAttentionClassifier", "params": to_json({"epsilon": 1.0, **TINY, **params})}
+
+
+def _replies(request, row, folder):
+    table = _remote_table()
+    return observe_neighbours(_owner_reply(request), (table,), (with_row(table, ADVERSARIAL_ROWS[row]),), folder)
 
 
 @pytest.mark.parametrize("row", list(ADVERSARIAL_ROWS))
 def test_the_owner_replies_the_same_whatever_one_adversarial_row(row, pinned, tmp_path):
-    table = _remote_table()
-    first, second = observe_neighbours(_owner_reply(_request()), (table,),
-                                       (with_row(table, ADVERSARIAL_ROWS[row]),), tmp_path / "run")
+    first, second = _replies(_classifier_request(), row, tmp_path / "run")
     _assert_same(first, second)
     assert first.result["status"] == "done"
 
 
-def test_the_owner_replies_the_same_to_classes_other_than_the_metadata(pinned, tmp_path):
+@pytest.mark.parametrize("name", list(VALIDATED_REQUESTS))
+def test_the_owner_replies_the_same_to_every_validated_parameter(name, pinned, tmp_path):
+    params, rows = VALIDATED_REQUESTS[name]
+    for row in rows:
+        first, second = _replies(_classifier_request(**params), row, tmp_path / row)
+        _assert_same(first, second)
+        assert first.result["status"] == "done", first.result["reason"]
+
+
+def test_every_validated_parameter_is_in_a_request():
+    """A new parameter of the classifier joins the harness by construction: this fails until a
+    request above sets it."""
+    from sk_privattn.remote._parameters import VALIDATED, parameter_classes
+
+    validated = {name for name, label in parameter_classes(DPAttentionClassifier).items() if label == VALIDATED}
+    assert validated == {name for params, _ in VALIDATED_REQUESTS.values() for name in params}
+
+
+@pytest.mark.parametrize("name", list(OTHER_THAN_THE_METADATA))
+def test_the_owner_refuses_metadata_other_than_its_own_before_reading_a_row(name, pinned, tmp_path):
     """The reproduction of finding 1: classes=[0, 1] asked of a dataset whose public classes are
-    [0, 1, 2]; one private row labelled 2 or not."""
-    table = _remote_table()
-    first, second = observe_neighbours(_owner_reply(_request(classes=[0, 1])), (table,),
-                                       (with_row(table, ADVERSARIAL_ROWS["a rare label"]),), tmp_path / "run")
+    [0, 1, 2], with one private row labelled 2 or not; and the same for every parameter of the
+    public metadata."""
+    first, second = _replies(_classifier_request(**{name: OTHER_THAN_THE_METADATA[name]}), "a rare label",
+                             tmp_path / "run")
     _assert_same(first, second)
+    assert first.result["status"] == "rejected"
+    assert f"asks for {name}=" in first.result["reason"] and "public metadata of this dataset" in first.result["reason"]
+
+
+def test_the_owner_replies_the_same_to_a_private_search(pinned, tmp_path):
+    search = {"class": "PrivateRandomSearch", "params": {
+        "estimator": _classifier_request(), "param_grid": {"lr": [0.01, 0.02]}, "mean_n_candidates": 2.0,
+        "validation_fraction": 0.3, "score_noise": 5.0, "public_count": 80}}
+    first, second = _replies(search, "a label outside classes", tmp_path / "run")
+    _assert_same(first, second)
+    assert first.result["status"] == "done", first.result["reason"]
 
 
 # -- the encrypted server ------------------------------------------------------------
