@@ -68,8 +68,9 @@ def main():
                                f"{theirs:.3f}", f"{100 * (theirs / ours - 1):+.1f} %"))
     text = "\n\n".join([
         "The mean of 1/(10·count) over the DP count's noise, in units of 1/(10·n) (summed exactly over "
-        "the discrete Laplace distribution of the count; the last column is the probability mass left out):",
-        markdown_table(["ε", "n", "ε of the count", "E[n / count]", "mass left out"], mean_rows),
+        "the discrete Laplace distribution of the count, over ±60/ε_c around n; the last column is what the "
+        "summed probabilities miss of 1, float rounding included):",
+        markdown_table(["ε", "n", "ε of the count", "E[n / count]", "1 − summed probability"], mean_rows),
         "The noise multiplier of the default plan (batch size and epochs \"auto\", PLD, the DP count's "
         "2 % of ε taken off, the count at n) at δ = 1/(10·n) and at the constant default:",
         markdown_table(["ε", "n", "δ = 1/(10·n)", "noise multiplier", "δ", "noise multiplier",

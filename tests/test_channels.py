@@ -306,7 +306,11 @@ OTHER_THAN_THE_METADATA = {
 }
 
 
-def _owner_reply(estimator_request):
+REGRESSION_METADATA = dict(target="wage", task="regression", features=["age", "color", "income", "size"],
+                           target_bounds=(0.0, 10.0), **PUBLIC)
+
+
+def _owner_reply(estimator_request, metadata=METADATA):
     """An entry point: the owner reviews one job that asks for ``estimator_request`` on a table;
     the result is what the scientist receives."""
     from sk_privattn.remote import DataOwner, PublicMetadata
@@ -316,10 +320,10 @@ def _owner_reply(estimator_request):
     from _fake_syft import Job, OwnerClient
 
     def entry(folder, table):
-        metadata = PublicMetadata(**METADATA)
+        public = PublicMetadata(**metadata)
         private = folder.parent / f"{folder.name}-private"
         shutil.rmtree(private, ignore_errors=True)
-        write_part(private, table, metadata)
+        write_part(private, table, public)
         request = {**make_request(DPAttentionClassifier(), "visits"), "estimator": estimator_request}
         job = Job(folder, request)
         owner = DataOwner(OwnerClient(private, [job]), ledger=folder / "budgets.json", epsilon=20.0,
@@ -376,6 +380,22 @@ def test_the_owner_refuses_metadata_other_than_its_own_before_reading_a_row(name
     _assert_same(first, second)
     assert first.result["status"] == "rejected"
     assert f"asks for {name}=" in first.result["reason"] and "public metadata of this dataset" in first.result["reason"]
+
+
+@pytest.mark.parametrize("params, status", [({"loss": "huber"}, "done"), ({"target_bounds": (0, 5)}, "rejected")])
+def test_the_owner_replies_the_same_to_a_regression_whatever_its_target(params, status, pinned, tmp_path):
+    from sk_privattn.persistence import to_json
+
+    X, y = _table()
+    table = X.assign(wage=X["age"] / 10.0 + y)
+    request = {"class": "DPAttentionRegressor", "params": to_json({"epsilon": 1.0, **TINY, **params})}
+    for row in ({**ADVERSARIAL_ROWS["a new person's row"], "wage": None},
+                {**ADVERSARIAL_ROWS["a new person's row"], "wage": "n/a"}):
+        row.pop("label")
+        first, second = observe_neighbours(_owner_reply(request, REGRESSION_METADATA), (table,),
+                                           (with_row(table, row),), tmp_path / str(row["wage"]))
+        _assert_same(first, second)
+        assert first.result["status"] == status, first.result["reason"]
 
 
 def test_the_owner_replies_the_same_to_a_private_search(pinned, tmp_path):
