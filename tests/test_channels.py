@@ -11,7 +11,6 @@ numeric column, a category outside the public list.
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from sk_privattn import (
