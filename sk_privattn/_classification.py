@@ -70,15 +70,15 @@ class DPClassifierMixin(ClassifierMixin):
             classes = np.unique(np.asarray(self.classes))
         else:
             classes = self._classes_from_data(y[~missing])
-        self._check_label_kind(y, classes, previous)
+        self._check_classes(y, classes, previous)
         usable, encoded = _encode_labels(y, missing, classes)
         attributes = {"classes_": classes, "class_weight_": self._class_weights(classes, encoded[usable])}
         return PreparedTarget(torch.as_tensor(encoded, dtype=torch.long), len(classes), attributes,
                               None if usable.all() else usable)
 
-    def _check_label_kind(self, y, classes, previous):
-        """Raise when ``y`` and ``classes`` hold labels of different kinds (numbers against text), a
-        property of their types; then, for ``classes``, that they hold two labels at least."""
+    def _check_classes(self, y, classes, previous):
+        """Raise for a schema error, read from types and parameters, never from the values of ``y``:
+        labels of another kind than ``classes`` (text against numbers), or fewer than two classes."""
         origin = (
             "the classes of the model that warm_start=True continues"
             if previous is not None

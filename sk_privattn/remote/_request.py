@@ -49,6 +49,7 @@ _VERSION = 1
 #: The largest request the owner reads.
 MAX_REQUEST_BYTES = 1_000_000
 
+
 @functools.cache
 def runner_sha256():
     """The SHA-256 (hex) of the runner that ships in this package: how an owner knows the job is ours.
