@@ -286,11 +286,14 @@ def fit_dp_mlp(
 
 def _dp_ebm_inputs(X, *, bounds, categories):
     """DP-EBM's private binning takes no missing value: a missing category becomes the
-    public category "missing", a missing number the lower end of its public bounds."""
+    public category "missing", a missing number the lower end of its public bounds (without
+    public bounds, 0: DP-EBM's default reads the rest of the bounds from the rows anyway)."""
     X = X.copy()
     for name in X.columns:
         if name in categories:
             X[name] = X[name].astype(object).where(X[name].notna(), "missing")
+        elif bounds is None:
+            X[name] = X[name].fillna(0.0)
         elif name in bounds:
             X[name] = X[name].fillna(bounds[name][0])
     return X
@@ -306,8 +309,10 @@ def fit_dp_ebm(X, y, *, epsilon, delta, bounds, categories, random_state):
         values allowed (see the returned pipeline).
     y : array-like of shape (n_samples,)
     epsilon, delta : float
-    bounds : dict of str to (float, float)
-        Public bounds of the numeric columns (DP-EBM's ``privacy_bounds``).
+    bounds : dict of str to (float, float) or None
+        Public bounds of the numeric columns (DP-EBM's ``privacy_bounds``); ``None`` is
+        DP-EBM's default, which reads each column's minimum and maximum from the training rows
+        (and warns "Possible privacy violation").
     categories : dict of str to list of str
         Public category lists, given as the categorical columns' ``feature_types``, so
         that DP-EBM reads no category from the rows.
@@ -331,7 +336,8 @@ def fit_dp_ebm(X, y, *, epsilon, delta, bounds, categories, random_state):
             feature_types=feature_types,
             epsilon=epsilon,
             delta=delta,
-            privacy_bounds={name: tuple(bounds[name]) for name in X.columns if name in bounds},
+            privacy_bounds=None if bounds is None else {name: tuple(bounds[name]) for name in X.columns
+                                                        if name in bounds},
             random_state=random_state,
         ),
     )

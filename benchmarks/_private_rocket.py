@@ -50,7 +50,8 @@ class PrivateRocketClassifier(ClassifierMixin, BaseEstimator):
     epsilon : float
         ``inf`` trains the same model without clipping or noise.
     delta : float, default=None
-        ``None``: ``1 / (10 n)`` for the plan's (DP) count ``n``.
+        ``None``: the default δ of the plan's count (``sk_privattn.privacy.default_delta``:
+        1e-5 under its DP count).
     n_kernels : int, default=1000
     batch_size, max_epochs, lr, max_grad_norm : as in ``DPSequenceClassifier``
     classes : array-like, default=None

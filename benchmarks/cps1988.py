@@ -117,7 +117,7 @@ def run(data_dir, epsilons):
               f"{seconds:.1f} s", flush=True)
 
     for epsilon in epsilons:
-        reg = DPAttentionRegressor(epsilon=epsilon, random_state=SEED, **PUBLIC)
+        reg = DPAttentionRegressor(epsilon=epsilon, delta=default_delta(len(X_train)), random_state=SEED, **PUBLIC)
         start = time.perf_counter()
         reg.fit(X_train, y_train)
         seconds = time.perf_counter() - start

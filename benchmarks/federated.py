@@ -12,7 +12,8 @@ it compares
 Every model gets the public bounds and categories of ``load_adult`` and the same
 epochs over each row (``--rounds`` rounds of one local epoch for (a),
 ``--rounds`` epochs for (b) and (c)), with δ = 1/(10 n) of the rows it
-protects. Accuracy is on the official test split: on all of it, and on each
+protects for (b) and (c) (the sizes of the split are public here), and the
+default δ of each site for (a) (1e-5: each site counts its rows with DP). Accuracy is on the official test split: on all of it, and on each
 site's own test rows (same ``race``), mean and worst over the sites. "Rounds
 to within 1 point of (b)" follows the test accuracy of the federated model
 after each round (each round's global model is DP too, by post-processing).
@@ -39,6 +40,7 @@ from _report import command_line, machine_description, markdown_table, write_sec
 
 import sk_privattn.federated._estimator as federated_estimator  # noqa: E402
 from sk_privattn import DPAttentionClassifier  # noqa: E402
+from sk_privattn.privacy import default_delta  # noqa: E402
 from sk_privattn.federated import FederatedDPAttentionClassifier  # noqa: E402
 from sk_privattn.federated._site import set_arrays  # noqa: E402
 
@@ -82,7 +84,8 @@ def run(epsilons, n_rounds, n_rows=None):
     results = []
 
     for epsilon in epsilons:
-        central = DPAttentionClassifier(epsilon=epsilon, max_epochs=n_rounds, random_state=0, **public)
+        central = DPAttentionClassifier(epsilon=epsilon, delta=default_delta(len(y)), max_epochs=n_rounds,
+                                        random_state=0, **public)
         _, central_seconds = _timed(lambda: central.fit(X, y))
         central_accuracy = central.score(test.data, test.target)
         central_sites = _per_site_accuracy(central.predict, test, test_sites, sites)
@@ -106,7 +109,8 @@ def run(epsilons, n_rounds, n_rows=None):
         alone_sites, alone_all, alone_spent, alone_seconds = {}, [], [], 0.0
         for site in sites:
             mask = groups == site
-            clf = DPAttentionClassifier(epsilon=epsilon, max_epochs=n_rounds, random_state=0, **public)
+            clf = DPAttentionClassifier(epsilon=epsilon, delta=default_delta(site_rows[site]), max_epochs=n_rounds,
+                                        random_state=0, **public)
             _, seconds = _timed(lambda: clf.fit(X[mask], y[mask]))
             alone_seconds += seconds
             alone_sites[site] = _per_site_accuracy(clf.predict, test, test_sites, [site])[site]
@@ -155,7 +159,8 @@ split: the sites differ in size by two orders of magnitude and in their income r
 {n_test:,} official test rows. Each model makes {n_rounds} passes over each row: (a) {n_rounds}
 rounds of one local epoch, FedAvg over all 5 sites each round, `backend="in-process"`;
 (b) and (c) {n_rounds} epochs. Defaults otherwise (batch size "auto" per site). δ = 1/(10 n)
-of the rows each model protects (each site's own n for (a) and (c)); ε spent of (a) and (c) is
+of the rows that (b) and each model of (c) protect; for (a), each site's default δ, 1e-5 (it
+counts its rows with DP); ε spent of (a) and (c) is
 the largest over the sites. "Test accuracy (all rows)" of (c) is the mean over the 5 site models. "Own-site
 accuracy" scores each model on the test rows of each site (for (c), each site's own model), then
 averages the 5 sites and names the worst. Wall seconds: the whole fit; for (c), the 5 fits

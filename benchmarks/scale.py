@@ -69,8 +69,12 @@ def _fit_model(model, X, y, metadata, options):
     if model == "DPAttentionClassifier":
         from sk_privattn import DPAttentionClassifier
 
+        from sk_privattn.privacy import default_delta
+
+        # δ = 1/(10 n) for the table's size, set by the benchmark (public), as DP-EBM's below.
         clf = DPAttentionClassifier(
-            epsilon=options["epsilon"], classes=[0, 1], random_state=0, **metadata, **options["params"]
+            epsilon=options["epsilon"], delta=default_delta(len(X)), classes=[0, 1], random_state=0, **metadata,
+            **options["params"]
         )
         clf.fit(X, y)
         settings = f"{clf.n_steps_:,} steps of {clf.batch_size_:,} rows ({len(clf.history_)} epochs)"

@@ -94,6 +94,8 @@ def run(data_dir, epsilons, architectures, quick=False):
         results.append((name, asked, spent, accuracy, seconds))
         print(f"{name:<50} ε={asked:<5g} spent={spent:<8.4g} accuracy={accuracy:.4f} fit={seconds:.1f}s", flush=True)
 
+    # δ = 1/(10 n) for the archive's published size of the training split (public).
+    delta = default_delta(len(y_train))
     for architecture in architectures:
         runs = [("defaults", {}, epsilons)]
         if architecture in NON_PRIVATE_SETTINGS and math.inf in epsilons:
@@ -101,11 +103,13 @@ def run(data_dir, epsilons, architectures, quick=False):
         for label, settings, run_epsilons in runs:
             for epsilon in run_epsilons:
                 model = DPSequenceClassifier(
-                    epsilon=epsilon, architecture=architecture, classes=CLASSES, random_state=SEED, **settings
+                    epsilon=epsilon, delta=delta, architecture=architecture, classes=CLASSES, random_state=SEED,
+                    **settings
                 )
                 evaluate(f"DPSequenceClassifier ({architecture}, {label})", epsilon, model, None)
     for epsilon in epsilons:
-        peer = PrivateRocketClassifier(epsilon=epsilon, classes=CLASSES, random_state=SEED, **PEER_SETTINGS)
+        peer = PrivateRocketClassifier(epsilon=epsilon, delta=delta, classes=CLASSES, random_state=SEED,
+                                       **PEER_SETTINGS)
         evaluate("ROCKET + linear, DP-SGD (private peer)", epsilon, peer, None)
     evaluate("1-NN Euclidean (non-private)", math.inf, KNeighborsClassifier(n_neighbors=1), math.inf)
     evaluate(

@@ -30,7 +30,13 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
 from ._warm_start import (
     check_budget_left,
@@ -43,6 +49,7 @@ from ._warm_start import (
 from .dpsgd import OPTIMIZERS, TensorBatchDataset, person_index, train_with
 from .exceptions import PrivacyLeakWarning
 from .privacy import (
+    DEFAULT_DELTA,
     RELATIONS,
     Neighbouring,
     Relation,
@@ -58,7 +65,15 @@ from .privacy._recording import RecordsFits, begin_fit
 from .privacy.accountants import AccountantOptions
 from .utils._warnings import caller_stacklevel
 
-__all__ = ["BaseDPEstimator", "initial_module", "module_inputs", "planned_histories"]
+__all__ = [
+    "BaseDPEstimator",
+    "PreparedTarget",
+    "check_target",
+    "default_delta_is_weak",
+    "initial_module",
+    "module_inputs",
+    "planned_histories",
+]
 
 #: Rows per predict batch; every batch is padded to it (see ``_forward``).
 _PREDICT_BATCH_SIZE = 512
@@ -117,6 +132,43 @@ class FitCall:
     train_seed: int
     plan: object
     metadata: object = None
+
+
+@dataclass
+class PreparedTarget:
+    """The target as the module trains on it (what the ``_prepare_target`` hook returns).
+
+    Attributes
+    ----------
+    tensor : Tensor
+        One entry per row; a row that ``usable`` leaves out holds a placeholder.
+    n_outputs : int
+    attributes : dict
+        The fitted attributes of the target (``classes_``, ``target_bounds_``, ...).
+    usable : ndarray of bool or None
+        Which rows hold a target that the fit can use. The others (a missing
+        target, a label outside the public classes) stay in the Poisson
+        sampling with weight 0: nothing about them changes the plan, and no
+        error or warning says that they were there (docs/privacy.md, "Rows
+        that the public metadata does not allow"). ``None``: every row.
+    """
+
+    tensor: torch.Tensor
+    n_outputs: int
+    attributes: dict
+    usable: np.ndarray = None
+
+
+def check_target(y, X):
+    """``y`` as a 1-D array with one entry per row of ``X``.
+
+    Missing and infinite values pass: the ``_prepare_target`` hooks give a
+    missing target weight 0 and clip an infinite one, so that one row cannot
+    make a fit raise where its neighbour would not.
+    """
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    return y
 
 
 @dataclass
@@ -296,11 +348,14 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def _prepare_target(self, y, previous, metadata=None):
-        """Validate ``y``; return (target tensor, n_outputs, fitted attributes).
+        """Validate ``y``; return a :class:`PreparedTarget`.
 
-        ``previous`` is ``None``, or the estimator's attributes before a warm
-        start: the target must then be encoded as in that fit. ``metadata`` as
-        for :meth:`_fit_inputs`.
+        Total on any ``y`` of the right kind: a row whose target the fit cannot
+        use (missing, or outside the classes) is left out of
+        :attr:`PreparedTarget.usable`, never raised on. ``previous`` is
+        ``None``, or the estimator's attributes before a warm start: the
+        target must then be encoded as in that fit. ``metadata`` as for
+        :meth:`_fit_inputs`.
         """
 
     @abstractmethod
@@ -474,10 +529,10 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         inputs, y, input_attributes, rows = self._fit_inputs(X, y, previous, metadata)
         if plan is not None:
             self._warn_about_plan(plan, previous)
-        target, n_outputs, target_attributes = self._prepare_target(y, previous, metadata)
-        row_weight = self._row_weights(target, target_attributes, sample_weight, len(target))
-        return Encoded(TensorBatchDataset(inputs, target, row_weight), {**target_attributes, **input_attributes},
-                       n_outputs, rows, y)
+        target = self._prepare_target(y, previous, metadata)
+        row_weight = self._row_weights(target, sample_weight, len(target.tensor))
+        return Encoded(TensorBatchDataset(inputs, target.tensor, row_weight), {**target.attributes, **input_attributes},
+                       target.n_outputs, rows, y)
 
     def _initial_module(self, attributes=None, n_outputs=None):
         """The module that the first call of ``fit`` starts from: built from ``attributes``
@@ -569,21 +624,24 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         """Each row's weight from its target (a classifier's class weights), in [0, 1]; or ``None``."""
         return None
 
-    def _row_weights(self, target, target_attributes, sample_weight, n_samples):
+    def _row_weights(self, target, sample_weight, n_samples):
         """The weight of each row in [0, 1] (a tensor), or ``None`` when all weigh the same.
 
         DP-SGD multiplies each row's clipped gradient by it (see
         :class:`~sk_privattn._dpsgd.RowWeightedDPOptimizer`), so it must be at
         most 1 and depend on that row only, and public values: class weights
-        over the largest class weight, and ``sample_weight`` over
+        over the largest class weight, ``sample_weight`` over
         ``max_sample_weight`` (or over the largest sample weight, read from the
-        data and warned).
+        data and warned), and 0 for a row whose target is not usable
+        (:class:`PreparedTarget`).
         """
-        weights = self._target_row_weights(target, target_attributes)
+        weights = self._target_row_weights(target.tensor, target.attributes)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)), ensure_non_negative=True)
             bound = self._sample_weight_bound(sample_weight)
             weights = sample_weight / bound if weights is None else weights * sample_weight / bound
+        if target.usable is not None:
+            weights = target.usable.astype(float) if weights is None else weights * target.usable
         if weights is None or np.all(weights == 1.0):
             return None
         return torch.as_tensor(weights, dtype=torch.float32)
@@ -641,6 +699,11 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         warning = get_accountant(self.accountant).warning
         if warning is not None and plan.private:
             warnings.warn(warning, UserWarning, stacklevel=caller_stacklevel())
+        self._warn_about_batch_size(plan)
+
+    def _warn_about_batch_size(self, plan):
+        """Warn when a fixed ``batch_size`` is above the plan's count (public or DP): every step
+        then takes every row. The federated estimator checks each site's count instead."""
         if self.batch_size != "auto" and self.batch_size > plan.n_samples:
             warnings.warn(
                 f"batch_size={self.batch_size} is larger than the count of training rows "
@@ -671,16 +734,15 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         """What is wrong with δ, if it is not below 1/n for the plan's count n; ``None`` when it is."""
         if plan.delta < 1.0 / plan.n_samples:
             return None
-        origin = (
-            f"warm_start=True keeps the delta_={plan.delta:g} of the fit that built the model, but it"
-            if previous is not None
-            else f"delta={plan.delta}"
-        )
-        fix = (
-            "Fit the first model with a smaller delta, or set warm_start=False to train a new model."
-            if previous is not None
-            else "Use delta=None (the default, 1/(10·n) for the count n) or a smaller value."
-        )
+        if previous is not None:
+            origin = f"warm_start=True keeps the delta_={plan.delta:g} of the fit that built the model, but it"
+            fix = "Fit the first model with a smaller delta, or set warm_start=False to train a new model."
+        elif self.delta is None:
+            origin, fix = default_delta_is_weak(plan.delta)
+        else:
+            origin = f"delta={plan.delta}"
+            fix = (f"Use a smaller value, or delta=None (1/(10·n) for a public count n, {DEFAULT_DELTA:g} for a "
+                   "DP count).")
         return (
             f"{origin} is not below 1/n={1.0 / plan.n_samples:.3g} for the count of training rows "
             f"n={plan.n_samples} ({count_source(plan.count)}). A mechanism that "
@@ -730,6 +792,16 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         if need_weights:
             return logits, torch.cat(weights).double().numpy()
         return logits
+
+
+def default_delta_is_weak(delta):
+    """What a warning says of ``delta=None`` when its δ (``DEFAULT_DELTA``, under a DP count) is not
+    below ``1 / n``: ``(origin, fix)``."""
+    origin = (f"delta=None gives δ={delta:g} when the plan reads a DP count of the rows (a δ computed from "
+              "that count would not hold as reported: docs/privacy.md, \"The number of rows\"), which")
+    fix = ("Pass delta, e.g. 1/(10·n) for a public estimate n of the number of rows, or public_count, whose "
+           "default δ is 1/(10·public_count).")
+    return origin, fix
 
 
 def _padded(rows):

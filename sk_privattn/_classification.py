@@ -11,19 +11,46 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
-from .utils._warnings import caller_stacklevel
+from ._base import PreparedTarget
 from .exceptions import PrivacyLeakWarning
+from .preprocessing import is_missing
 from .privacy._metadata import FROM_DATA, reads_data
+from .utils._warnings import caller_stacklevel
 
 __all__ = ["DPClassifierMixin"]
-
-#: The encoded label of a row whose label is not a class: the criterion gives it a loss of 0.
-IGNORED_LABEL = -100
 
 
 def _is_boolean(y):
     """Whether ``y`` has a boolean type, whose classes ``[False, True]`` are public."""
     return getattr(np.asarray(y), "dtype", None) == np.dtype(bool)
+
+
+def _label_kind(dtype):
+    """"numbers" or "text" for an array of labels of one type; ``None`` for mixed (object) labels."""
+    if dtype.kind in "biuf":
+        return "numbers"
+    if dtype.kind in "US":
+        return "text"
+    return None
+
+
+def _encode_labels(y, missing, classes):
+    """``(usable, encoded)``: which rows hold a label of ``classes``, and each row's index in
+    ``classes`` (0 for the others, whose weight will be 0)."""
+    encoded = np.zeros(len(y), dtype=np.int64)
+    if _label_kind(y.dtype) == _label_kind(classes.dtype) == "numbers":
+        usable = ~missing & np.isin(y, classes)
+        encoded[usable] = np.searchsorted(classes, y[usable])
+        return usable, encoded
+    position = {label: index for index, label in enumerate(classes.tolist())}
+    for row, (label, gone) in enumerate(zip(y.tolist(), missing)):
+        try:
+            encoded[row] = -1 if gone else position.get(label, -1)
+        except TypeError:  # an unhashable value is no label
+            encoded[row] = -1
+    usable = encoded >= 0
+    encoded[~usable] = 0
+    return usable, encoded
 
 
 class DPClassifierMixin(ClassifierMixin):
@@ -46,8 +73,8 @@ class DPClassifierMixin(ClassifierMixin):
         return (0, 0, int(self.classes is None and (y is None or not _is_boolean(y))))
 
     def _prepare_target(self, y, previous, metadata=None):
-        check_classification_targets(y)
-        released = False
+        y = np.asarray(y)
+        missing = is_missing(y)
         if previous is not None:
             classes = previous["classes_"]
         elif self.classes is not None and not reads_data(self.classes):
@@ -55,32 +82,35 @@ class DPClassifierMixin(ClassifierMixin):
         elif _is_boolean(y):
             classes = np.array([False, True])
         elif self.classes is None and self._unpublished(metadata).private:
-            classes, released = self._released_classes(y, metadata), True
+            # Rows of a label that the release did not release weigh 0, as any label outside classes.
+            classes = self._released_classes(y[~missing], metadata)
         else:
-            classes = self._classes_from_data(y)
-        present = np.unique(y)
-        unknown = present[~np.isin(present, classes)]
-        if unknown.size and not released:
-            origin = (
-                "the classes of the model that warm_start=True continues"
-                if previous is not None
-                else f"classes={list(self.classes)!r}"
-            )
+            classes = self._classes_from_data(y[~missing])
+        self._check_classes(y, classes, previous)
+        usable, encoded = _encode_labels(y, missing, classes)
+        attributes = {"classes_": classes, "class_weight_": self._class_weights(classes, encoded[usable])}
+        return PreparedTarget(torch.as_tensor(encoded, dtype=torch.long), len(classes), attributes,
+                              None if usable.all() else usable)
+
+    def _check_classes(self, y, classes, previous):
+        """Raise for a schema error, read from types and parameters, never from the values of ``y``:
+        labels of another kind than ``classes`` (text against numbers), or fewer than two classes."""
+        origin = (
+            "the classes of the model that warm_start=True continues"
+            if previous is not None
+            else "classes" if self.classes is not None else "the labels read from y"
+        )
+        kinds = _label_kind(y.dtype), _label_kind(classes.dtype)
+        if None not in kinds and kinds[0] != kinds[1]:
             raise ValueError(
-                f"y holds the labels {unknown.tolist()}, which are not in {origin} ({classes.tolist()}). "
-                "List every label of the task in classes, or set warm_start=False to train a new model."
+                f"y holds {kinds[0]} (dtype {y.dtype}), but {origin} are {kinds[1]} ({classes.tolist()}). Pass y "
+                "with labels of the same type as classes, or set warm_start=False to train a new model."
             )
         if len(classes) < 2:
             raise ValueError(
-                f"y contains only one class ({classes[0]!r}); a classifier needs at least "
-                "two classes in the training data, or two in classes."
+                f"{origin} holds one label ({classes.tolist()}); a classifier needs at least two. Pass classes, "
+                "the public list of the task's labels (e.g. classes=[0, 1])."
             )
-        # A row whose label is not a class (one that the DP release did not release) stays in
-        # the Poisson sampling, with a loss of 0: the criterion ignores the index IGNORED_LABEL.
-        known = np.isin(y, classes)
-        encoded = np.where(known, np.searchsorted(classes, np.where(known, y, classes[0])), IGNORED_LABEL)
-        attributes = {"classes_": classes, "class_weight_": self._class_weights(classes, encoded[known])}
-        return torch.as_tensor(encoded, dtype=torch.long), len(classes), attributes
 
     def _released_classes(self, y, metadata):
         """The classes released with DP (partition selection); an error, a function of the release
@@ -97,8 +127,15 @@ class DPClassifierMixin(ClassifierMixin):
         return classes
 
     def _classes_from_data(self, y):
-        """The labels present in ``y``: read from the data (warned), or without privacy (silently)."""
+        """The labels present in ``y``: read from the data (warned), or without privacy (silently);
+        ``y`` holds no missing label."""
+        check_classification_targets(y)
         classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y contains only one class ({', '.join(repr(c) for c in classes.tolist()) or 'none'}); a "
+                "classifier needs at least two classes in the training data, or two in classes."
+            )
         if self._unpublished(None).private:
             warnings.warn(
                 f"classes={FROM_DATA!r}: the labels present in y ({', '.join(repr(c) for c in classes.tolist()[:10])}"
@@ -146,16 +183,14 @@ class DPClassifierMixin(ClassifierMixin):
         return len(self.classes_)
 
     def _criterion(self, target_attributes):
-        return torch.nn.CrossEntropyLoss(reduction="none", ignore_index=IGNORED_LABEL)
+        return torch.nn.CrossEntropyLoss(reduction="none")
 
     def _target_row_weights(self, target, target_attributes):
-        """Each row's class weight over the largest class weight (public, or warned for "balanced");
-        1 for a row whose label is ignored (its loss is 0 whatever its weight)."""
+        """Each row's class weight over the largest class weight (public, or warned for "balanced")."""
         weights = target_attributes["class_weight_"]
         if np.all(weights == weights[0]):
             return None
-        target = target.numpy()
-        return np.where(target == IGNORED_LABEL, 1.0, weights[np.clip(target, 0, None)] / weights.max())
+        return weights[target.numpy()] / weights.max()
 
     def decision_function(self, X):
         """Confidence scores: the logits.

@@ -12,16 +12,16 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils import assert_all_finite, check_array, check_consistent_length, column_or_1d
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _get_feature_names, _num_features, validate_data
 
 from . import preprocessing
-from ._base import BaseDPEstimator
+from ._base import BaseDPEstimator, check_target
 from ._warm_start import check_same_columns
 from .nn import FTTransformer, PolynomialAttention
+from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, check_numeric_dtypes, resolve_categorical_features
 from .privacy._metadata import FROM_DATA
-from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, resolve_categorical_features
 
 __all__ = ["ARCHITECTURES", "BaseDPAttention", "as_numeric_or_object"]
 
@@ -142,8 +142,9 @@ class BaseDPAttention(BaseDPEstimator):
     def _validate_X(self, X, y=None, *, reset):
         """``validate_data`` keeping mixed columns (object dtype) for the encoder.
 
-        Missing values pass (the encoder turns them into tokens); a sparse
-        matrix is refused with what to pass instead.
+        Missing and infinite values pass (the encoder turns them into tokens,
+        or clips them), in ``X`` and in ``y`` (:func:`~sk_privattn._base.check_target`);
+        a sparse matrix is refused with what to pass instead.
         """
         if sp.issparse(X):
             raise TypeError(
@@ -155,12 +156,8 @@ class BaseDPAttention(BaseDPEstimator):
             X = preprocessing.numpy_backed(X)
             if X.shape[0] > preprocessing.ENCODE_CHUNK_ROWS:
                 return self._validate_large_frame(X, y, reset=reset)
-        options = dict(reset=reset, dtype=None, ensure_all_finite=False)
-        if y is None:
-            validated = validate_data(self, X, **options)
-        else:
-            validated, y = validate_data(self, X, y, **options)
-        return as_numeric_or_object(validated), y
+        validated = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
+        return as_numeric_or_object(validated), (None if y is None else check_target(y, validated))
 
     def _validate_large_frame(self, X, y, *, reset):
         """:meth:`_validate_X` of a DataFrame of many rows, without an array of all its cells.
@@ -170,12 +167,7 @@ class BaseDPAttention(BaseDPEstimator):
         (or the columns asked for) at a time, as the encoder reads them.
         """
         validate_data(self, X, reset=reset, skip_check_array=True)
-        if y is not None:
-            # What validate_data's check of y does for a classifier or a regressor.
-            y = column_or_1d(y, warn=True)
-            assert_all_finite(y, input_name="y")
-            check_consistent_length(X, y)
-        return _RowChunks(X, self), y
+        return _RowChunks(X, self), (None if y is None else check_target(y, X))
 
     def _fit_inputs(self, X, y, previous, metadata=None):
         X_valid, y, is_categorical = self._validate_columns(X, y)
@@ -195,6 +187,7 @@ class BaseDPAttention(BaseDPEstimator):
         is_categorical = resolve_categorical_features(
             X, X_valid.shape[1], self.categorical_features, feature_names, categories=self.categories
         )
+        check_numeric_dtypes(X, is_categorical)
         return X_valid, y, is_categorical
 
     def _input_metadata_needs(self, X):
@@ -299,6 +292,8 @@ class BaseDPAttention(BaseDPEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.categorical = True
+        # Categorical columns of text; a value of a numeric column that is not a number is missing.
+        tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         tags.input_tags.sparse = False
         return tags

@@ -14,6 +14,12 @@ binomial with η = 1, i.e. a geometric number of candidates):
    noise of standard deviation ``score_noise``).
 4. Return the candidate with the best noisy score.
 
+``K`` must stay hidden, so nothing the search prints, warns or raises depends
+on it: the candidates train silently, the warnings are those of every point of
+the grid, each once, and the split, the count and the candidates draw from
+separate streams of the search's generator (docs/reporting.md). Its duration
+grows with ``K``: do not publish it.
+
 Each run ``Q`` of step 3 is (λ, ε_Q(λ))-RDP, where ε_Q(λ) is the largest,
 over the grid, of the training mechanism's RDP and the score's RDP λ/(2σ²)
 (a row is in only one part), under the search's ``neighbouring`` relation
@@ -39,6 +45,7 @@ count adds to the bound.
 
 import math
 import secrets
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -52,12 +59,20 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 from ._base import planned_histories
 from .dpsgd import person_index
 from .privacy import RDP_ORDERS, RELATIONS, Neighbouring, PublicCount, Unit, default_delta, history_rdp, resolve_count
+from .utils._warnings import caller_stacklevel
 
-__all__ = ["PrivateRandomSearch", "selection_rdp"]
+__all__ = ["PrivateRandomSearch", "selection_rdp", "training_count"]
 
 
-def _train_count(count, validation_fraction):
-    """The training part's share of a count of the units (what every candidate's plan reads)."""
+def training_count(count, validation_fraction):
+    """The training part's share of a count of the units (what every candidate's plan reads).
+
+    Examples
+    --------
+    >>> from sk_privattn.model_selection import training_count
+    >>> training_count(1000, 0.2)
+    800
+    """
     return max(1, round(count * (1 - validation_fraction)))
 
 
@@ -124,8 +139,10 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         Standard deviation of the Gaussian noise added to each candidate's
         count of correct validation predictions (sensitivity 1).
     delta : float, default=None
-        δ of ``epsilon_``; ``None`` uses ``1 / (10 n)`` for the search's
-        count ``n`` of the rows (``count_``).
+        δ of ``epsilon_``; ``None`` uses ``1 / (10 n)`` for a public count
+        ``n`` of the rows (``public_count``, or the exact count under
+        replace-one), and ``DEFAULT_DELTA`` (1e-5) when the search counts the
+        rows with DP (:func:`~sk_privattn.privacy.default_delta`).
     neighbouring : {"add_or_remove", "replace_one"}, default="add_or_remove"
         The relation of ``epsilon_``, and of every candidate (whose own
         ``neighbouring`` must be the same).
@@ -265,6 +282,14 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
     def fit(self, X, y, person_id=None):
         """Run the private search on ``X, y``.
 
+        Everything it prints, warns and raises is the same whatever the number
+        of candidates: the candidates train silently (``verbose=0``); with the
+        estimator's ``verbose``, the search prints one line when it starts and
+        one when it ends; and the warnings are those of every point of the
+        grid, each once, raised before any candidate trains (the candidates'
+        own are not shown). How long it takes grows with the number of
+        candidates: see docs/reporting.md.
+
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
@@ -281,7 +306,9 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         self : object
         """
         self._validate_params()
-        rng = self._generator()
+        # Each stream of randomness from its own draw: the split consumes one draw per unit, and
+        # must not shift what the candidates draw (their number, parameters, seeds, scores).
+        count_seed, split_seed, selection_seed = self._generator().randint(np.iinfo(np.int32).max, size=3)
         grid = list(ParameterGrid(self.param_grid))
         candidates = self._candidates(grid)
         self._refuse_partition_selection(candidates, X, y)
@@ -293,12 +320,10 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         # and the scores' divisor read shares of it, never the exact sizes of the parts.
         smallest_epsilon = min(float(candidate.epsilon) for candidate in candidates)
         count = resolve_count(n_units, neighbouring=Neighbouring(self.neighbouring, unit),
-                              public_count=self.public_count, epsilon=smallest_epsilon,
-                              seed=int(rng.randint(np.iinfo(np.int32).max)))
-        counted = count.value
-        train_count = _train_count(counted, self.validation_fraction)
-        validation_count = max(1.0, counted * self.validation_fraction)
-        unit_in_validation = rng.uniform(size=n_units) < self.validation_fraction
+                              public_count=self.public_count, epsilon=smallest_epsilon, seed=int(count_seed))
+        train_count = training_count(count.value, self.validation_fraction)
+        validation_count = max(1.0, count.value * self.validation_fraction)
+        unit_in_validation = np.random.RandomState(split_seed).uniform(size=n_units) < self.validation_fraction
         in_validation = unit_in_validation if persons is None else unit_in_validation[persons.person_of_row]
         train, validation = np.flatnonzero(~in_validation), np.flatnonzero(in_validation)
         # The bound is fixed before any candidate is trained: it reads the count only.
@@ -311,40 +336,82 @@ class PrivateRandomSearch(MetaEstimatorMixin, BaseEstimator):
         X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
         X_val, y_val = _safe_indexing(X, validation), np.asarray(_safe_indexing(y, validation))
         fit_params = {} if persons is None else {"person_id": np.asarray(person_id)[train]}
+        for category, message in self._grid_warnings(grid, X_train, y_train, train_count, fit_params):
+            warnings.warn(message, category, stacklevel=caller_stacklevel())
         # Each validation unit's share of rows predicted right: 1 per row, at most 1 per person.
         if persons is None:
             unit_of_validation_row = np.arange(len(validation))
         else:
             _, unit_of_validation_row = np.unique(persons.person_of_row[validation], return_inverse=True)
         rows_per_unit = np.bincount(unit_of_validation_row, minlength=1)
+        self._say(f"training a random number of candidates (mean {self.mean_n_candidates:g}) on the training "
+                  f"part; the whole search spends ε = {self.epsilon_:.4g} (δ = {self.delta_:.3g}).")
         # The number of candidates and every score but the best stay local:
         # the theorem covers the release of the best candidate only.
+        rng = np.random.RandomState(selection_seed)
         n_candidates = int(rng.geometric(1.0 / self.mean_n_candidates))
         best_score = -math.inf
-        for _ in range(n_candidates):
-            params = grid[rng.randint(len(grid))]
-            candidate = clone(self.estimator).set_params(**params, **self._candidate_seed(rng),
-                                                         neighbouring=self.neighbouring, public_count=train_count)
-            candidate.fit(X_train, y_train, **fit_params)
-            right = (candidate.predict(X_val) == y_val).astype(float)
-            correct = float(np.sum(np.bincount(unit_of_validation_row, weights=right, minlength=1)
-                                   / np.maximum(rows_per_unit, 1)))
-            # Divided by the validation part's share of the count, not by its exact size.
-            noisy = (correct + rng.normal(0.0, self.score_noise)) / validation_count
-            if noisy > best_score:
-                best_score, self.best_estimator_, self.best_params_ = noisy, candidate, params
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # shown once above, for the whole grid
+            for _ in range(n_candidates):
+                params = grid[rng.randint(len(grid))]
+                candidate = self._candidate(params, train_count, **self._candidate_seed(rng))
+                candidate.fit(X_train, y_train, **fit_params)
+                right = (candidate.predict(X_val) == y_val).astype(float)
+                correct = float(np.sum(np.bincount(unit_of_validation_row, weights=right, minlength=1)
+                                       / np.maximum(rows_per_unit, 1)))
+                # Divided by the validation part's share of the count, not by its exact size.
+                noisy = (correct + rng.normal(0.0, self.score_noise)) / validation_count
+                if noisy > best_score:
+                    best_score, self.best_estimator_, self.best_params_ = noisy, candidate, params
         self.best_score_ = best_score
         self.classes_ = self.best_estimator_.classes_
+        self._say("done: best_estimator_ is the chosen candidate.")
         return self
+
+    def _candidate(self, params, train_count, **seed):
+        """The unfitted candidate of the grid point ``params``: silent, under the search's relation,
+        its plan reading the training part's share ``train_count`` of the search's count."""
+        candidate = clone(self.estimator).set_params(**params, **seed, neighbouring=self.neighbouring,
+                                                     public_count=train_count)
+        if "verbose" in candidate.get_params():
+            candidate.set_params(verbose=0)
+        return candidate
+
+    def _grid_warnings(self, grid, X_train, y_train, train_count, fit_params):
+        """Every distinct (category, message) that preparing the candidates of every point of
+        ``grid`` raises (their plans, and the encoding of the training part), in order.
+
+        Each candidate is planned and prepared as its fit would (``_plan_call``, then
+        ``_prepare_call``), without training it: no ledger or budget is touched, nothing is
+        spent. These are the warnings whatever the number of candidates drawn, since they are
+        those of the whole grid.
+        """
+        seen = {}
+        for params in grid:
+            candidate = self._candidate(params, train_count)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                call = candidate._plan_call(X_train, y_train, **fit_params)
+                with candidate._seeded_torch(call.module_seed):
+                    candidate._prepare_call(call, X_train, y_train)
+            for record in caught:
+                seen.setdefault((record.category, str(record.message)), None)
+        return list(seen)
+
+    def _say(self, message):
+        """Print ``message`` when the estimator's ``verbose`` asks for progress."""
+        if self.estimator.get_params().get("verbose", 0):
+            print(f"PrivateRandomSearch: {message}", flush=True)
 
     def _bound(self, candidates, count, X=None, y=None):
         """(ε, δ) of the whole search over ``candidates`` on units counted by ``count``
         (a :class:`~sk_privattn.privacy.PublicCount` or a DP count): the pure ε of the
-        count plus the selection's RDP bound, at ``delta`` (or ``1 / (10 n)``)."""
+        count plus the selection's RDP bound, at ``delta`` (or the default δ of ``count``)."""
         orders = np.asarray(RDP_ORDERS, dtype=float)
-        train_count = _train_count(count.value, self.validation_fraction)
+        train_count = training_count(count.value, self.validation_fraction)
         rdp = selection_rdp(self._candidate_rdp(candidates, train_count, orders, X, y), self.mean_n_candidates, orders)
-        delta = self.delta if self.delta is not None else default_delta(count.value)
+        delta = self.delta if self.delta is not None else default_delta(count)
         selection = float(get_privacy_spent(orders=list(orders), rdp=list(rdp), delta=delta)[0])
         return count.epsilon + selection, delta
 

@@ -20,7 +20,14 @@ from .exceptions import PrivacyLeakWarning
 from .privacy._metadata import FROM_DATA, UnpublishedMetadata, reads_data, signed_log
 from .utils._warnings import caller_stacklevel
 
-__all__ = ["TabularEncoder", "UnpublishedMetadata", "resolve_categorical_features"]
+__all__ = [
+    "TabularEncoder",
+    "UnpublishedMetadata",
+    "as_numbers",
+    "check_numeric_dtypes",
+    "is_missing",
+    "resolve_categorical_features",
+]
 
 #: A numeric feature without a range is encoded by ``signed_log``, clipped to this range.
 SIGNED_LOG_LIMIT = 2.0
@@ -172,6 +179,33 @@ def resolve_categorical_features(X, n_features, categorical_features, feature_na
     )
 
 
+def check_numeric_dtypes(X, is_categorical):
+    """Raise for a DataFrame column among the numeric features whose dtype holds no numbers.
+
+    A schema error, read from the dtypes (category, string), never from the
+    values: a numeric column of another dtype is read value by value, and a
+    value that is not a number is missing.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sk_privattn.preprocessing import check_numeric_dtypes
+    >>> check_numeric_dtypes(pd.DataFrame({"age": [40.0], "city": ["Oslo"]}).astype({"city": "category"}),
+    ...                      [False, False])
+    Traceback (most recent call last):
+    ...
+    ValueError: The numeric feature 'city' has dtype category, which holds no numbers. If it is categorical, name it in categorical_features, or list its categories in categories.
+    """
+    if not _is_dataframe(X):
+        return
+    for name, dtype, categorical in zip(X.columns, X.dtypes, is_categorical):
+        if not categorical and _dtype_kind(dtype) in ("category", "string"):
+            raise ValueError(
+                f"The numeric feature {name!r} has dtype {dtype}, which holds no numbers. If it is categorical, "
+                "name it in categorical_features, or list its categories in categories."
+            )
+
+
 def _lookup_key(mapping, name):
     """The key of ``mapping`` for column ``name``: the name itself, or the name
     without the ``transformer__`` prefix that a ColumnTransformer's
@@ -217,8 +251,21 @@ def _is_list_of_pairs(bounds):
     return isinstance(bounds, list) and len(bounds) > 0 and all(np.ndim(pair) == 1 and len(pair) == 2 for pair in bounds)
 
 
-def _is_missing(values):
-    """Elementwise: None, NaN, or pandas' NA."""
+def is_missing(values):
+    """Elementwise: None, NaN, or pandas' NA.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_privattn.preprocessing import is_missing
+    >>> is_missing(np.array([1.0, np.nan])).tolist(), is_missing(np.array(["a", None], dtype=object)).tolist()
+    ([False, True], [False, True])
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind in "biuUS":
+        return np.zeros(len(values), dtype=bool)
     missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool)
     try:
         import pandas as pd
@@ -300,37 +347,18 @@ class TabularEncoder:
         """The numeric columns of ``X`` as float64, NaN where a value is missing.
 
         NaN, ``None`` and pandas' ``NA`` are missing values, which the model
-        learns as a token of their own. Infinity is refused, naming its column.
+        learns as a token of their own; so is a value that is not a number (a
+        string in a numeric column). Infinite values pass, and the encoding
+        clips them to the bounds, as any value outside them. Neither raises nor
+        warns: whether one row holds such a value must not show.
         """
         if not self.numeric_.size:
             return np.zeros((X.shape[0], 0))
         columns = X[:, self.numeric_]
         try:
-            columns = columns.astype(np.float64)
+            return columns.astype(np.float64)
         except (TypeError, ValueError):
-            columns = np.column_stack([self._numeric_column(X[:, j], j) for j in self.numeric_])
-        infinite = np.isinf(columns).any(axis=0)
-        if infinite.any():
-            j = self.numeric_[np.flatnonzero(infinite)[0]]
-            raise ValueError(
-                f"Input X contains infinity in the numeric feature {self._label(j)}. Numeric values "
-                "must be finite, or missing (NaN, None or pd.NA), which the model learns as a token of "
-                "its own; replace infinite values by missing ones, or clip them to the bounds."
-            )
-        return columns
-
-    def _numeric_column(self, values, j):
-        missing = _is_missing(values)
-        column = np.full(len(values), np.nan)
-        try:
-            column[~missing] = values[~missing].astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(
-                f"The numeric feature {self._label(j)} holds values that are not numbers ({exc}). If it "
-                "is categorical, name it in categorical_features, or list its categories in "
-                "categories (or give the DataFrame column a 'category' dtype)."
-            ) from exc
-        return column
+            return np.column_stack([as_numbers(X[:, j]) for j in self.numeric_])
 
     def fit_transform(self, X, X_original, estimator_name, unpublished=UnpublishedMetadata()):
         """Learn bounds and categories (public, released with DP, or read and warned) and encode ``X``.
@@ -372,8 +400,8 @@ class TabularEncoder:
                     PrivacyLeakWarning,
                     stacklevel=caller_stacklevel(),
                 )
-            observed = ~np.isnan(numeric)
-            # A feature with no observed value gets (0, 0): every row is then missing anyway.
+            observed = np.isfinite(numeric)
+            # A feature with no finite value gets (0, 0): every row is then missing or clipped anyway.
             lower = np.where(observed.any(axis=0), np.nanmin(np.where(observed, numeric, np.inf), axis=0), 0.0)
             upper = np.where(observed.any(axis=0), np.nanmax(np.where(observed, numeric, -np.inf), axis=0), 0.0)
             return np.column_stack([lower, upper])
@@ -451,7 +479,7 @@ class TabularEncoder:
                 released.append(j)
             else:
                 values = X[:, j]
-                present = values[~_is_missing(values)]
+                present = values[~is_missing(values)]
                 categories.append(np.asarray(sorted(set(present.tolist()), key=_sort_key), dtype=object))
                 from_data.append(j)
         if released:
@@ -525,13 +553,32 @@ class TabularEncoder:
         return x_num.astype(np.float32), x_cat
 
 
+def as_numbers(values):
+    """``values`` (an object column) as float64: NaN where a value is missing or not a number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_privattn.preprocessing import as_numbers
+    >>> as_numbers(np.array([1, "2.5", "forty", None, "inf"], dtype=object)).tolist()
+    [1.0, 2.5, nan, nan, inf]
+    """
+    column = np.full(len(values), np.nan)
+    for row, value in enumerate(values):
+        try:
+            column[row] = float(value)
+        except (TypeError, ValueError):
+            pass  # not a number: missing
+    return column
+
+
 def _codes(values, known):
     """Codes 1..len(known) of ``values`` in ``known``; 0 if unknown or missing."""
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is optional
         lookup = {_normalize(value): code for code, value in enumerate(known, start=1)}
-        missing = _is_missing(values)
+        missing = is_missing(values)
         return [0 if gone else lookup.get(_normalize(value), 0) for value, gone in zip(values, missing)]
     index = pd.Index([_normalize(value) for value in known], dtype=object)
     if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):

@@ -8,8 +8,10 @@ import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
-from .utils._docs import DEFAULTS, shared_docstring
+from ._base import PreparedTarget
 from ._tabular import BaseDPAttention
+from .preprocessing import as_numbers
+from .utils._docs import DEFAULTS, shared_docstring
 from .utils._warnings import caller_stacklevel
 from .exceptions import PrivacyLeakWarning
 from .privacy._metadata import FROM_DATA, reads_data
@@ -33,6 +35,21 @@ def scale_target(y, bounds):
     low, high = bounds
     span = high - low if high > low else 1.0
     return 2.0 * (np.clip(y, low, high) - low) / span - 1.0
+
+
+def _as_target_numbers(y):
+    """``y`` as float64, NaN (missing) where a value is not a number; text labels are refused, by
+    their dtype (a schema error): they belong to a classifier."""
+    y = np.asarray(y)
+    if y.dtype.kind in "US":
+        raise ValueError(
+            f"y holds text (dtype {y.dtype}); a regressor needs numbers. For class labels use "
+            "DPAttentionClassifier."
+        )
+    try:
+        return y.astype(np.float64)
+    except (TypeError, ValueError):
+        return as_numbers(y)
 
 
 def unscale_target(z, bounds):
@@ -268,13 +285,8 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         return (int(self.target_bounds is None), 0, 0)
 
     def _prepare_target(self, y, previous, metadata=None):
-        try:
-            y = np.asarray(y, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"y must hold numbers for a regressor; got values such as {y[:3]!r}. For "
-                "class labels use DPAttentionClassifier."
-            ) from exc
+        y = _as_target_numbers(y)
+        missing = np.isnan(y)
         if previous is not None:
             bounds = previous["target_bounds_"]
         elif self.target_bounds is not None and not reads_data(self.target_bounds):
@@ -282,9 +294,11 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         elif self.target_bounds is None and self._unpublished(metadata).private:
             bounds = self._released_target_bounds(y, metadata)
         else:
-            bounds = self._target_bounds_from_data(y)
-        target = torch.as_tensor(scale_target(y, bounds), dtype=torch.float32).reshape(-1, 1)
-        return target, 1, {"target_bounds_": bounds}
+            bounds = self._target_bounds_from_data(y[np.isfinite(y)])
+        # A missing target weighs 0 (its placeholder, the lower bound, trains nothing); an infinite one is clipped.
+        scaled = scale_target(np.where(missing, bounds[0], y), bounds)
+        target = torch.as_tensor(scaled, dtype=torch.float32).reshape(-1, 1)
+        return PreparedTarget(target, 1, {"target_bounds_": bounds}, None if not missing.any() else ~missing)
 
     def _released_target_bounds(self, y, metadata):
         """A robust range of ``y`` released with DP; an error, a function of the release only,
@@ -301,7 +315,12 @@ class DPAttentionRegressor(RegressorMixin, BaseDPAttention):
         return np.array([low, high])
 
     def _target_bounds_from_data(self, y):
-        """The minimum and maximum of ``y``: read from the data (warned), or without privacy (silently)."""
+        """The smallest and largest finite target: read from the data (warned), or without privacy
+        (silently)."""
+        if not len(y):
+            raise ValueError(
+                "y holds no finite target to read target_bounds from; pass public target_bounds=(low, high)."
+            )
         if self._unpublished(None).private:
             warnings.warn(
                 f"target_bounds={FROM_DATA!r}: the minimum and maximum of y were read from the "

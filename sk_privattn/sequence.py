@@ -9,9 +9,9 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names, _check_y, check_consistent_length, validate_data
+from sklearn.utils.validation import _check_feature_names, validate_data
 
-from ._base import BaseDPEstimator
+from ._base import BaseDPEstimator, check_target
 from ._classification import DPClassifierMixin
 from .utils._docs import DEFAULTS, shared_docstring
 from ._series import SCALINGS, as_padded_series, is_ragged, n_channels_of, scale_series
@@ -383,8 +383,7 @@ class DPSequenceClassifier(DPClassifierMixin, BaseDPEstimator):
 
     def _fit_inputs(self, X, y, previous, metadata=None):
         series, lengths, width = self._series(X, reset=True)
-        y = _check_y(y, estimator=self)
-        check_consistent_length(series, y)
+        y = check_target(y, series)
         if previous is not None and series.shape[2] != previous["n_channels_"]:
             raise ValueError(
                 f"X has {series.shape[2]} channels, but warm_start=True continues a model fitted on "

@@ -57,8 +57,9 @@ def _clf(**params):
 
 
 def _request(**params):
-    """What a scientist asks for: no seed, which only the data owner sets."""
-    return _clf(**params).set_params(random_state=None)
+    """What a scientist asks for: no seed, which only the data owner sets, and no bounds, which the
+    dataset's public metadata gives."""
+    return _clf(**params).set_params(random_state=None, bounds=None)
 
 
 def test_a_registered_accountant_is_listed_and_reported_unsupported_where_it_cannot_account(dp_rdp):

@@ -260,12 +260,27 @@ def test_grid_search_without_routing_says_how_to_pass_groups():
         search.fit(X, y, groups=site)
 
 
-def test_small_site_for_the_batch_size_is_named():
+def test_a_client_level_ledger_and_report_show_the_public_roster_not_the_rows():
+    """Finding 3 of issue 32: the ledger record and the report held the exact pooled row count
+    (the sites' exact sizes, which client-level DP protects); they show the roster now."""
+    X, y, site = make_sites((100, 100, 100, 100))
+    with PrivacyLedger() as ledger:
+        clf = FederatedDPAttentionClassifier(dp_level="client", **FAST).fit(X, y, groups=site)
+    (record,) = ledger.records
+    assert record["n_samples"] == record["count"]["value"] == 4 and record["count"]["source"] == "roster"
+    assert privacy_report(clf, ledger=ledger).fits[0]["n_samples"] == 4
+    assert privacy_report(clf).fits[0]["n_samples"] == 4
+
+
+def test_small_site_for_the_batch_size_is_named_at_record_level_by_its_count():
     X, y, site = make_sites((120, 20, 150))
     clf = FederatedDPAttentionClassifier(batch_size=32, public_count={"north": 120, "south": 20, "west": 150},
                                          **FAST)
-    with pytest.raises(ValueError, match="Site 'south' .* counts 20 rows, fewer than batch_size=32"):
+    with pytest.raises(ValueError, match=r"Site 'south' .* counts 20 rows \(public_count\), fewer than batch_size=32"):
         clf.fit(X, y, groups=site)
+    # At client level a site's size is private: a batch above it takes the whole site, silently.
+    clf = FederatedDPAttentionClassifier(batch_size=32, dp_level="client", **FAST).fit(X, y, groups=site)
+    assert clf.count_ == 3 and clf.sites_ == {"north": {}, "south": {}, "west": {}}
 
 
 def test_each_site_plans_from_its_own_dp_count_under_add_or_remove():

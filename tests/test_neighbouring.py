@@ -293,8 +293,9 @@ def test_fits_without_one_row_differ_only_in_trainable_weights_given_a_public_co
 
 def test_without_a_public_count_the_plan_reads_a_dp_count_that_varies_with_the_seed():
     """The reproduction of issue 19: with the defaults, delta_ was 1/(10 n), a fixed function
-    of n, so that two neighbours' delta_ told whether a row was in. Now it is read from a DP
-    count: for the same seed it moves by the one row, and across seeds it varies."""
+    of n, so that two neighbours' delta_ told whether a row was in. Now the plan reads a DP
+    count: for the same seed it moves by the one row, across seeds it varies; and the default δ
+    reads public inputs only (issue 32), the same for every count."""
     (X, y), _ = _tabular(n_samples=400)
     fits = {}
     for seed in range(3):
@@ -304,8 +305,8 @@ def test_without_a_public_count_the_plan_reads_a_dp_count_that_varies_with_the_s
     for seed in range(3):
         on_d, on_neighbour = fits[seed, len(y)], fits[seed, len(y) - 1]
         assert on_d.count_ - on_neighbour.count_ == 1  # the same noise draw
-        assert on_d.delta_ == 1 / (10 * on_d.count_) and on_d.count_epsilon_ == pytest.approx(0.02)
-    assert len({fits[seed, len(y)].delta_ for seed in range(3)}) == 3
+        assert on_d.delta_ == on_neighbour.delta_ == 1e-5 and on_d.count_epsilon_ == pytest.approx(0.02)
+    assert len({fits[seed, len(y)].count_ for seed in range(3)}) == 3
 
 
 def _federated_fits(datasets, **params):

@@ -13,10 +13,20 @@ from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
 from sk_privattn.privacy import plan_training, resolve_batch_size, resolve_epochs
 from sk_privattn.dpsgd import TensorBatchDataset, train_module
 from sk_privattn.nn import FTTransformer
-from sk_privattn.privacy import ACCOUNTANTS, calibrate_noise_multiplier, compose_worst_row, compute_epsilon, default_delta
+from sk_privattn.privacy import (
+    ACCOUNTANTS,
+    DEFAULT_DELTA,
+    DPCount,
+    calibrate_noise_multiplier,
+    compose_worst_row,
+    compute_epsilon,
+    default_delta,
+)
+from sk_privattn.privacy import _count
 
 from _settings import FAST_PARAMS
 from conftest import KINDS, PUBLIC, fit_recording_leaks, make_case, recorded_batch_sizes
+from test_relation import dp_accounting_epsilon
 
 
 def _fit(X, y, **params):
@@ -93,8 +103,8 @@ def test_every_estimator_spends_at_most_epsilon(kind, accountant):
     history = [(clf.noise_multiplier_, clf.sample_rate_, clf.n_steps_)]
     expected = clf.count_epsilon_ + compute_epsilon(history, clf.delta_, accountant)
     assert clf.epsilon_ == pytest.approx(expected, rel=1e-6)
-    # δ is read from the DP count of the rows, not from their exact number.
-    assert clf.delta_ == default_delta(clf.count_)
+    # Under a DP count of the rows the default δ is a constant: public inputs only.
+    assert clf.delta_ == DEFAULT_DELTA
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -117,10 +127,41 @@ def test_gdp_accountant_warns_that_it_is_approximate(numeric_data):
 def test_default_delta_is_below_one_over_n(numeric_data):
     X, y = numeric_data
     clf = _fit(X, y, bounds=(-1, 1))
-    assert clf.delta_ == default_delta(clf.count_) < 1 / clf.count_
+    assert clf.delta_ == DEFAULT_DELTA < 1 / clf.count_
     public = _fit(X, y, bounds=(-1, 1), public_count=len(X))
-    assert public.delta_ == default_delta(len(X)) < 1 / len(X)
+    assert public.delta_ == default_delta(len(X)) == 1 / (10 * len(X))
     assert _fit(X, y, bounds=(-1, 1), delta=1e-7).delta_ == 1e-7
+
+
+@pytest.mark.parametrize("public_count", [None, 250])
+def test_the_default_delta_reads_public_inputs_only_and_holds_as_reported(public_count, numeric_data, monkeypatch):
+    """Finding 4 of issue 32: two neighbouring tables (one row removed) whose DP counts released
+    very different values get the same default δ, the one computed here from public inputs:
+    the constant 1e-5 under a DP count, 1/(10·public_count) with a public count. The ε of each
+    fit is what dp_accounting computes for its plan at that δ, plus the count's pure ε."""
+    X, y = numeric_data
+    fits = []
+    for rows, released in [(slice(None), 120), (slice(1, None), 460)]:
+        monkeypatch.setattr(_count, "release_count", lambda n, epsilon, seed, value=released: DPCount(value, epsilon))
+        fits.append(_fit(X[rows], y[rows], bounds=(-1, 1), public_count=public_count))
+    expected = 1e-5 if public_count is None else 1 / (10 * public_count)
+    assert fits[0].delta_ == fits[1].delta_ == expected
+    if public_count is None:
+        assert (fits[0].count_, fits[1].count_) == (120, 460)
+    for fitted in fits:
+        recomputed = fitted.count_epsilon_ + dp_accounting_epsilon(
+            fitted.noise_multiplier_, fitted.sample_rate_, fitted.n_steps_, expected, "add_or_remove")
+        assert recomputed <= fitted.epsilon
+        assert recomputed == pytest.approx(fitted.epsilon_, rel=0.02)
+
+
+def test_a_default_delta_under_a_dp_count_of_a_large_table_warns_with_the_fix(numeric_data, monkeypatch):
+    X, y = numeric_data
+    monkeypatch.setattr(_count, "release_count", lambda n, epsilon, seed: DPCount(250_000, epsilon))
+    with pytest.warns(UserWarning, match=r"delta=None gives δ=1e-05 when the plan reads a DP count.*not below "
+                                         r"1/n=4e-06.*Pass delta, e\.g\. 1/\(10·n\) for a public estimate n.*"
+                                         r"or public_count"):
+        _fit(X, y, bounds=(-1, 1), max_epochs=1, batch_size=100_000)
 
 
 def _privacy_warnings(X, y, **params):

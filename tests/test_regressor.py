@@ -81,11 +81,18 @@ def test_bad_target_bounds_raise_clearly(linear_data, target_bounds):
         _reg(target_bounds=target_bounds).fit(X, y)
 
 
-def test_non_numeric_target_raises(linear_data):
-    X, _ = linear_data
-    y = np.array(["low", "high"] * (len(X) // 2), dtype=object)
-    with pytest.raises(ValueError, match="y must hold numbers for a regressor"):
-        _reg(target_bounds=(0, 1)).fit(X, y)
+def test_a_text_target_raises_and_a_missing_one_weighs_zero(linear_data):
+    X, y = linear_data
+    with pytest.raises(ValueError, match=r"y holds text \(dtype <U4\); a regressor needs numbers"):
+        _reg(target_bounds=(0, 1)).fit(X, np.array(["low", "high"] * (len(X) // 2)))
+    # A missing target (or one that is not a number) stays in the sampling with weight 0; an
+    # infinite one is clipped to the bounds: silently, whatever one row holds.
+    target = np.array(y, dtype=object)
+    target[:3] = [np.nan, "n/a", np.inf]
+    reg = _reg(target_bounds=(0, 200))
+    encoded = reg._encode(X, target)
+    np.testing.assert_array_equal(encoded.dataset.row_weight.numpy()[:4], [0, 0, 1, 1])
+    assert encoded.dataset.target[2, 0] == 1.0  # the upper bound, scaled
 
 
 def test_unknown_loss_raises(linear_data):

@@ -279,3 +279,106 @@ def test_a_search_knows_its_bound_before_it_reads_a_row():
     assert search.planned_epsilon() == search.fit(X, y).epsilon_
     with pytest.raises(ValueError, match="needs a public count"):
         PrivateRandomSearch(_classifier(), {"epsilon": [0.5]}).planned_epsilon()
+
+
+# -- the owner's table of parameters, and what it decides before reading a row -------
+
+
+def test_every_parameter_of_the_allow_list_is_in_exactly_one_class():
+    """The owner's table (sk_privattn.remote._parameters) classifies every parameter that a request
+    can set: of every estimator of the allow-list, of a search, and of a search's grid (the
+    parameters of its estimator). A new parameter fails this test until it is classified."""
+    from sk_privattn import DPAttentionRegressor
+    from sk_privattn.remote._parameters import CLASSES, parameter_classes
+    from sk_privattn.remote._request import _estimators
+
+    listed = [name for names in CLASSES.values() for name in names]
+    assert len(listed) == len(set(listed)), "a parameter is in two classes"
+    assert set(_estimators()) == {"DPAttentionClassifier", "DPAttentionRegressor", "PrivateRandomSearch"}
+    for cls in (DPAttentionClassifier, DPAttentionRegressor, PrivateRandomSearch):
+        unclassified = [name for name, label in parameter_classes(cls).items() if label is None]
+        assert unclassified == [], (cls.__name__, unclassified)
+
+
+def _owner_with_a_job(tmp_path, table, estimator_request, name="job-1", **owner_params):
+    from _fake_syft import Job, OwnerClient
+    from sk_privattn.remote._data import write_part
+
+    metadata = PublicMetadata(target="label", task="classification", features=["age", "color", "income", "size"],
+                              classes=[0, 1, 2], **PUBLIC)
+    write_part(tmp_path / "private", table, metadata)
+    job = Job(tmp_path / "jobs", {**make_request(_classifier(), "visits"), "estimator": estimator_request}, name)
+    owner = DataOwner(OwnerClient(tmp_path / "private", [job]), ledger=tmp_path / "budgets.json", epsilon=5.0,
+                      delta=DELTA, **owner_params)
+    return owner, job
+
+
+def _request(**params):
+    from sk_privattn.persistence import to_json
+
+    return {"class": "DPAttentionClassifier", "params": to_json({"epsilon": 1.0, **FAST_PARAMS, **params})}
+
+
+@pytest.mark.parametrize("params, reason", [
+    ({"classes": [0, 1]}, "asks for classes=[0, 1], but the public metadata of this dataset states classes=[0, 1, 2]"),
+    ({"bounds": (0, 1)}, "asks for bounds=(0, 1), but the public metadata"),
+    ({"categorical_features": None}, "asks for categorical_features=None, but the public metadata"),
+    ({"class_weight": {5: 2.0}}, "gives a weight to [5], which is not a class of y"),
+    ({"bounds": None, "categories": None}, None),  # left out: the metadata's
+])
+def test_the_owner_decides_from_the_request_and_the_metadata_before_reading_a_row(params, reason, tmp_path,
+                                                                                   monkeypatch):
+    from sk_privattn.remote import _owner
+
+    if reason is not None:
+        monkeypatch.setattr(_owner, "read_part", lambda *args: pytest.fail("a refused request read the rows"))
+    owner, job = _owner_with_a_job(tmp_path, _frame(), _request(**params))
+    (decision,) = owner.review()
+    if reason is None:
+        assert decision.status == "done" and job.reply()["model"].classes_.tolist() == [0, 1, 2]
+    else:
+        assert decision.status == "refused" and decision.epsilon == 0.0
+        assert reason in job.reply()["reason"], job.reply()["reason"]
+
+
+def test_the_owner_fits_an_empty_table(tmp_path):
+    owner, job = _owner_with_a_job(tmp_path, _frame().iloc[:0], _request())
+    (decision,) = owner.review()
+    assert decision.status == "done" and job.reply()["model"].count_ >= 100
+
+
+def test_a_fit_that_fails_after_reading_holds_the_scientists_jobs_until_the_owner_releases_them(tmp_path,
+                                                                                              monkeypatch):
+    """A failure after the rows were read (here a machine out of memory) is one bit that may depend
+    on them: it is refused with a fixed message, charged, and every later job of the scientist
+    waits, unread, until the owner releases them; the hold survives a restart of the owner."""
+    from _fake_syft import Job
+    from sk_privattn.remote import _owner
+
+    def out_of_memory(estimator, X, y):
+        raise MemoryError("the owner's machine ran out of memory")
+
+    owner, failing = _owner_with_a_job(tmp_path, _frame(), _request())
+    monkeypatch.setattr(_owner, "fit_job", out_of_memory)
+    (failed,) = owner.review()
+    assert failed.status == "refused" and failed.epsilon == 1.0 and "MemoryError" in failed.error
+    assert failing.reply()["reason"] == (
+        "Refused: the fit failed on the owner's side after it read the data (the owner has the error). It was "
+        "charged the ε=1 it asked for; nothing was released. Your further jobs wait until the owner has looked "
+        "at the failure and released them.")
+    monkeypatch.undo()
+
+    waiting = Job(tmp_path / "jobs", failing_request(failing), "job-2")
+    owner.client.job_client.jobs = [waiting]
+    restarted = DataOwner(owner.client, ledger=tmp_path / "budgets.json", epsilon=5.0, delta=DELTA)
+    (held,) = restarted.review()
+    assert (held.status, waiting.status, held.message) == ("held", "pending", "")
+    restarted.release(ALICE)
+    with pytest.raises(ValueError, match="are not held"):
+        restarted.release(ALICE)
+    (done,) = restarted.review()
+    assert done.status == "done" and waiting.status == "done"
+
+
+def failing_request(job):
+    return json.loads((job.code_dir / "request.json").read_text())

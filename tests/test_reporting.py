@@ -219,7 +219,7 @@ def test_private_search_trains_each_candidate_on_its_own_seed(data, search_seed)
         # Secret seeds, drawn by each candidate; none is kept in best_estimator_'s parameters.
         assert seeds == [None] * len(seeds)
     else:
-        assert len(seeds) == 3 and len(set(seeds)) == 3  # search seed 0 draws three candidates
+        assert len(seeds) == 4 and len(set(seeds)) == 4  # search seed 0 draws four candidates
     if isinstance(search_seed, np.random.RandomState):
         # One draw from the caller's generator, whatever the number of candidates.
         expected = pickle.loads(generator_before)

@@ -36,7 +36,6 @@ def _with_bad(X, value):
 
 
 BAD_FITS = {
-    "inf": (lambda X, y: (_with_bad(X, np.inf), y), {}, ValueError, "contains infinity in the numeric feature x1"),
     "one class": (lambda X, y: (X, np.zeros_like(y)), {"classes": "data"}, ValueError, "only one class"),
     "one class released": (lambda X, y: (X, np.zeros_like(y)), {"classes": None}, ValueError,
                            "released 1 class.*fewer than the two a classifier needs.*Pass the public classes"),
@@ -94,10 +93,16 @@ def test_wrong_number_of_features_at_predict(fitted):
         clf.predict(X[:, :2])
 
 
-def test_infinity_at_predict_names_the_column(fitted):
-    clf, X, _ = fitted
-    with pytest.raises(ValueError, match="Input X contains infinity in the numeric feature x1"):
-        clf.predict(_with_bad(X, -np.inf))
+def test_infinity_is_clipped_to_the_bounds_silently(fitted):
+    """An infinite value is clipped to its feature's bounds, as any value outside them, at fit and at
+    predict, without an error or a warning (one row must not make a fit raise: docs/privacy.md)."""
+    clf, X, y = fitted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message="DP-SGD will likely learn little")
+        np.testing.assert_array_equal(clf.predict_proba(_with_bad(X, -np.inf)), clf.predict_proba(_with_bad(X, -1.0)))
+        refitted = _clf(bounds=(-1, 1), max_epochs=1).fit(_with_bad(X, np.inf), y)
+    assert refitted.predict_proba(X).shape == (len(X), 2)
 
 
 def test_sparse_input_points_to_categories(fitted):
@@ -146,9 +151,22 @@ def test_missing_categorical_values_in_fit(mixed_frame):
 
 
 def test_non_numeric_column_not_declared_categorical():
-    X = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": ["x", "y", "x", "y"]})
-    with pytest.raises(ValueError, match="name it in categorical_features"):
+    """A schema error, read from the dtype: a string column among the numeric features raises."""
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": pd.array(["x", "y", "x", "y"], dtype="string")})
+    with pytest.raises(ValueError, match="The numeric feature 'b' has dtype string.*name it in categorical_features"):
         _clf(categorical_features=None).fit(X, [0, 1, 0, 1])
+
+
+def test_a_value_that_is_not_a_number_in_a_numeric_column_is_missing_silently():
+    X = pd.DataFrame({"a": np.array([1.0, "forty", None, 4.0] * 30, dtype=object)})
+    y = np.arange(len(X)) % 2
+    clf = _clf(categorical_features=None, bounds=(0, 5), max_epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message="DP-SGD will likely learn little")
+        clf.fit(X, y)
+    missing = clf._encoder.transform(X.to_numpy())[0]
+    np.testing.assert_array_equal(missing[1], missing[2])  # "forty" is encoded as the missing None
 
 
 def test_categories_with_wrong_length(mixed_frame):
@@ -169,13 +187,24 @@ def test_categorical_names_without_feature_names(fitted):
         _clf(categorical_features=["a"]).fit(X, y)
 
 
-def test_classes_read_from_y_are_warned_and_public_classes_are_checked(fitted):
+def test_classes_read_from_y_are_warned_and_rows_of_other_labels_weigh_zero(fitted):
     _, X, y = fitted
     with pytest.warns(PrivacyLeakWarning, match=r"labels present in y \(0, 1\) were read .* pass classes"):
         DPAttentionClassifier(**FAST_PARAMS, bounds=(-1, 1), classes="data", random_state=0).fit(X, y)
-    # A public list may hold labels that y lacks; a label outside it raises.
+    # A public list may hold labels that y lacks.
     clf = _clf(bounds=(-1, 1), classes=[0, 1, 2]).fit(X, y)
     np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
     assert clf.predict_proba(X).shape == (len(X), 3)
-    with pytest.raises(ValueError, match=r"y holds the labels \[1\], which are not in classes=\[0, 2\]"):
-        _clf(bounds=(-1, 1), classes=[0, 2]).fit(X, y)
+    # A row whose label is outside the public classes, or missing, stays in the Poisson sampling
+    # with weight 0, silently: whether one row holds such a label must not show.
+    labels = np.where(np.arange(len(y)) % 7 == 0, np.nan, y.astype(float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message="DP-SGD will likely learn little")
+        clf = _clf(bounds=(-1, 1), classes=[0, 2]).fit(X, labels)
+        encoded = clf._encode(X, labels)
+    np.testing.assert_array_equal(encoded.dataset.row_weight.numpy(), (labels == 0).astype(np.float32))
+    with pytest.raises(ValueError, match=r"classes holds one label \(\[1\]\); a classifier needs at least two"):
+        _clf(bounds=(-1, 1), classes=[1]).fit(X, y)
+
+

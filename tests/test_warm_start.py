@@ -141,7 +141,7 @@ def _with_column(X):
     [
         (lambda X, y: (X[:, :2], y, {}), "X has 2 features, but warm_start=True continues a model fitted on 3"),
         (lambda X, y: (pd.DataFrame(X, columns=list("abc")), y, {}), r"X has the feature names \['a', 'b', 'c'\]"),
-        (lambda X, y: (X, np.where(y == 1, "yes", "no"), {}), r"y holds the labels \['no', 'yes'\], which are not in the classes of the model that warm_start"),
+        (lambda X, y: (X, np.where(y == 1, "yes", "no"), {}), r"y holds text \(dtype <U3\), but the classes of the model that warm_start=True continues are numbers"),
         (lambda X, y: (X, y, {"d_token": 16}), "continues the model built with d_token=8, but d_token is now 16"),
         (lambda X, y: (X, y, {"bounds": (-2, 2)}), r"built with bounds=\(-1, 1\)"),
         (lambda X, y: (X, y, {"delta": 1e-3}), r"delta=0.001, but .* composes all its fits at delta_="),

@@ -8,9 +8,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples
 
 from .._classification import DPClassifierMixin
+from .._base import default_delta_is_weak
 from .._tabular import BaseDPAttention
 from ..dpsgd import TensorBatchDataset, TrainingResult
-from ..privacy import Unit
+from ..privacy import DEFAULT_DELTA, Unit, count_source
 from ..privacy._metadata import FROM_DATA
 from ..utils._docs import DEFAULTS, shared_docstring
 from ._client import build_client_app, simulation_client
@@ -47,9 +48,11 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         federation without any clipping or noise (per-row or per-site). What
         it protects depends on ``dp_level``.
     delta : float, default=None
-        δ. ``None`` uses ``1 / (10 * n)``, where ``n`` is the site's count of
-        rows under record-level DP (each site its own: public, or its DP
-        count), and the number of sites under client-level DP. The largest δ
+        δ. ``None`` uses, under record-level DP, ``1 / (10 * n)`` for a site
+        whose count ``n`` of rows is public (``public_count[site]``, or its
+        exact count under replace-one) and ``DEFAULT_DELTA`` (1e-5) for a
+        site that counts its rows with DP; under client-level DP,
+        ``1 / (10 * n_sites)`` for the public roster of sites. The largest δ
         used is ``delta_``.
     neighbouring : {"add_or_remove", "replace_one"}, default="add_or_remove"
         Record level: adding or removing one row of one site, or replacing
@@ -101,6 +104,9 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
     batch_size : int or "auto", default="auto"
         Expected batch size of each site's DP-SGD; "auto" as in
         :class:`~sk_privattn.DPAttentionClassifier`, for the site's count.
+        Record level: a site whose count (public, or its DP count) is below a
+        fixed batch size raises. Client level: a batch above a site's rows
+        takes the whole site at each local step.
     {lr}
     lr_schedule : {"constant", "cosine"}, default="constant"
         Within each round's local training.
@@ -382,17 +388,28 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
                 "(1/(10 n_sites)) or a smaller value."
             )
         weak = [
-            f"{name!r} ({site.n_samples} rows)"
+            f"{name!r} ({site.n_samples} rows, {count_source(site.count)})"
             for name, site in zip(plan.site_names, plan.site_plans)
             if site.private and site.delta >= 1.0 / site.n_samples
         ]
         if not weak:
             return None
+        if self.delta is None:
+            origin, fix = default_delta_is_weak(DEFAULT_DELTA)
+            fix = fix.replace("public_count)", "public_count[site])")
+        else:
+            origin = f"delta={self.delta}"
+            fix = (f"Use a smaller value, or delta=None (1/(10·n) for a site's public count n, {DEFAULT_DELTA:g} "
+                   "for its DP count).")
         return (
-            f"delta={self.delta} is not below 1/n for the sites {', '.join(weak)}: a mechanism that "
-            "publishes one whole random row of a site meets that δ. Use delta=None (1/(10 n) per "
-            "site) or a smaller value."
+            f"{origin} is not below 1/n for the sites {', '.join(weak)}: a mechanism that publishes one whole "
+            f"random row of a site meets that δ. {fix}"
         )
+
+    def _warn_about_batch_size(self, plan):
+        """Nothing: at record level each site's plan refuses a batch above the site's count
+        (:func:`._plan.site_plan`); at client level a batch above a site's rows takes the whole
+        site at each step of its local, non-private training."""
 
     def _train(self, module, dataset, plan, *, criterion, seed, recorder, persons=None):
         """Flower rounds instead of one DP-SGD run: a simulation, one client per site."""

@@ -44,6 +44,7 @@ from ..privacy import (
     Unit,
     calibrate_noise_multiplier,
     compute_epsilon,
+    count_source,
     default_delta,
     plan_training,
     resolve_accountant,
@@ -92,8 +93,9 @@ def site_plan(estimator, name, n_rows, seed):
     The plan reads the site's count (:func:`site_count`), not ``n_rows``.
     Record level: the noise is calibrated once, so that the site's DP count
     and all ``n_rounds`` rounds of ``local_epochs`` epochs compose to
-    ``epsilon`` at the site's δ (``delta``, or ``1 / (10 n)`` for its count
-    ``n``); each round trains ``plan.with_epochs(local_epochs)``. Client level
+    ``epsilon`` at the site's δ (``delta``, or the default δ of its count:
+    ``1 / (10 n)`` for a public count ``n``, ``DEFAULT_DELTA`` for a DP
+    count); each round trains ``plan.with_epochs(local_epochs)``. Client level
     (or ``epsilon=inf``): local training without noise.
     """
     private = estimator.dp_level == "record" and math.isfinite(estimator.epsilon)
@@ -106,10 +108,13 @@ def site_plan(estimator, name, n_rows, seed):
         accountant=estimator.accountant,
         neighbouring=estimator._neighbouring,
     )
-    if estimator.batch_size != "auto" and plan.batch_size > plan.n_samples:
+    # Record level: checked against the site's count (public, or its DP count). Client level: a
+    # batch larger than the site takes the whole site at each step (a sample rate of 1), since
+    # the site's exact size is part of what client-level DP protects.
+    if estimator.dp_level == "record" and estimator.batch_size != "auto" and plan.batch_size > plan.n_samples:
         raise ValueError(
-            f"Site {name!r} (a value of groups) counts {plan.n_samples} rows, fewer than "
-            f"batch_size={plan.batch_size}. Lower batch_size (or use batch_size='auto'), or merge this "
+            f"Site {name!r} (a value of groups) counts {plan.n_samples} rows ({count_source(plan.count)}), fewer "
+            f"than batch_size={plan.batch_size}. Lower batch_size (or use batch_size='auto'), or merge this "
             "site with another."
         )
     return plan
@@ -184,7 +189,9 @@ def client_level_plan(estimator, n_sites):
     """The :class:`ClientLevelPlan` of ``estimator`` over ``n_sites`` sites, calibrated to ``epsilon``."""
     neighbouring = Neighbouring(estimator.neighbouring, Unit.SITE)
     accountant = resolve_accountant(estimator.accountant, neighbouring.relation)
-    delta = float(estimator.delta) if estimator.delta is not None else default_delta(n_sites)
+    # The roster of sites is public: its δ is 1 / (10 n_sites).
+    roster = PublicCount(int(n_sites), "roster")
+    delta = float(estimator.delta) if estimator.delta is not None else default_delta(roster)
     noise = 0.0
     if math.isfinite(estimator.epsilon):
         noise = calibrate_noise_multiplier(
@@ -249,7 +256,12 @@ class FederatedPlan(Plan):
 
     @property
     def n_samples(self):
-        """The sum of the sites' counts (each public or DP)."""
+        """The count that ledgers and reports show: at record level the sum of the sites'
+        counts (each public or DP); at client level the public roster of sites, the unit of
+        its guarantee (the sites train without noise, and their exact sizes are part of what
+        client-level DP protects)."""
+        if self.server is not None:
+            return self.server.n_sites
         return sum(plan.n_samples for plan in self.site_plans)
 
     @property
@@ -381,8 +393,9 @@ def plan_federation(estimator, groups, n_samples, seed):
 
     Reads the parameters and ``groups`` (which site holds each row), never a
     row; each site's plan reads its count (:func:`site_count`, DP counts
-    seeded from the fit's training ``seed``, as a deployment's sites seed theirs). Raises for a single site, a site smaller than its
-    batch, and secure aggregation with fewer than two sites per round.
+    seeded from the fit's training ``seed``, as a deployment's sites seed theirs). Raises for a
+    single site, a site whose count (record level) is smaller than its batch, and secure
+    aggregation with fewer than two sites per round.
     """
     groups = column_or_1d(groups)
     if len(groups) != n_samples:

@@ -19,7 +19,14 @@ The training mechanism itself (Poisson sampling, clipping, noise) is in
 estimators. See docs/architecture.md.
 """
 
-from ._calibration import calibrate_noise_multiplier, compose_worst_row, compute_epsilon, default_delta, history_rdp
+from ._calibration import (
+    DEFAULT_DELTA,
+    calibrate_noise_multiplier,
+    compose_worst_row,
+    compute_epsilon,
+    default_delta,
+    history_rdp,
+)
 from ._count import (
     COUNT_EPSILON_SHARE,
     MIN_DP_COUNT,
@@ -56,6 +63,7 @@ __all__ = [
     "ACCOUNTANTS",
     "AUTO",
     "COUNT_EPSILON_SHARE",
+    "DEFAULT_DELTA",
     "DPCount",
     "GDP_WARNING",
     "MIN_DP_COUNT",

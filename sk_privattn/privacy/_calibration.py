@@ -19,6 +19,7 @@ from .accountants import get_accountant, history_event, resolve_accountant
 from .accountants.rdp import RDP_ORDERS
 
 __all__ = [
+    "DEFAULT_DELTA",
     "calibrate_noise_multiplier",
     "compose_worst_row",
     "compute_epsilon",
@@ -27,21 +28,44 @@ __all__ = [
 ]
 
 
-def default_delta(n_samples):
-    """The δ used when ``delta=None``: ``1 / (10 * n_samples)``.
+#: The δ of a fit whose count of rows is released with DP and that leaves ``delta=None``: the
+#: conventional value (docs/privacy.md, "Choosing ε and δ"). A δ computed from the DP count
+#: would hold only at its mean over the count's noise, which depends on the exact n.
+DEFAULT_DELTA = 1e-5
 
-    One tenth of ``1 / n``: a mechanism that publishes one whole random row
-    satisfies (0, 1/n)-DP, so δ must sit well below ``1 / n`` to mean anything.
+
+def default_delta(count):
+    """The δ used when ``delta=None``: a function of public inputs only.
+
+    ``1 / (10 n)`` for a public count ``n`` (``public_count``, the exact
+    count under replace-one or without privacy, a federation's roster of
+    sites): one tenth of ``1 / n``, since a mechanism that publishes one
+    whole random row satisfies (0, 1/n)-DP. ``DEFAULT_DELTA`` for a count
+    released with DP: ``1 / (10 count)`` would move with the count's noise,
+    and the whole release (count and training) would then hold at the mean
+    of that δ over the noise, not at the δ reported (docs/privacy.md, "The
+    number of rows").
 
     Parameters
     ----------
-    n_samples : int
+    count : PublicCount, DPCount or int
+        The count the plan reads; an int is a public count.
 
     Returns
     -------
     delta : float
+
+    Examples
+    --------
+    >>> from sk_privattn.privacy import DPCount, PublicCount, default_delta
+    >>> default_delta(PublicCount(1000, "given")), default_delta(1000)
+    (0.0001, 0.0001)
+    >>> default_delta(DPCount(1000, 0.02)) == default_delta(DPCount(990, 0.02)) == 1e-5
+    True
     """
-    return 1.0 / (10.0 * n_samples)
+    if getattr(count, "private", False):
+        return DEFAULT_DELTA
+    return 1.0 / (10.0 * int(getattr(count, "value", count)))
 
 
 def compute_epsilon(history, delta, accountant="pld", relation=Relation.ADD_OR_REMOVE):

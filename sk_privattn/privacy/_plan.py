@@ -295,7 +295,8 @@ def plan_training(
         ``prior_count_epsilon`` and its own steps; ``inf`` for a plan without
         clipping or noise.
     delta : float or None
-        ``None`` uses ``1 / (10 * n)``, for the plan's count ``n``.
+        ``None`` uses :func:`~sk_privattn.privacy.default_delta` of ``count``:
+        ``1 / (10 n)`` for a public count ``n``, ``DEFAULT_DELTA`` for a DP count.
     batch_size : int or "auto"
         See :func:`resolve_batch_size`.
     epochs : int or "auto"
@@ -339,7 +340,7 @@ def plan_training(
     steps_per_epoch = math.ceil(n_samples / batch_size)
     epochs = resolve_epochs(epochs, steps_per_epoch, n_samples)
     sample_rate = 1.0 / steps_per_epoch
-    delta = float(delta) if delta is not None else default_delta(n_samples)
+    delta = float(delta) if delta is not None else default_delta(count)
     prior_history = tuple(tuple(entry) for entry in prior_history)
     release_history = tuple(tuple(entry) for entry in release_history)
     count_epsilon = float(prior_count_epsilon) + count.epsilon

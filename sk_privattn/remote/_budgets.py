@@ -16,7 +16,9 @@ would then depend on the private data, and spend), and because a
 of the whole search, which its mechanisms composed one by one do not give.
 
 The file persists across sessions: an owner that opens it again (after a
-restart, in another process) sees what was spent. A file lock makes a check
+restart, in another process) sees what was spent, and which scientists'
+jobs are held (:meth:`BudgetLedger.hold`): after a fit of theirs failed
+once it had read the rows, until the owner releases them. A file lock makes a check
 and its reservation one step, and every write replaces the file atomically.
 """
 
@@ -178,6 +180,31 @@ class BudgetLedger:
             for entry in document["accounts"][scientist][dataset]:
                 if entry["job"] == job:
                     entry.update(epsilon=float(epsilon), delta=float(delta), status=status)
+            self._write(document)
+
+    # -- holds ---------------------------------------------------------------
+
+    def hold(self, scientist, dataset, job):
+        """Hold ``scientist``'s further jobs, on every dataset: their ``job`` on ``dataset`` failed
+        after it read the private rows. That it failed may depend on the rows: holding every
+        later job until the owner has looked at it keeps that channel to one bit."""
+        with self._lock:
+            document = self._read()
+            document.setdefault("held", {})[scientist] = {"dataset": dataset, "job": job, "time": time.time()}
+            self._write(document)
+
+    def held(self, scientist):
+        """The failed job that holds ``scientist``'s jobs (a dict of ``dataset``, ``job``,
+        ``time``), or ``None`` when they are not held."""
+        return (self._read() or {}).get("held", {}).get(scientist)
+
+    def release(self, scientist):
+        """Release ``scientist``'s jobs; raise if they are not held."""
+        with self._lock:
+            document = self._read()
+            if scientist not in document.get("held", {}):
+                raise ValueError(f"The jobs of {scientist} are not held; there is nothing to release.")
+            del document["held"][scientist]
             self._write(document)
 
     def __repr__(self):

@@ -28,7 +28,18 @@ import numpy as np
 
 from ..privacy import RELATIONS, Relation
 
-__all__ = ["DATA_FILE", "METADATA_FILE", "PublicMetadata", "read_part", "synthetic_mock", "write_part"]
+__all__ = [
+    "DATA_FILE",
+    "METADATA_FILE",
+    "PublicMetadata",
+    "as_Xy",
+    "check_labels",
+    "mock_rows",
+    "read_part",
+    "synthetic_mock",
+    "with_a_row_if_empty",
+    "write_part",
+]
 
 DATA_FILE = "data.csv"
 METADATA_FILE = "sk_privattn.json"
@@ -160,38 +171,84 @@ def read_metadata(folder):
 
 
 def read_part(folder, metadata=None):
-    """``(X, y)`` of the dataset part in ``folder``, as the metadata describes them.
-
-    ``X`` is a DataFrame: numeric features as float64, categorical ones with a
-    ``category`` dtype whose categories are the public lists (a value outside
-    the list becomes missing). ``y`` holds the public classes (a
-    classification) or floats (a regression).
-    """
+    """``(X, y)`` of the dataset part in ``folder``, as the metadata describes them (:func:`as_Xy`)."""
     import pandas as pd
 
     folder = Path(folder)
     metadata = read_metadata(folder) if metadata is None else metadata
-    text_columns = {name: str for name in [*metadata.categories, metadata.target]}
-    table = pd.read_csv(folder / DATA_FILE, dtype=text_columns, keep_default_na=False, na_values=[""])
-    X = pd.DataFrame({
-        name: (pd.Categorical(table[name], categories=list(metadata.categories[name]))
-               if name in metadata.categories else table[name].astype(np.float64))
-        for name in metadata.features
-    })
+    table = pd.read_csv(folder / DATA_FILE, dtype=str, keep_default_na=False, na_values=[""])
+    return as_Xy(table, metadata)
+
+
+def as_Xy(table, metadata):
+    """``(X, y)`` of a table (a DataFrame with the columns of the metadata), total on any values.
+
+    ``X`` is a DataFrame: numeric features as float64, where a value that is
+    not a number is missing (NaN) and an infinite one stays infinite (the
+    encoding clips it to the bounds); categorical ones with a ``category``
+    dtype whose categories are the public lists, where a value outside the
+    list is missing (the encoding's "unknown or missing" token). ``y`` holds
+    the public classes (an object array, ``None`` where a label is missing or
+    not among them: such a row weighs 0 in the fit), or floats (a regression,
+    NaN where the target is missing or not a number). Nothing here raises or
+    warns on a value: whether one row holds such a value must not show
+    (docs/remote.md, "Total on every table").
+    """
+    import pandas as pd
+
+    X = pd.DataFrame({name: _feature(table[name], metadata.categories.get(name)) for name in metadata.features})
     target = table[metadata.target]
-    if metadata.task == "classification":
-        labels = {str(label): label for label in metadata.classes}
-        unknown = sorted(set(target.dropna()) - set(labels))
-        if unknown or target.isna().any():
-            # The labels found would be data-derived: say how to fix it, not which ones.
-            raise ValueError(
-                f"The target column {metadata.target!r} holds labels that are not among the public classes "
-                f"{metadata.classes} (or missing ones); list every label in the metadata's classes."
-            )
-        y = np.asarray([labels[value] for value in target], dtype=np.asarray(metadata.classes).dtype)
-    else:
-        y = target.astype(np.float64).to_numpy()
+    if metadata.task == "regression":
+        return X, pd.to_numeric(target, errors="coerce").to_numpy(dtype=np.float64)
+    labels = {str(label): label for label in metadata.classes}
+    y = np.empty(len(target), dtype=object)
+    y[:] = [None if pd.isna(value) else labels.get(str(value)) for value in target]
     return X, y
+
+
+def _feature(values, categories):
+    """One column of ``X`` (see :func:`as_Xy`): categorical when ``categories`` is a list."""
+    import pandas as pd
+
+    if categories is None:
+        return pd.to_numeric(values, errors="coerce").astype(np.float64)
+    text = values.where(values.isna(), values.astype(str))
+    return pd.Categorical(text.where(text.isin(categories)), categories=list(categories))
+
+
+def mock_rows(metadata, n_rows=64):
+    """``(X, y)`` of :func:`synthetic_mock` rows: drawn from the public metadata alone."""
+    return as_Xy(synthetic_mock(metadata, n_rows), metadata)
+
+
+def with_a_row_if_empty(X, y):
+    """``(X, y)``, or, for a table without rows, one row whose every value is missing.
+
+    Its target is missing, so it weighs 0: DP-SGD adds its noise as it would
+    on no row at all, and the fit runs instead of raising on an empty table.
+    The DP count then counts one row where there are none: the count of an
+    empty table and of a table of one row are the same release.
+    """
+    if len(y):
+        return X, y
+    return X.reindex(range(1)), np.full(1, None if y.dtype == object else np.nan, dtype=y.dtype)
+
+
+def check_labels(frame, metadata):
+    """Raise, for the owner publishing ``frame``, if a label is missing or outside the public classes.
+
+    The owner's own check at publication: a fit is total on such rows (they
+    weigh 0), but the owner should list every label of the task. The message
+    names no label (they would be data-derived).
+    """
+    if metadata.task != "classification":
+        return
+    _, y = as_Xy(frame[[*metadata.features, metadata.target]].astype(object), metadata)
+    if any(label is None for label in y):
+        raise ValueError(
+            f"The target column {metadata.target!r} holds labels that are not among the public classes "
+            f"{metadata.classes} (or missing ones); list every label in the metadata's classes."
+        )
 
 
 def synthetic_mock(metadata, n_rows=200, random_state=0):

@@ -8,9 +8,18 @@ from pathlib import Path
 
 from ..exceptions import BudgetExceededError, JobRefusedError
 from ._budgets import BudgetLedger
-from ._data import METADATA_FILE, PublicMetadata, read_metadata, read_part, synthetic_mock, write_part
+from ._data import (
+    METADATA_FILE,
+    PublicMetadata,
+    check_labels,
+    read_metadata,
+    read_part,
+    synthetic_mock,
+    with_a_row_if_empty,
+    write_part,
+)
 from ._request import MAX_REQUEST_BYTES, REQUEST_FILE, RUNNER_NAME, build_estimator, read_request, runner_sha256
-from ._result import RESULT_FOLDER, fit_job, privacy_terms, write_result
+from ._result import RESULT_FOLDER, check_on_schema, fit_job, privacy_terms, write_result
 from ._syft import quiet
 
 __all__ = ["DataOwner", "Decision"]
@@ -31,9 +40,11 @@ class Decision:
     scientist : str
         Who submitted it (their email, from syft's job path).
     dataset : str or None
-    status : {"done", "refused"}
+    status : {"done", "refused", "held"}
+        "held": the job waits, unread, since an earlier job of the scientist
+        failed after reading the rows (:meth:`DataOwner.release`).
     message : str
-        What the scientist receives with a refusal (empty for a done job).
+        What the scientist receives with a refusal (empty for a done or held job).
     requested_epsilon : float or None
     epsilon : float
         What the job was charged: the fit's ``epsilon_``, 0.0 when refused
@@ -152,10 +163,10 @@ class DataOwner:
         )
         if mock is None:
             mock = synthetic_mock(metadata, n_mock_rows)
+        check_labels(private, metadata)  # the owner learns now if a label is not among the classes
         with tempfile.TemporaryDirectory(prefix="sk_privattn_dataset_") as folder:
             mock_part = write_part(Path(folder) / "mock", mock, metadata)
             private_part = write_part(Path(folder) / "private", private, metadata)
-            read_part(private_part, metadata)  # the owner learns now if a label is not among the classes
             with quiet():
                 self.client.create_dataset(name=name, mock_path=mock_part, private_path=private_part,
                                            summary=summary or f"sk_privattn dataset: {metadata.task} of {target!r}",
@@ -226,17 +237,23 @@ class DataOwner:
 
         A job is refused, with a message that the scientist receives, when
         its code is not the package's runner (by SHA-256) and one
-        ``request.json``; when it names no dataset of this owner; when its
-        parameters do not pass the estimator's own validation under the
-        owner's terms (an unknown parameter, the seed, another δ, ...); or
-        when the ε it asks for, added to what the scientist has spent on the
-        dataset, exceeds their budget. Every refusal is decided before any
-        private row is read, from the request and the ledger alone.
+        ``request.json``; when it names no dataset of this owner; when a
+        parameter fails the check of its class (an unknown parameter, the seed,
+        another δ, classes other than the metadata's, ...) or the estimator's
+        own validation on rows drawn from the public metadata; or when the ε it
+        asks for, added to what the scientist has spent on the dataset, exceeds
+        their budget. Every refusal is decided before any private row is read,
+        from the request, the metadata and the ledger alone.
 
         An accepted job is charged the ε it asks for, fitted here on the
-        private part, charged what the fit spent (``epsilon_``), and its
-        model (saved without pickle) and privacy report are deposited as the
-        job's result: that is all the scientist receives.
+        private part (a fit that is total on any table of the dataset's schema),
+        charged what the fit spent (``epsilon_``), and its model (saved without
+        pickle) and privacy report are deposited as the job's result: that is
+        all the scientist receives. A fit that fails all the same once it has
+        read the rows (an exhausted machine, a bug) is refused with a fixed
+        message and charged what it asked for, and the scientist's further jobs
+        are held, unread, until the owner has looked at it and calls
+        :meth:`release`.
 
         Returns
         -------
@@ -247,6 +264,23 @@ class DataOwner:
             self.client.sync()
         return decisions
 
+    def release(self, scientist):
+        """Let the held jobs of ``scientist`` run again, once the owner has looked at the failed fit
+        that held them (its traceback is in that job's :class:`Decision`); the next :meth:`review`
+        runs them.
+
+        Parameters
+        ----------
+        scientist : str
+            Their email.
+
+        Raises
+        ------
+        ValueError
+            If their jobs are not held.
+        """
+        self.budgets.release(scientist)
+
     def _refuse(self, job, scientist, dataset, message, requested=None, epsilon=0.0, error=None):
         with quiet():
             job.reject(message)
@@ -255,11 +289,14 @@ class DataOwner:
 
     def _review(self, job):
         scientist, dataset, requested = job.submitted_by, None, None
+        if self.budgets.held(scientist) is not None:
+            return Decision(job.name, scientist, None, "held", "", None, 0.0, None)
         try:
             request = self._read_job(job)
             metadata, private = self._dataset(request["dataset"])
             dataset = request["dataset"]
             estimator, requested = build_estimator(request, metadata)
+            check_on_schema(estimator, metadata)
             if self.budgets.has_job(scientist, dataset, job.name):
                 raise JobRefusedError(f"The job {job.name!r} was already run; submit a new job.")
             seed = self._seed(scientist, dataset)
@@ -268,14 +305,24 @@ class DataOwner:
             return self._refuse(job, scientist, dataset, f"Refused: {refusal}", requested)
         estimator.set_params(random_state=seed)
         try:
-            X, y = read_part(private, metadata)
-            fitted = fit_job(estimator, X, y)
+            fitted = fit_job(estimator, *with_a_row_if_empty(*read_part(private, metadata)))
         except Exception:
-            # The fit read the rows: it stays charged what it asked for, and the message says nothing of them.
-            self.budgets.settle(scientist, dataset, job.name, epsilon=requested, delta=metadata.delta, status="failed")
-            message = (f"Refused: the fit failed on the owner's side (the owner has the error). It was charged the "
-                       f"ε={requested:.4g} it asked for, since it read the data; nothing was released.")
-            return self._refuse(job, scientist, dataset, message, requested, requested, traceback.format_exc())
+            return self._failed(job, scientist, dataset, requested, metadata.delta, traceback.format_exc())
+        return self._deposit(job, scientist, dataset, requested, seed, fitted)
+
+    def _failed(self, job, scientist, dataset, requested, delta, error):
+        """A fit that failed after it read the rows: it stays charged what it asked for, its message
+        says nothing of them, and the scientist's next jobs wait (:meth:`release`), so that whether
+        a fit fails tells them one bit at most."""
+        self.budgets.settle(scientist, dataset, job.name, epsilon=requested, delta=delta, status="failed")
+        self.budgets.hold(scientist, dataset, job.name)
+        message = (f"Refused: the fit failed on the owner's side after it read the data (the owner has the "
+                   f"error). It was charged the ε={requested:.4g} it asked for; nothing was released. Your "
+                   "further jobs wait until the owner has looked at the failure and released them.")
+        return self._refuse(job, scientist, dataset, message, requested, requested, error)
+
+    def _deposit(self, job, scientist, dataset, requested, seed, fitted):
+        """Charge what the fit spent and deposit its model and report as the job's result."""
         self.budgets.settle(scientist, dataset, job.name, epsilon=fitted.epsilon_, delta=fitted.delta_)
         spent_epsilon, spent_delta = self.budgets.spent(scientist, dataset)
         remaining = self.budgets.remaining_epsilon(scientist, dataset)

@@ -8,11 +8,14 @@ the parameters that differ from the defaults, in the JSON of
 arrays: nothing that runs code when read).
 
 The owner rebuilds the estimator from the request (:func:`build_estimator`)
-and accepts it only if it passes the estimator's own validation under the
-owner's terms: no unknown parameter, no parameter that is the owner's to set
-(the seed, the device), the owner's δ and neighbouring relation, the public
-metadata of the dataset for its bounds, categories and labels, and nothing
-that would read the private rows outside DP-SGD.
+and accepts it only if every parameter passes the check of its class in the
+owner's table (:mod:`._parameters`): no unknown or unclassified parameter, no
+parameter that is the owner's to set (the seed, the device), the owner's δ and
+neighbouring relation, the public metadata of the dataset for its bounds,
+categories and labels (a request that states others is refused), and the
+estimator's own validation, on rows drawn from the metadata alone, of
+everything else; nothing may read the private rows outside DP-SGD. All of it
+is decided before any private row is read.
 """
 
 import difflib
@@ -26,6 +29,14 @@ from pathlib import Path
 from ..exceptions import JobRefusedError
 from ..persistence import from_json, to_json
 from ..privacy import accountant_names, get_accountant
+from ._parameters import (
+    METADATA,
+    OWNER_PARAMETERS,
+    OWNER_TERMS,
+    check_metadata_parameters,
+    parameter_classes,
+    refuse_unclassified,
+)
 
 __all__ = ["RUNNER", "REQUEST_FILE", "build_estimator", "make_request", "runner_sha256"]
 
@@ -37,17 +48,6 @@ _FORMAT = "sk_privattn-remote-request"
 _VERSION = 1
 #: The largest request the owner reads.
 MAX_REQUEST_BYTES = 1_000_000
-
-#: Parameters that only the owner sets, and why.
-OWNER_PARAMETERS = {
-    "random_state": "the seeds of the DP noise are the owner's: a seed that the scientist knows lets them "
-                    "regenerate the noise and undo the privacy",
-    "device": "the owner runs the fit on its own hardware",
-    "verbose": "the owner's console is not released",
-    "warm_start": "every job trains a new model",
-}
-#: Parameters that the owner's terms fix (the metadata states them).
-_TERMS = ("delta", "neighbouring")
 
 
 @functools.cache
@@ -174,15 +174,8 @@ def _check_terms(params, metadata, where):
     params.update(terms)
 
 
-def _build_one(description, metadata, inner=False):
-    """The unfitted estimator that ``description`` asks for, validated under the owner's terms."""
-    allowed = _estimators()
-    name = description.get("class")
-    if inner:
-        allowed = {key: cls for key, cls in allowed.items() if key in _TASKS}
-    if name not in allowed:
-        raise JobRefusedError(f"The request asks for {name!r}; the owner runs only {sorted(allowed)}.")
-    cls = allowed[name]
+def _read_params(name, cls, description):
+    """The parameters that ``description`` sets for ``cls``, read and checked against its signature."""
     params = description.get("params")
     if not isinstance(params, dict):
         raise JobRefusedError(f"The parameters of {name} in the request are not a JSON object.")
@@ -195,16 +188,30 @@ def _build_one(description, metadata, inner=False):
         close = difflib.get_close_matches(unknown, valid, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise JobRefusedError(f"{name} has no parameter {unknown!r}.{hint} Its parameters are {valid}.")
-    _refuse_owner_parameters(params, f"The request for {name}")
+    where = f"The request for {name}"
+    refuse_unclassified(params, parameter_classes(cls), where)
+    _refuse_owner_parameters(params, where)
+    return params
+
+
+def _build_one(description, metadata, inner=False):
+    """The unfitted estimator that ``description`` asks for, validated under the owner's terms."""
+    allowed = _estimators()
+    name = description.get("class")
+    if inner:
+        allowed = {key: cls for key, cls in allowed.items() if key in _TASKS}
+    if name not in allowed:
+        raise JobRefusedError(f"The request asks for {name!r}; the owner runs only {sorted(allowed)}.")
+    cls = allowed[name]
+    params = _read_params(name, cls, description)
     if name == "PrivateRandomSearch":
         return _build_search(cls, params, metadata)
     task = _TASKS[name]
     if task != metadata.task:
         raise JobRefusedError(f"{name} fits a {task}, but the dataset's task is a {metadata.task}.")
-    _check_terms(params, metadata, f"The request for {name}")
-    for key, value in metadata.estimator_defaults().items():
-        if key in valid and params.get(key) is None:
-            params[key] = value
+    where = f"The request for {name}"
+    _check_terms(params, metadata, where)
+    check_metadata_parameters(params, _defaults(cls), metadata, where)
     if params.get("class_weight") == "balanced":
         raise JobRefusedError(
             "class_weight='balanced' reads the number of rows of each class from the private data, outside "
@@ -222,6 +229,10 @@ def _build_one(description, metadata, inner=False):
     return estimator
 
 
+def _defaults(cls):
+    return {name: parameter.default for name, parameter in inspect.signature(cls).parameters.items()}
+
+
 def _validated(cls, params, name):
     try:
         estimator = cls(**params)
@@ -233,21 +244,35 @@ def _validated(cls, params, name):
     return estimator
 
 
+def _check_grid(points, inner):
+    """Refuse a grid that is not a dict of lists (or a list of them), or that varies a parameter
+    other than those the estimator validates (by the table of :mod:`._parameters`)."""
+    if not all(isinstance(point, dict) for point in points):
+        raise JobRefusedError("The param_grid of PrivateRandomSearch must be a dict of lists, or a list of them.")
+    classes = parameter_classes(type(inner))
+    for point in points:
+        refuse_unclassified(point, classes, "The param_grid")
+        _refuse_owner_parameters(point, "The param_grid")
+        fixed = [key for key in point if classes[key] == OWNER_TERMS]
+        if fixed:
+            raise JobRefusedError(f"The param_grid sets {fixed}, which the owner's terms fix; leave them out.")
+        public = [key for key in point if classes[key] == METADATA]
+        if public:
+            raise JobRefusedError(
+                f"The param_grid sets {public}, which the public metadata of the dataset fixes; leave them out."
+            )
+
+
 def _build_search(cls, params, metadata):
     if not isinstance(params.get("estimator"), dict):
         raise JobRefusedError("The request for PrivateRandomSearch names no estimator to search over.")
     inner = _build_one(params["estimator"], metadata, inner=True)
     grid = params.get("param_grid")
-    points = grid if isinstance(grid, list) else [grid]
-    if not all(isinstance(point, dict) for point in points):
-        raise JobRefusedError("The param_grid of PrivateRandomSearch must be a dict of lists, or a list of them.")
-    for point in points:
-        _refuse_owner_parameters(point, "The param_grid")
-        fixed = [key for key in point if key in _TERMS]
-        if fixed:
-            raise JobRefusedError(f"The param_grid sets {fixed}, which the owner's terms fix; leave them out.")
+    _check_grid(grid if isinstance(grid, list) else [grid], inner)
     params["estimator"] = inner
-    _check_terms(params, metadata, "The request for PrivateRandomSearch")
+    where = "The request for PrivateRandomSearch"
+    _check_terms(params, metadata, where)
+    check_metadata_parameters(params, _defaults(cls), metadata, where)
     if params.get("public_count") is None:
         params["public_count"] = inner.public_count
     search = _validated(cls, params, "PrivateRandomSearch")

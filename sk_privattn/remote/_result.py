@@ -11,11 +11,15 @@ import json
 import warnings
 from pathlib import Path
 
-from ..exceptions import PrivacyLeakWarning
+from sklearn.model_selection import ParameterGrid
+
+from ..exceptions import JobRefusedError, PrivacyLeakWarning
+from ..model_selection import PrivateRandomSearch, training_count
 from ..persistence import from_json, load, save, to_json
 from ..privacy import Unit
+from ._data import mock_rows
 
-__all__ = ["RESULT_FOLDER", "RemoteResult", "fit_job", "read_result", "write_result"]
+__all__ = ["RESULT_FOLDER", "RemoteResult", "check_on_schema", "fit_job", "read_result", "write_result"]
 
 #: The folder that a job's outputs hold.
 RESULT_FOLDER = "sk_privattn_result"
@@ -23,6 +27,49 @@ MODEL_FILE = "model.zip"
 REPORT_FILE = "report.json"
 _FORMAT = "sk_privattn-remote-report"
 _VERSION = 1
+
+
+def check_on_schema(estimator, metadata):
+    """Refuse the request unless ``estimator`` plans and prepares on rows drawn from ``metadata`` alone.
+
+    Everything that the request and the public metadata decide (the
+    parameters, their fit with the dataset's columns and labels, whether the
+    fit would read the rows outside DP-SGD) is checked here, before the owner
+    reads a private row: the estimator's own fit path plans and prepares a
+    fit (every candidate of a search's grid) on rows of :func:`mock_rows`,
+    without training it. A request that fails here fails on the metadata,
+    whatever the private rows hold.
+
+    Raises
+    ------
+    JobRefusedError
+        With the estimator's own message, which names the parameter.
+    """
+    X, y = mock_rows(metadata)
+    try:
+        raised = _prepared_warnings(estimator, X, y)
+    except (ValueError, TypeError) as error:
+        raise JobRefusedError(
+            f"The request does not fit this dataset (checked on rows drawn from its public metadata, before any "
+            f"private row was read): {error}"
+        ) from None
+    leaks = [message for category, message in raised if issubclass(category, PrivacyLeakWarning)]
+    if leaks:
+        raise JobRefusedError(f"The fit would read the private rows outside DP-SGD: {leaks[0]}")
+
+
+def _prepared_warnings(estimator, X, y):
+    """The warnings (category, message) that planning and preparing the fit of ``estimator``
+    on ``X, y`` raises: a search's whole grid, or the estimator's own fit path."""
+    if isinstance(estimator, PrivateRandomSearch):
+        return estimator._grid_warnings(list(ParameterGrid(estimator.param_grid)), X, y,
+                                        training_count(estimator.public_count, estimator.validation_fraction), {})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call = estimator._plan_call(X, y)
+        with estimator._seeded_torch(call.module_seed):
+            estimator._prepare_call(call, X, y)
+    return [(record.category, str(record.message)) for record in caught]
 
 
 def fit_job(estimator, X, y):

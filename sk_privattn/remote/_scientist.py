@@ -10,7 +10,7 @@ from pathlib import Path
 from ..exceptions import JobPendingError, JobRefusedError
 from ._data import read_metadata, read_part
 from ._request import REQUEST_FILE, RUNNER, RUNNER_NAME, build_estimator, make_request, runner_sha256
-from ._result import RESULT_FOLDER, fit_job, privacy_terms, read_result, write_result
+from ._result import RESULT_FOLDER, check_on_schema, fit_job, privacy_terms, read_result, write_result
 from ._syft import quiet
 
 __all__ = ["DataScientist", "RemoteJob"]
@@ -85,7 +85,9 @@ class DataScientist:
         found = self._dataset(dataset, owner)
         metadata = read_metadata(found.mock_dir)
         request = make_request(estimator, dataset)
-        checked, requested = build_estimator(request, metadata)  # what the owner will check, checked here first
+        # What the owner will check before it reads a row, checked here first.
+        checked, requested = build_estimator(request, metadata)
+        check_on_schema(checked, metadata)
         if data == "mock":
             return RemoteJob._fitted_on_mock(self, request, found, metadata, checked, requested)
         return self._submit(request, found.owner)

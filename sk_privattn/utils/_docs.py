@@ -84,10 +84,13 @@ epsilon : float, default={default}
     is the budget over all calls to ``fit``, not per call.""",
     "delta": """\
 delta : float, default={default}
-    Privacy parameter δ in (0, 1). ``None`` uses ``1 / (10 n)`` for the
-    count ``n`` of rows that the plan reads (``count_``: public, or a DP
-    count under add-or-remove); the value used is stored in ``delta_``. A
-    value ≥ ``1 / n`` warns, since it permits publishing a whole row.""",
+    Privacy parameter δ in (0, 1). ``None`` uses a δ of public inputs
+    only: ``1 / (10 n)`` when the count ``n`` of rows that the plan reads
+    is public (``public_count``, or the exact count under replace-one), and
+    ``DEFAULT_DELTA`` (1e-5) when it is a DP count (a δ computed from the
+    DP count would not hold as reported: docs/privacy.md, "The number of
+    rows"). The value used is stored in ``delta_``. A value ≥ ``1 / n``
+    warns, since it permits publishing a whole row.""",
     "neighbouring": """\
 neighbouring : {{"add_or_remove", "replace_one"}}, default={default}
     The pair of data sets that ε compares. "add_or_remove": the data with
@@ -220,14 +223,19 @@ numeric_encoding : {{"linear+log", "linear", "piecewise"}}, default={default}
     "classes": """\
 classes : array-like, "data" or None, default={default}
     The public list of the task's labels (e.g. ``[0, 1]``), which sets
-    ``classes_``; labels absent from ``y`` are allowed, labels outside the
-    list raise; it costs no ε. ``None`` takes ``[False, True]`` for a
-    boolean ``y``, and otherwise releases the labels with DP, in the
-    metadata release (``metadata_noise_multiplier``): a label is kept when
-    its rows, plus Gaussian noise, reach a threshold set by δ; the rows of
-    a label that is not kept stay in the sampling with a loss of 0. A rare
-    class (a few percent of a few thousand rows) may not be kept: pass the
-    classes then. ``"data"`` reads the labels present in ``y`` and raises a
+    ``classes_``; labels absent from ``y`` are allowed; it costs no ε. A
+    row whose label is outside the list, or missing (NaN, None), stays in
+    the Poisson sampling with weight 0, silently: an error or a warning
+    would say whether one row holds such a label (docs/privacy.md, "Rows
+    that the public metadata does not allow"). Labels of another type than
+    the list's (text against numbers) raise. ``None`` takes
+    ``[False, True]`` for a boolean ``y``, and otherwise releases the
+    labels with DP, in the metadata release
+    (``metadata_noise_multiplier``): a label is kept when its rows, plus
+    Gaussian noise, reach a threshold set by δ, and the rows of a label
+    that is not kept weigh 0 as well. A rare class (a few percent of a few
+    thousand rows) may not be kept: pass the classes then. ``"data"``
+    reads the labels present in ``y`` and raises a
     :class:`~sk_privattn.exceptions.PrivacyLeakWarning`: which labels occur
     is a statistic of the rows, and a label that one row holds reveals it.""",
     "metadata_noise_multiplier": """\
