@@ -197,7 +197,8 @@ class BaseDPAttention(BaseDPEstimator):
             return int(self.bounds is None), int(self.categories is None), 0
         if self.bounds is not None and self.categories is not None:
             return 0, 0, 0
-        if not preprocessing._is_dataframe(X) and np.ndim(X) != 2:
+        ndim = len(X.shape) if hasattr(X, "shape") else np.ndim(X)  # the schema, not the values
+        if not preprocessing._is_dataframe(X) and ndim != 2:
             return 0, 0, 0  # not a table: validation refuses it, with its own message
         n_features = _num_features(X)
         is_categorical = resolve_categorical_features(X, n_features, self.categorical_features,

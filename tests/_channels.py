@@ -14,9 +14,9 @@ The neighbours (:func:`without_row`, :func:`with_row_replaced`, :func:`without_p
 replace-one (one row replaced) and person (all rows of one person removed).
 
 :func:`pin_dp_releases` pins every DP release other than the weights (today the DP count of
-the rows, ``sk_privattn.privacy._count.release_count``) to one value on both sides, through
-pytest's ``monkeypatch``: :data:`DP_RELEASES` is the one list of them, and a new release (the
-DP metadata of issue 34) joins it there.
+the rows, and the DP metadata: numeric ranges, categories and classes) to one value on both
+sides, through pytest's ``monkeypatch``: :data:`DP_RELEASES` is the one list of them, and a new
+release joins it there.
 
 The clock that tqdm reads is frozen inside :func:`observe`: how long a fit takes is a channel of
 its own (docs/reporting.md, docs/remote.md), not one that a byte comparison of two runs can test.
@@ -68,10 +68,39 @@ def _pinned_count(n, epsilon, seed):
     return DPCount(PINNED_COUNT, float(epsilon))
 
 
+def _pinned_ranges(X, *, noise, seed, public_bounds=None, groups=None, quantile=None, **kwargs):
+    """The DP ranges of the columns of ``X``: (0, 100) each, whatever their values."""
+    from sk_privattn.privacy._metadata import NumericRanges
+
+    n = np.shape(X)[1]
+    fixed = np.zeros(n), np.full(n, 100.0)
+    return NumericRanges(lower=fixed[0], upper=fixed[1], coarse_lower=fixed[0], coarse_upper=fixed[1],
+                         coarse_counts=np.zeros((n, 1)), missing_counts=np.zeros(n), refined_edges=(),
+                         refined_counts=(), noise_std=noise.noise_std, coarse_threshold=0.0,
+                         refined_thresholds=np.zeros(n))
+
+
+def _pinned_partitions(keys):
+    def release(X, *, noise, seed, delta, relation, groups=None, **kwargs):
+        """The DP categories (or classes) of each column: ``keys``, whatever the values."""
+        from sk_privattn.privacy._metadata import ReleasedCategories
+
+        n = np.shape(X)[1] if np.ndim(X) == 2 else 1
+        return ReleasedCategories(tuple(keys for _ in range(n)), tuple(np.zeros(len(keys)) for _ in range(n)),
+                                  0.0, noise.noise_std, 0.0)
+
+    return release
+
+
 #: Every DP release other than the trained weights, by name: ``(module, attribute, stand-in)``,
 #: the stand-in releasing one fixed value whatever the data. A new release joins here.
 DP_RELEASES = {
     "count of the rows": ("sk_privattn.privacy._count", "release_count", _pinned_count),
+    "numeric ranges (metadata)": ("sk_privattn.privacy._metadata._release", "release_numeric_ranges",
+                                  _pinned_ranges),
+    "categories (metadata)": ("sk_privattn.privacy._metadata._release", "release_categories",
+                              _pinned_partitions(("blue", "green", "red", "L", "M", "S"))),
+    "classes (metadata)": ("sk_privattn.privacy._metadata._release", "release_classes", _pinned_partitions((0, 1))),
 }
 
 

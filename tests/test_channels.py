@@ -82,6 +82,7 @@ def _regression(X, y):
 
 
 REGRESSOR = {**{key: value for key, value in TABULAR.items() if key != "classes"}, "target_bounds": (0, 10)}
+NO_METADATA = {key: value for key, value in TABULAR.items() if key not in ("bounds", "categories", "classes")}
 
 
 #: name -> (fit(X, y, *rest), the two neighbouring inputs)
@@ -112,6 +113,16 @@ ESTIMATOR_CASES = {
         lambda X, y: [(X, y), with_row_replaced(X, y, 0, {"color": "purple"}, y[0])],
     ),
     "classifier, warm start": (_warm_fit, lambda X, y: [(X, y), without_row(X, y)]),
+    # No metadata given: bounds, categories and classes released with DP (pinned), and a neighbour holding
+    # a rare category, an extreme value and a label of its own.
+    "classifier, no metadata, an adversarial row": (
+        lambda X, y: DPAttentionClassifier(**NO_METADATA).fit(X, y),
+        lambda X, y: [(X, y), with_row_replaced(X, y, 0, {"color": "purple", "age": 1e9}, 7)],
+    ),
+    "regressor, no metadata, an extreme target": (
+        lambda X, y: DPAttentionRegressor(**NO_METADATA).fit(X, y),
+        lambda X, y: [_regression(X, y), with_row_replaced(*_regression(X, y), 0, X.iloc[1], 1e12)],
+    ),
     "regressor, a missing target": (
         lambda X, y: DPAttentionRegressor(**REGRESSOR).fit(X, y),
         lambda X, y: [_regression(X, y), with_row_replaced(*_regression(X, y), 0, X.iloc[1], np.nan)],
@@ -292,7 +303,7 @@ VALIDATED_REQUESTS = {
                   "optimizer": "sgd", "weight_decay": 0.01, "max_grad_norm": 0.5, "accountant": "prv"},
                  ["a rare label", "an infinite value"]),
     "sizes": ({"d_token": 16, "n_heads": 4, "n_layers": 2, "numeric_encoding": "piecewise",
-               "max_sample_weight": 2.0, "max_rows_per_person": 2},
+               "max_sample_weight": 2.0, "max_rows_per_person": 2, "metadata_noise_multiplier": 5.0},
               ["a string in a numeric column", "a rare category"]),
 }
 

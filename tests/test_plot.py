@@ -32,7 +32,7 @@ def search():
     """A fitted grid over ε and the learning rate, with the non-private model in it."""
     X, y = make_mixed_frame(n_samples=200)
     # The RDP accountant calibrates the noise faster than PRV: the display does not care which.
-    clf = DPAttentionClassifier(**PUBLIC, **FAST_PARAMS, accountant="rdp", random_state=0)
+    clf = DPAttentionClassifier(**PUBLIC, classes=[0, 1], **FAST_PARAMS, accountant="rdp", random_state=0)
     grid = {"epsilon": [4.0, 1.0, np.inf], "lr": [0.002, 0.05]}
     return GridSearchCV(clf, grid, cv=2).fit(X, y)
 
@@ -78,7 +78,7 @@ def test_plot_on_a_given_axes_returns_the_display(search):
 
 def test_from_cv_results_finds_epsilon_inside_a_pipeline():
     X, y = make_mixed_frame(n_samples=200)
-    clf = DPAttentionClassifier(**PUBLIC, **FAST_PARAMS, accountant="rdp", random_state=0)
+    clf = DPAttentionClassifier(**PUBLIC, classes=[0, 1], **FAST_PARAMS, accountant="rdp", random_state=0)
     pipe = make_pipeline(FunctionTransformer(), clf)
     search = GridSearchCV(pipe, {"dpattentionclassifier__epsilon": [2.0]}, cv=2, scoring="balanced_accuracy")
     display = PrivacyUtilityDisplay.from_cv_results(search.fit(X, y))
@@ -121,7 +121,7 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
 @pytest.fixture(scope="module")
 def fitted_classifier():
     X, y = make_mixed_frame(n_samples=200)
-    return DPAttentionClassifier(**PUBLIC, **FAST_PARAMS, random_state=0).fit(X, y)
+    return DPAttentionClassifier(**PUBLIC, classes=[0, 1], **FAST_PARAMS, random_state=0).fit(X, y)
 
 
 def test_attention_display_draws_the_heatmap_and_the_mean_per_feature(fitted_classifier, tmp_path):

@@ -67,7 +67,7 @@ METADATA_PARAMETERS = ("bounds", "categories", "categorical_features", "classes"
 VALIDATED_PARAMETERS = (
     # The privacy and training parameters of every DP estimator.
     "epsilon", "max_grad_norm", "accountant", "max_epochs", "batch_size", "lr", "lr_schedule", "optimizer",
-    "weight_decay", "max_sample_weight", "max_rows_per_person",
+    "weight_decay", "max_sample_weight", "max_rows_per_person", "metadata_noise_multiplier",
     # The network and the encoding of its inputs.
     "architecture", "d_token", "n_heads", "n_layers", "dropout", "additive_terms", "numeric_encoding",
     # The target: a classifier's class weights (a dict of public weights; "balanced" is refused), a regressor's loss.
