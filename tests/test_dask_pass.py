@@ -56,7 +56,7 @@ def parquet_dir(tmp_path_factory):
     for f in range(FILES):
         row = np.arange(f * ROWS_PER_FILE, (f + 1) * ROWS_PER_FILE, dtype=np.int64)
         table = {"row": row, **{f"x{j}": row * (j + 1.0) for j in range(COLUMNS)}}
-        pq.write_table(pa.table(table), folder / f"part-{f:02d}.parquet")
+        pq.write_table(pa.table(table), folder / f"part-{f:02d}.parquet", compression="none")
     return folder
 
 
@@ -73,11 +73,14 @@ def persons_by_step(sampled, frame_ids):
 # Parquet on a cluster whose workers hold less than the data -------------------------------------
 
 
-def test_parquet_row_count_reads_the_footers(parquet_dir):
-    count = parquet_row_count(parquet_dir)
-    assert count.value == FILES * ROWS_PER_FILE and count.unit == "rows"
+def test_parquet_row_count_reads_the_footers(tmp_path):
+    for f, n_rows in enumerate([700, 0, 1300]):
+        table = pa.table({"a": np.arange(n_rows, dtype=float)})
+        pq.write_table(table, tmp_path / f"part-{f}.parquet", row_group_size=500)
+    count = parquet_row_count(tmp_path)
+    assert count.value == 2000 and count.unit == "rows"
     assert str(count.value) not in repr(count) and "private" in repr(count)
-    assert parquet_row_count(parquet_dir / "part-00.parquet").value == ROWS_PER_FILE
+    assert parquet_row_count(tmp_path / "part-2.parquet").value == 1300
 
 
 def test_the_pass_over_parquet_on_the_cluster_matches_the_local_scheduler(client, parquet_dir):
@@ -96,11 +99,7 @@ def test_the_pass_over_parquet_on_the_cluster_matches_the_local_scheduler(client
     local = sample_steps(X, steps=steps, sample_rate=q, secret=21, scheduler="sync")
     pd.testing.assert_frame_equal(on_cluster.X, local.X)
     np.testing.assert_array_equal(on_cluster.step, local.step)
-
-
-def test_workers_do_not_import_the_estimators(client, parquet_dir):
-    X = dd.read_parquet(parquet_dir / "part-00.parquet")
-    sample_steps(X, steps=2, sample_rate=1e-4, secret=1, scheduler=client)
+    # the tasks travelled by value: no worker imported sk_privattn, hence torch
     imported = client.run(lambda: [name for name in ("torch", "sk_privattn") if name in __import__("sys").modules])
     assert all(names == [] for names in imported.values())
 
