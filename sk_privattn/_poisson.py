@@ -39,8 +39,10 @@ coin, at O(1 + c) work per person instead of O(T). The uniform variates are the
 64-bit words of a keyed hash of the person's canonical id, SHAKE256(key + id),
 a pseudo-random function of the secret and the id whose output has the length
 that the person's count needs. Word 0 gives the count by the binomial inverse
-CDF, words 1 to c the steps by Floyd's algorithm. Both read 53-bit uniforms, so
+CDF, the next words the steps by Floyd's algorithm. Both read 53-bit uniforms, so
 each probability is exact up to a relative error of about ``T · 2**-53``.
+Distinct ids give independent streams, so persons are sampled independently of
+each other, as the accountant assumes.
 
 Canonical ids
 ~~~~~~~~~~~~~
@@ -61,7 +63,10 @@ partition and the step, and the person keeps the k rows of smallest priority.
 The k smallest of a person's priorities over all partitions are the k smallest
 of each partition's k smallest, so each partition sends at most k rows per
 person and step, and a merge keeps the k smallest overall: a uniform k-subset
-of the person's rows, drawn afresh at each step.
+of the person's rows, drawn afresh at each step. The priorities are keyed by
+partition and position, so which rows a person brings depends on how the data
+is partitioned (their distribution does not); which persons a step samples
+does not depend on it.
 
 Seeds and the secret
 --------------------
@@ -95,6 +100,7 @@ __all__ = [
     "canonical_id",
     "check_plan",
     "check_secret",
+    "group_rows",
     "new_secret",
     "person_codes",
     "person_step_rows",
@@ -334,7 +340,9 @@ def person_steps(ids, *, steps, sample_rate, secret):
     """The steps at which each person is sampled: a keyed function of (secret, id).
 
     Word 0 of the person's keyed stream gives the count ``c ~ Binomial(T, q)``
-    (inverse CDF), words 1 to ``c`` the ``c`` steps (Floyd's algorithm).
+    (inverse CDF), the next words the ``c`` steps, by Floyd's algorithm on the
+    smaller of the ``c`` steps and the ``T - c`` others (whose complement is as
+    uniform), so that a rate near 1 costs no more than a rate near 0.
 
     Parameters
     ----------
@@ -369,10 +377,19 @@ def person_steps(ids, *, steps, sample_rate, secret):
     person, step = [np.zeros(0, np.intp)], [np.zeros(0, np.int64)]
     for c in np.unique(count[count > 0]):
         members = np.flatnonzero(count == c)
-        words = first[members] if c < _FIRST_WORDS else _keyed_words([ids[i] for i in members], key, c + 1)
+        drawn = min(c, steps - c)  # the complement of a uniform subset is uniform: draw the smaller
+        words = first[members] if drawn < _FIRST_WORDS else _keyed_words([ids[i] for i in members], key, drawn + 1)
+        subset = _floyd(_uniform(words[:, 1 : drawn + 1]), steps)
         person.append(np.repeat(members, c))
-        step.append(_floyd(_uniform(words[:, 1 : c + 1]), steps).ravel())
+        step.append((subset if drawn == c else _complement(subset, steps)).ravel())
     return np.concatenate(person).astype(np.intp, copy=False), np.concatenate(step)
+
+
+def _complement(subset, n):
+    """Each row's complement in ``range(n)``, one row per person."""
+    inside = np.zeros((len(subset), n), dtype=bool)
+    inside[np.arange(len(subset))[:, None], subset] = True
+    return np.nonzero(~inside)[1].reshape(len(subset), -1)
 
 
 def _floyd(uniform, n):

@@ -178,7 +178,8 @@ def test_every_set_of_five_steps_has_its_bernoulli_probability():
     assert chi_square_p(observed, n_persons * subset_probabilities(steps, q)) > P_VALUE_FLOOR
 
 
-@pytest.mark.parametrize(("steps", "q"), [(60, 0.05), (30, 0.6)])  # counts below and above 8 words
+# counts below and above 8 words, and above T / 2 (Floyd draws the complement)
+@pytest.mark.parametrize(("steps", "q"), [(60, 0.05), (40, 0.3), (30, 0.6), (20, 0.95)])
 def test_person_steps_are_independent_coins(steps, q):
     n_persons = 20_000
     matrix = steps_matrix(n_persons, steps, q, secret=4)
@@ -204,6 +205,13 @@ def test_a_persons_steps_depend_on_the_secret_and_id_alone():
     assert np.array_equal(three, string_three)
     other_secret = person_steps(ids, steps=200, sample_rate=0.2, secret=9)[1]
     assert not np.array_equal(np.sort(other_secret), np.sort(step))
+
+
+@pytest.mark.parametrize(("q", "expected"), [(0.0, 0), (1.0, 50)])
+def test_person_steps_at_the_edge_rates(q, expected):
+    person, step = person_steps([str(i) for i in range(30)], steps=50, sample_rate=q, secret=0)
+    assert len(step) == 30 * expected
+    assert all(sorted(step[person == i]) == list(range(50)) for i in range(30) if expected)
 
 
 def test_binomial_cdf_matches_scipy():
