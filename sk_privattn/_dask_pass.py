@@ -38,7 +38,9 @@ a value of the data. A lost partition is an error, never a smaller data set:
 the pass checks that every partition answered. A retried partition draws the
 same sample, since every draw is keyed by the partition's position and the
 step. The position is the partition's order in the collection, so the same
-secret on the same collection gives the same sample on any scheduler.
+secret on the same collection gives the same sample on any scheduler. The
+secret travels to the workers inside the task graph, so the scheduler and the
+workers must be trusted as much as the data they hold.
 
 Tasks travel to the workers by value
 ------------------------------------
@@ -193,16 +195,16 @@ def _partitions(collection):
 
 def _aligned(X, other, name):
     """``other`` chunked along the rows as ``X`` is, or a ValueError."""
-    if other is None or isinstance(other, str) or _is_dask_frame(X):
+    if other is None or isinstance(other, str) or _is_dask_frame(X) or other.chunks[0] == X.chunks[0]:
         return other
-    if len(other.chunks[0]) != len(X.chunks[0]):
-        if any(np.isnan(X.chunks[0])) or any(np.isnan(other.chunks[0])):
-            raise ValueError(
-                f"{name} has {len(other.chunks[0])} row blocks and X has {len(X.chunks[0])}, of unknown sizes; "
-                f"chunk {name} as X (for example, derive both from one array)."
-            )
+    if not (np.isnan(X.chunks[0]).any() or np.isnan(other.chunks[0]).any()):
         return other.rechunk({0: X.chunks[0]})
-    return other
+    if len(other.chunks[0]) == len(X.chunks[0]):
+        return other  # sizes unknown here: each task checks that its blocks agree
+    raise ValueError(
+        f"{name} has {len(other.chunks[0])} row blocks and X has {len(X.chunks[0])}, of unknown sizes; "
+        f"chunk {name} as X (for example, derive both from one array)."
+    )
 
 
 def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_rows_per_person=None,

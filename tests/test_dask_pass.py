@@ -159,6 +159,14 @@ def test_a_dask_array_and_its_target():
         assert len(np.unique(persons)) == len(persons)
 
 
+def test_a_target_chunked_otherwise_is_rechunked_as_x():
+    values = np.arange(600.0)
+    X = da.from_array(values.reshape(-1, 1), chunks=((100, 200, 300), (1,)))
+    y = da.from_array(values, chunks=((300, 200, 100),))
+    sampled = sample_steps(X, y, steps=3, sample_rate=0.2, secret=0, scheduler="sync")
+    np.testing.assert_array_equal(sampled.X[:, 0], sampled.y)
+
+
 def test_a_dask_series_as_the_target():
     frame = pd.DataFrame({"x": np.arange(2000.0), "label": np.arange(2000) % 3})
     X = dd.from_pandas(frame, npartitions=4)
