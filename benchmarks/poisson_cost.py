@@ -1,8 +1,8 @@
-"""The cost of one Poisson batch: O(batch) sampling (sk_privattn._poisson) against Opacus' sampler.
+"""The cost of one Poisson batch: O(batch) sampling (sk_privattn.dpsgd._poisson) against Opacus' sampler.
 
 Opacus' ``UniformWithReplacementSampler`` tosses one coin per row at every step, O(n);
-``PoissonRowBatches`` draws a Binomial(n, q) size and a uniform subset of that size, O(n·q).
-At person level, ``PoissonPersonBatches`` pays O(persons) once (a keyed hash per person) and
+``RowBatches`` draws a Binomial(n, q) size and a uniform subset of that size, O(n·q).
+At person level, ``PersonBatches`` pays O(persons) once (a keyed hash per person) and
 then O(rows of the sampled persons) per step, against ``steps`` coins per person.
 
 Prints a table and writes it to ``--out`` (default: the "poisson_cost" section of
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _report import DOCS, command_line, machine_description, markdown_table, write_section  # noqa: E402
 
-from sk_privattn._poisson import PoissonPersonBatches, PoissonRowBatches  # noqa: E402
+from sk_privattn.dpsgd._sampling import PersonBatches, RowBatches, person_index  # noqa: E402
 
 
 def per_step_ms(batches, steps):
@@ -50,15 +50,15 @@ def main():
     rows = []
     opacus = UniformWithReplacementSampler(num_samples=n, sample_rate=q, generator=generator, steps=20)
     rows.append(["rows, Opacus UniformWithReplacementSampler", f"{n:,}", f"{q:.3g}", *per_step_ms(opacus, 20), "-"])
-    ours = PoissonRowBatches(n, steps=2000, sample_rate=q, secret=0)
-    rows.append(["rows, PoissonRowBatches", f"{n:,}", f"{q:.3g}", *per_step_ms(ours, 2000), "-"])
+    ours = RowBatches(n, steps=2000, sample_rate=q, secret=0)
+    rows.append(["rows, RowBatches", f"{n:,}", f"{q:.3g}", *per_step_ms(ours, 2000), "-"])
 
     person_id = np.repeat(np.arange(args.persons), 5)
     p = args.batch / args.persons
     start = time.perf_counter()
-    persons = PoissonPersonBatches(person_id, steps=2000, sample_rate=p, secret=0, max_rows_per_person=4)
+    persons = PersonBatches(person_index(person_id, len(person_id)), steps=2000, sample_rate=p, secret=0, max_rows_per_person=4)
     setup = time.perf_counter() - start
-    rows.append(["persons (5 rows each, cap 4), PoissonPersonBatches", f"{args.persons:,} persons", f"{p:.3g}",
+    rows.append(["persons (5 rows each, cap 4), PersonBatches", f"{args.persons:,} persons", f"{p:.3g}",
                  *per_step_ms(persons, 200), f"{setup:.2f}"])
     header = ["sampler", "n", "q", "ms per step", "mean batch (rows)", "setup s"]
     table = markdown_table(header, [[r[0], r[1], r[2], f"{r[3]:.3f}", f"{r[4]:.0f}", r[5]] for r in rows])

@@ -1,4 +1,4 @@
-"""The one pass over a Dask collection that draws every step's Poisson batch (sk_privattn._dask_pass).
+"""The one pass over a Dask collection that draws every step's Poisson batch (sk_privattn.data._dask_pass).
 
 A module-scoped ``distributed.LocalCluster`` of 2 worker processes, each with a
 memory limit (400 MiB) below the size of the Parquet data it reads (432 MB
@@ -18,14 +18,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sk_privattn._poisson import PoissonPersonBatches, PoissonRowBatches, person_codes, person_steps
+from sk_privattn.dpsgd._poisson import person_codes, person_steps
+from sk_privattn.dpsgd._sampling import PersonBatches, RowBatches, person_index
 
 dd = pytest.importorskip("dask.dataframe")
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 
-from sk_privattn._dask_pass import (  # noqa: E402
+from sk_privattn.data._dask_pass import (  # noqa: E402
     ExactCount,
     _gather,
     _sample_partition,
@@ -59,6 +60,10 @@ def parquet_dir(tmp_path_factory):
         pq.write_table(pa.table(table), folder / f"part-{f:02d}.parquet", compression="none")
     return folder
 
+
+
+def _persons(person_id):
+    return person_index(person_id, len(person_id))
 
 def frame_with_persons(n_rows=6000, n_persons=900, seed=0):
     rng = np.random.default_rng(seed)
@@ -138,7 +143,7 @@ def test_every_row_is_included_at_rate_q_independently_of_its_partition():
 def test_one_partition_is_the_in_memory_batch_source():
     X = dd.from_pandas(pd.DataFrame({"row": np.arange(5000)}), npartitions=1)
     sampled = sample_steps(X, steps=6, sample_rate=0.02, secret=4, scheduler="sync")
-    for t, rows in enumerate(PoissonRowBatches(5000, steps=6, sample_rate=0.02, secret=4)):
+    for t, rows in enumerate(RowBatches(5000, steps=6, sample_rate=0.02, secret=4)):
         np.testing.assert_array_equal(sampled.X["row"].to_numpy()[sampled.rows_of(t)], rows)
 
 
@@ -276,7 +281,7 @@ def test_polars_pyarrow_and_pandas_ids_give_the_same_sample():
         "pyarrow": pa.Table.from_pandas(frame)["person"],
     }
     samples = {
-        name: [s.rows for s in map(PoissonPersonBatches(column, steps=8, sample_rate=0.05, secret=9,
+        name: [s.rows for s in map(PersonBatches(_persons(column), steps=8, sample_rate=0.05, secret=9,
                                                         max_rows_per_person=2).sample, range(8))]
         for name, column in ids.items()
     }

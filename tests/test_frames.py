@@ -1,4 +1,4 @@
-"""pandas, polars and pyarrow inputs read alike through narwhals (sk_privattn._frames)."""
+"""pandas, polars and pyarrow inputs read alike through narwhals (sk_privattn.data._frames)."""
 
 import datetime
 import decimal
@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from sk_privattn._frames import FrameColumns, read_frame, read_target
+from sk_privattn.data._frames import FrameColumns, read_frame, read_target
 
 
 def assert_same_columns(got, expected):

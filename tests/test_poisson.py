@@ -15,11 +15,9 @@ import pytest
 import torch
 from scipy import stats
 
-from sk_privattn._poisson import (
+from sk_privattn.dpsgd._poisson import (
     ROW_PRIORITY,
     ROWS,
-    PoissonPersonBatches,
-    PoissonRowBatches,
     _binomial_cdf,
     bottom_k,
     canonical_id,
@@ -32,10 +30,15 @@ from sk_privattn._poisson import (
     poisson_rows,
     random_stream,
 )
+from sk_privattn.dpsgd._sampling import PersonBatches, RowBatches, person_index
 
 P_VALUE_FLOOR = 1e-7
 Z_CEILING = 6.5
 
+
+
+def _persons(person_id):
+    return person_index(person_id, len(person_id))
 
 def chi_square_p(observed, expected):
     observed, expected = np.asarray(observed, float), np.asarray(expected, float)
@@ -65,7 +68,7 @@ def test_every_subset_of_six_rows_has_its_bernoulli_probability():
 
 def test_rows_are_included_independently_at_rate_q():
     n, q, draws = 120, 0.05, 20_000
-    batches = PoissonRowBatches(n, steps=draws, sample_rate=q, secret=5)
+    batches = RowBatches(n, steps=draws, sample_rate=q, secret=5)
     included = np.zeros((draws, n), dtype=bool)
     for t, rows in enumerate(batches):
         included[t, rows] = True
@@ -93,11 +96,11 @@ def test_streams_are_keyed_by_purpose_partition_and_step():
 
 
 def test_row_batches_repeat_with_the_secret_and_index_a_data_loader():
-    batches = PoissonRowBatches(1000, steps=6, sample_rate=0.1, secret=9)
+    batches = RowBatches(1000, steps=6, sample_rate=0.1, secret=9)
     assert len(batches) == 6
-    again = PoissonRowBatches(1000, steps=6, sample_rate=0.1, secret=9)
+    again = RowBatches(1000, steps=6, sample_rate=0.1, secret=9)
     assert all(np.array_equal(a, b) for a, b in zip(batches, again))
-    assert not np.array_equal(batches.sample(0), PoissonRowBatches(1000, steps=1, sample_rate=0.1, secret=10).sample(0))
+    assert not np.array_equal(batches.sample(0), RowBatches(1000, steps=1, sample_rate=0.1, secret=10).sample(0))
 
     class Rows(torch.utils.data.Dataset):
         def __len__(self):
@@ -106,13 +109,17 @@ def test_row_batches_repeat_with_the_secret_and_index_a_data_loader():
         def __getitems__(self, index):
             return torch.arange(1000)[torch.as_tensor(index)]
 
-    loader = torch.utils.data.DataLoader(Rows(), batch_sampler=batches, collate_fn=lambda batch: batch)
-    assert [batch.tolist() for batch in loader] == [rows.tolist() for rows in batches]
+    fresh = RowBatches(1000, steps=6, sample_rate=0.1, secret=9, steps_per_epoch=3)
+    loader = torch.utils.data.DataLoader(Rows(), batch_sampler=fresh, collate_fn=lambda batch: batch)
+    epochs = [[batch.tolist() for batch in loader] for _ in range(2)]  # the steps continue across epochs
+    assert epochs[0] + epochs[1] == [batches.sample(t).tolist() for t in range(6)]
+    with pytest.raises(RuntimeError, match="past the plan's 6 steps"):
+        next(iter(loader))
 
 
 def test_partitions_draw_their_own_samples():
-    a = PoissonRowBatches(10_000, steps=1, sample_rate=0.01, secret=1, partition=0).sample(0)
-    b = PoissonRowBatches(10_000, steps=1, sample_rate=0.01, secret=1, partition=1).sample(0)
+    a = RowBatches(10_000, steps=1, sample_rate=0.01, secret=1, partition=0).sample(0)
+    b = RowBatches(10_000, steps=1, sample_rate=0.01, secret=1, partition=1).sample(0)
     assert not np.array_equal(a, b)
 
 
@@ -261,10 +268,11 @@ def test_the_cap_keeps_a_uniform_subset_of_a_persons_rows_across_partitions(spli
 def test_person_batches_bring_the_rows_of_their_sampled_persons():
     rng = np.random.default_rng(0)
     person_id = rng.integers(0, 300, size=2000)
-    batches = PoissonPersonBatches(person_id.astype(str), steps=20, sample_rate=0.1, secret=1)
+    batches = PersonBatches(_persons(person_id.astype(str)), steps=20, sample_rate=0.1, secret=1)
     ids, code = person_codes(person_id)
     person, step = person_steps(ids, steps=20, sample_rate=0.1, secret=1)
-    for t, rows in enumerate(batches):
+    for t, batch in enumerate(batches):
+        rows = np.unique(batch.rows.numpy()[batch.weight.numpy() > 0])
         sampled = batches.ids[batches.sample(t).person]
         assert set(sampled) == set(ids[person[step == t]])
         assert sorted(rows) == sorted(np.flatnonzero(np.isin(code, person[step == t])))
@@ -273,14 +281,14 @@ def test_person_batches_bring_the_rows_of_their_sampled_persons():
 
 def test_person_batches_cap_rows_and_keep_persons_together():
     person_id = np.repeat(np.arange(500), np.arange(500) % 7 + 1)
-    batches = PoissonPersonBatches(person_id, steps=10, sample_rate=0.2, secret=2, max_rows_per_person=3)
+    batches = PersonBatches(_persons(person_id), steps=10, sample_rate=0.2, secret=2, max_rows_per_person=3)
     for t in range(10):
         sample = batches.sample(t)
         assert np.all(np.bincount(sample.person) <= 3)
         assert np.all(np.diff(sample.person) >= 0), "rows are grouped by person"
         assert np.array_equal(person_id[sample.rows], batches.ids[sample.person].astype(int))
         assert len(np.unique(sample.rows)) == len(sample.rows)
-        full = PoissonPersonBatches(person_id, steps=10, sample_rate=0.2, secret=2).sample(t)
+        full = PersonBatches(_persons(person_id), steps=10, sample_rate=0.2, secret=2).sample(t)
         assert set(full.person) == set(sample.person)
         assert np.array_equal(np.bincount(sample.person), np.minimum(np.bincount(full.person), 3))
 
@@ -305,6 +313,6 @@ def test_the_plan_is_checked(steps, q, match):
 
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="n_rows must be a non-negative int; got -3"):
-        PoissonRowBatches(-3, steps=1, sample_rate=0.1, secret=0)
+        RowBatches(-3, steps=1, sample_rate=0.1, secret=0)
     with pytest.raises(ValueError, match="max_rows_per_person must be None or an int >= 1; got 0"):
-        PoissonPersonBatches([1, 2], steps=1, sample_rate=0.1, secret=0, max_rows_per_person=0)
+        PersonBatches(_persons([1, 2]), steps=1, sample_rate=0.1, secret=0, max_rows_per_person=0)

@@ -59,8 +59,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _poisson
-from ._poisson import (
+from ..dpsgd import _poisson
+from ..dpsgd._poisson import (
     ROWS,
     bottom_k,
     check_plan,
@@ -242,7 +242,7 @@ def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_r
     >>> import pytest
     >>> dd = pytest.importorskip("dask.dataframe")
     >>> import pandas as pd
-    >>> from sk_privattn._dask_pass import sample_steps
+    >>> from sk_privattn.data._dask_pass import sample_steps
     >>> X = dd.from_pandas(pd.DataFrame({"a": range(10_000)}), npartitions=4)
     >>> sampled = sample_steps(X, steps=3, sample_rate=0.01, secret=5, scheduler="sync")
     >>> sizes = [len(sampled.X.iloc[sampled.rows_of(t)]) for t in range(3)]
@@ -428,7 +428,7 @@ def count_units(X, *, person_id=None, scheduler=None):
     >>> import pytest
     >>> dd = pytest.importorskip("dask.dataframe")
     >>> import pandas as pd
-    >>> from sk_privattn._dask_pass import count_units
+    >>> from sk_privattn.data._dask_pass import count_units
     >>> X = dd.from_pandas(pd.DataFrame({"a": range(100)}), npartitions=3)
     >>> count_units(X, scheduler="sync").value
     100
@@ -482,7 +482,7 @@ def parquet_row_count(path, *, filesystem=None):
     Examples
     --------
     >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
-    >>> from sk_privattn._dask_pass import parquet_row_count
+    >>> from sk_privattn.data._dask_pass import parquet_row_count
     >>> folder = tempfile.mkdtemp()
     >>> pq.write_table(pa.table({"a": range(7)}), f"{folder}/part-0.parquet")
     >>> pq.write_table(pa.table({"a": range(5)}), f"{folder}/part-1.parquet")

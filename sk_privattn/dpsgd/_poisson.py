@@ -85,7 +85,6 @@ import math
 import numbers
 import secrets
 import unicodedata
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -93,9 +92,6 @@ __all__ = [
     "PERSON_KEY",
     "ROWS",
     "ROW_PRIORITY",
-    "PersonSample",
-    "PoissonPersonBatches",
-    "PoissonRowBatches",
     "bottom_k",
     "canonical_id",
     "check_plan",
@@ -124,7 +120,7 @@ def new_secret():
 
     Examples
     --------
-    >>> from sk_privattn._poisson import new_secret
+    >>> from sk_privattn.dpsgd._poisson import new_secret
     >>> new_secret() != new_secret()
     True
     """
@@ -141,7 +137,7 @@ def check_secret(secret):
     """
     if isinstance(secret, (bool, np.bool_)) or not isinstance(secret, numbers.Integral) or secret < 0:
         raise ValueError(
-            f"secret must be a non-negative int (for example sk_privattn._poisson.new_secret()); got {secret!r}."
+            f"secret must be a non-negative int (for example sk_privattn.dpsgd._poisson.new_secret()); got {secret!r}."
         )
     return int(secret)
 
@@ -171,7 +167,7 @@ def random_stream(secret, purpose, partition=0, step=0):
 
     Examples
     --------
-    >>> from sk_privattn._poisson import ROWS, random_stream
+    >>> from sk_privattn.dpsgd._poisson import ROWS, random_stream
     >>> a = random_stream(7, ROWS, partition=2, step=5).random()
     >>> b = random_stream(7, ROWS, partition=2, step=5).random()
     >>> a == b, a == random_stream(7, ROWS, partition=2, step=6).random()
@@ -202,7 +198,7 @@ def poisson_rows(n_rows, sample_rate, rng):
 
     Examples
     --------
-    >>> from sk_privattn._poisson import ROWS, poisson_rows, random_stream
+    >>> from sk_privattn.dpsgd._poisson import ROWS, poisson_rows, random_stream
     >>> rows = poisson_rows(1_000_000, 0.001, random_stream(0, ROWS, step=3))
     >>> 850 < len(rows) < 1150, bool((rows[1:] > rows[:-1]).all())
     (True, True)
@@ -225,7 +221,7 @@ def canonical_id(value):
     Examples
     --------
     >>> import numpy as np
-    >>> from sk_privattn._poisson import canonical_id
+    >>> from sk_privattn.dpsgd._poisson import canonical_id
     >>> [canonical_id(v) for v in (3, 3.0, np.int64(3), "3", "03", 2.5)]
     ['3', '3', '3', '3', '03', '2.5']
     """
@@ -273,7 +269,7 @@ def person_codes(person_id):
 
     Examples
     --------
-    >>> from sk_privattn._poisson import person_codes
+    >>> from sk_privattn.dpsgd._poisson import person_codes
     >>> ids, code = person_codes(["7", 3, 7.0, "03"])
     >>> ids.tolist(), code.tolist()
     (['03', '3', '7'], [2, 1, 2, 0])
@@ -363,7 +359,7 @@ def person_steps(ids, *, steps, sample_rate, secret):
 
     Examples
     --------
-    >>> from sk_privattn._poisson import person_steps
+    >>> from sk_privattn.dpsgd._poisson import person_steps
     >>> person, step = person_steps(["3", "4"], steps=100, sample_rate=0.05, secret=1)
     >>> again = person_steps(["4"], steps=100, sample_rate=0.05, secret=1)
     >>> sorted(step[person == 1]) == sorted(again[1])
@@ -412,7 +408,7 @@ def bottom_k(group, priority, k):
     Examples
     --------
     >>> import numpy as np
-    >>> from sk_privattn._poisson import bottom_k
+    >>> from sk_privattn.dpsgd._poisson import bottom_k
     >>> bottom_k(np.array([0, 0, 0, 1]), np.array([0.5, 0.1, 0.3, 0.9]), 2).tolist()
     [False, True, True, True]
     """
@@ -463,132 +459,3 @@ def group_rows(code, n_groups):
     order = np.argsort(code, kind="stable").astype(np.intp)
     starts = np.concatenate([[0], np.cumsum(np.bincount(code, minlength=n_groups))]).astype(np.intp)
     return order, starts
-
-
-class PoissonRowBatches:
-    """Exactly ``steps`` Poisson batches of ``range(n_rows)``, O(batch) per step.
-
-    Iterable like a ``torch.utils.data.Sampler`` of batches, so that
-    ``DataLoader(dataset, batch_sampler=PoissonRowBatches(...))`` reads it. A
-    batch may be empty; the training loop skips those.
-
-    Parameters
-    ----------
-    n_rows : int
-        The exact number of rows, used inside the mechanism only.
-    steps : int
-        The plan's T.
-    sample_rate : float
-        The plan's q (from a public or DP count, not from ``n_rows``).
-    secret : int
-        Keys every draw (:func:`new_secret`).
-    partition : int, default=0
-        Which partition these rows are, when the data has several.
-
-    Examples
-    --------
-    >>> from sk_privattn._poisson import PoissonRowBatches
-    >>> batches = PoissonRowBatches(10_000, steps=5, sample_rate=0.01, secret=3)
-    >>> len(batches), [80 < len(rows) < 120 for rows in batches]
-    (5, [True, True, True, True, True])
-    >>> bool((batches.sample(2) == list(batches)[2]).all())
-    True
-    """
-
-    def __init__(self, n_rows, *, steps, sample_rate, secret, partition=0):
-        if isinstance(n_rows, (bool, np.bool_)) or not isinstance(n_rows, numbers.Integral) or n_rows < 0:
-            raise ValueError(f"n_rows must be a non-negative int; got {n_rows!r}.")
-        self.n_rows = int(n_rows)
-        self.steps, self.sample_rate = check_plan(steps, sample_rate)
-        self.secret = check_secret(secret)
-        self.partition = int(partition)
-
-    def __len__(self):
-        return self.steps
-
-    def __iter__(self):
-        for step in range(self.steps):
-            yield self.sample(step)
-
-    def sample(self, step):
-        """The sorted row positions of ``step``'s batch."""
-        rng = random_stream(self.secret, ROWS, self.partition, step)
-        return poisson_rows(self.n_rows, self.sample_rate, rng)
-
-
-@dataclass(frozen=True)
-class PersonSample:
-    """One step's rows at person level, grouped by person.
-
-    Attributes
-    ----------
-    rows : ndarray of intp
-    person : ndarray of intp
-        The position in the source's ``ids`` of each row's person.
-    """
-
-    rows: np.ndarray
-    person: np.ndarray
-
-
-class PoissonPersonBatches:
-    """Exactly ``steps`` Poisson batches of persons, each bringing at most k rows.
-
-    Setting up costs O(persons) (a keyed hash per person, :func:`person_steps`);
-    a step then costs O(rows of its sampled persons). Iterating yields each
-    step's rows, grouped by person, like a ``Sampler`` of batches;
-    :meth:`sample` also gives each row's person.
-
-    Parameters
-    ----------
-    person_id : array-like of shape (n_rows,)
-        The person of each row (ids are canonicalised: ``3`` and ``"3"`` are one).
-    steps : int
-    sample_rate : float
-        The plan's q, over persons.
-    secret : int
-    max_rows_per_person : int or None, default=None
-        The most rows a person brings to a step (a uniform subset of theirs,
-        drawn afresh at each step); None brings all.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sk_privattn._poisson import PoissonPersonBatches
-    >>> person_id = np.repeat(np.arange(1000), 3)
-    >>> batches = PoissonPersonBatches(person_id, steps=4, sample_rate=0.05, secret=0, max_rows_per_person=2)
-    >>> sample = batches.sample(1)
-    >>> bool((np.bincount(sample.person) <= 2).all()), len(batches)
-    (True, 4)
-    """
-
-    def __init__(self, person_id, *, steps, sample_rate, secret, max_rows_per_person=None):
-        self.steps, self.sample_rate = check_plan(steps, sample_rate)
-        self.secret = check_secret(secret)
-        if max_rows_per_person is not None and (
-            not isinstance(max_rows_per_person, numbers.Integral) or max_rows_per_person < 1
-        ):
-            raise ValueError(f"max_rows_per_person must be None or an int >= 1; got {max_rows_per_person!r}.")
-        self.max_rows_per_person = max_rows_per_person
-        self.ids, code = person_codes(person_id)
-        self._order, self._starts = group_rows(code, len(self.ids))
-        person, step = person_steps(self.ids, steps=self.steps, sample_rate=self.sample_rate, secret=self.secret)
-        by_step = np.lexsort((person, step))
-        self._persons_by_step = person[by_step]
-        self._step_starts = np.searchsorted(step[by_step], np.arange(self.steps + 1))
-
-    def __len__(self):
-        return self.steps
-
-    def __iter__(self):
-        for step in range(self.steps):
-            yield self.sample(step).rows
-
-    def sample(self, step):
-        """The :class:`PersonSample` of ``step``."""
-        persons = self._persons_by_step[self._step_starts[step] : self._step_starts[step + 1]]
-        rows, person, _ = person_step_rows(
-            persons, self._order, self._starts, step=step, secret=self.secret,
-            max_rows_per_person=self.max_rows_per_person,
-        )
-        return PersonSample(rows, person)

@@ -98,7 +98,7 @@ def read_frame(X):
     Examples
     --------
     >>> import polars as pl
-    >>> from sk_privattn._frames import read_frame
+    >>> from sk_privattn.data._frames import read_frame
     >>> X = pl.DataFrame({"zip": ["02139", "10001"], "age": [31, None],
     ...                   "tier": pl.Series(["b", "a"], dtype=pl.Enum(["a", "b", "c"]))})
     >>> columns = read_frame(X)
@@ -178,7 +178,7 @@ def read_target(y):
     Examples
     --------
     >>> import polars as pl
-    >>> from sk_privattn._frames import read_target
+    >>> from sk_privattn.data._frames import read_target
     >>> read_target(pl.Series(["yes", None, "no"])).tolist()
     ['yes', None, 'no']
     >>> read_target(pl.Series([0, 1, 1])).dtype
