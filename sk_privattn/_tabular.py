@@ -19,6 +19,7 @@ from sklearn.utils.validation import validate_data
 from . import preprocessing
 from ._base import BaseDPEstimator
 from ._warm_start import check_same_columns
+from .data._frames import as_pandas, is_pandas_like, read_target
 from .nn import FTTransformer, PolynomialAttention
 from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, resolve_categorical_features
 
@@ -176,7 +177,15 @@ class BaseDPAttention(BaseDPEstimator):
             check_consistent_length(X, y)
         return _RowChunks(X, self), y
 
+    def _read_table(self, X, y=None):
+        """``X`` and ``y`` as the estimator reads them: a polars DataFrame or a pyarrow Table
+        as a pandas DataFrame of the same column kinds (:func:`~sk_privattn.data._frames.as_pandas`:
+        a polars ``String`` column is categorical whatever its content), a polars Series or
+        an Arrow array ``y`` as a numpy array; pandas and arrays as they are."""
+        return as_pandas(X), (y if y is None or is_pandas_like(y) else read_target(y))
+
     def _fit_inputs(self, X, y, previous):
+        X, y = self._read_table(X, y)
         X_valid, y, is_categorical = self._validate_columns(X, y)
         if previous is None:
             encoder, x_num, x_cat = self._fit_encoder(X_valid, X, is_categorical)
@@ -231,7 +240,7 @@ class BaseDPAttention(BaseDPEstimator):
         return {"_encoder": encoder}
 
     def _transform_inputs(self, X):
-        X, _ = self._validate_X(X, reset=False)
+        X, _ = self._validate_X(self._read_table(X)[0], reset=False)
         x_num, x_cat = self._encoder.transform(X)
         return {"x_num": torch.from_numpy(x_num), "x_cat": torch.from_numpy(x_cat)}
 

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 
 import narwhals.stable.v2 as nw
 import numpy as np
-from narwhals.dependencies import get_pyarrow
+from narwhals.dependencies import get_pyarrow, is_pandas_dataframe, is_pandas_series
 
-__all__ = ["FrameColumns", "read_frame", "read_target"]
+__all__ = ["FrameColumns", "as_pandas", "is_pandas_like", "read_frame", "read_target"]
 
 _CATEGORICAL_DTYPES = (nw.String, nw.Categorical, nw.Enum, nw.Boolean, nw.Object)
 
@@ -74,6 +74,28 @@ class FrameColumns:
         if not self.names:
             return np.zeros((0, 0), dtype=dtype)
         return np.column_stack([self.values[name].astype(dtype, copy=False) for name in self.names])
+
+    def to_pandas(self):
+        """A pandas DataFrame of the same columns, whose dtypes say what pandas' own would:
+        numeric columns float64 (NaN missing), text ``object`` (None missing), booleans
+        ``boolean``, and an ``Enum``, ``Categorical`` or dictionary column ``category`` with
+        its public or stored categories (the estimators' ``categories="from_dtype"`` reads
+        them)."""
+        import pandas as pd
+
+        columns = {}
+        for name, categorical in zip(self.names, self.is_categorical):
+            values = self.values[name]
+            categories = self.public_categories.get(name, self.stored_categories.get(name))
+            if not categorical:
+                columns[name] = values
+            elif categories is None:
+                columns[name] = pd.Series(values, dtype=object)
+            elif categories == (False, True):
+                columns[name] = pd.array(values.tolist(), dtype="boolean")
+            else:
+                columns[name] = pd.Categorical(values, categories=list(categories))
+        return pd.DataFrame(columns, columns=list(self.names))
 
 
 def read_frame(X):
@@ -124,6 +146,43 @@ def read_frame(X):
         elif isinstance(column.dtype, nw.Categorical):
             stored[name] = tuple(value for value in column.cat.get_categories().to_list() if value is not None)
     return FrameColumns(names, np.array(kinds, dtype=bool), public, stored, values)
+
+
+def as_pandas(X):
+    """``X`` as the estimators read a table: a polars DataFrame, a pyarrow Table (any eager
+    dataframe that narwhals reads) as the pandas DataFrame of :meth:`FrameColumns.to_pandas`;
+    a pandas DataFrame, an array or a list as it is.
+
+    Raises
+    ------
+    ImportError
+        When ``X`` is such a dataframe and pandas is not installed.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from sk_privattn.data._frames import as_pandas
+    >>> X = as_pandas(pl.DataFrame({"zip": ["02139", "10001"], "age": [31, None]}))
+    >>> [str(dtype) for dtype in X.dtypes], X["zip"].tolist()
+    (['object', 'float64'], ['02139', '10001'])
+    """
+    if is_pandas_dataframe(X):
+        return X
+    columns = read_frame(X)
+    if not isinstance(columns, FrameColumns):
+        return X
+    try:
+        return columns.to_pandas()
+    except ImportError as error:
+        raise ImportError(
+            f"X is a {type(X).__module__}.{type(X).__name__}, which the estimators read through pandas: "
+            "pip install 'sk_privattn[pandas]'."
+        ) from error
+
+
+def is_pandas_like(y):
+    """Whether ``y`` is read as it is: a pandas Series or DataFrame, a numpy array, a list."""
+    return is_pandas_series(y) or is_pandas_dataframe(y) or isinstance(y, (np.ndarray, list, tuple))
 
 
 def _refuse_lazy(X):
