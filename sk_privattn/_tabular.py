@@ -177,6 +177,14 @@ class BaseDPAttention(BaseDPEstimator):
             check_consistent_length(X, y)
         return _RowChunks(X, self), y
 
+    _partitioned_input = True
+
+    def _categorical_of_schema(self, X):
+        names = np.asarray(X.columns, dtype=object) if hasattr(X, "columns") else None
+        schema = X._meta if hasattr(X, "divisions") else X
+        return resolve_categorical_features(schema, X.shape[1], self.categorical_features, names,
+                                            categories=self.categories)
+
     def _read_table(self, X, y=None):
         """``X`` and ``y`` as the estimator reads them: a polars DataFrame or a pyarrow Table
         as a pandas DataFrame of the same column kinds (:func:`~sk_privattn.data._frames.as_pandas`:

@@ -79,7 +79,7 @@ try:
 except ImportError:  # the [dask] extra is not installed
     cloudpickle = dask = None
 
-__all__ = ["ExactCount", "SampledSteps", "count_units", "parquet_row_count", "sample_steps"]
+__all__ = ["ExactCount", "SampledSteps", "column_kinds", "count_units", "parquet_row_count", "sample_steps"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -119,6 +119,9 @@ class SampledSteps:
         (a step's rows are grouped by it); None at row level.
     steps : int
         The plan's T; ``rows_of(t)`` is empty for a step that sampled nothing.
+    reduced : tuple
+        With ``partition_reduction``, its value on each partition, in partition order
+        (for example the partition's histograms, which the driver sums); empty otherwise.
     """
 
     X: object
@@ -126,6 +129,7 @@ class SampledSteps:
     step: np.ndarray
     person: object
     steps: int
+    reduced: tuple = ()
 
     def rows_of(self, step):
         """The slice of ``X`` (and ``y``, ``person``) that holds ``step``'s batch."""
@@ -179,7 +183,7 @@ def _is_dask_frame(X):
     return dask.is_dask_collection(X) and hasattr(X, "divisions")
 
 
-def _partitions(collection):
+def partitions(collection):
     """The collection's partitions as Delayed objects, in order (rows only, for an array)."""
     if not dask.is_dask_collection(collection):
         raise TypeError(
@@ -208,7 +212,7 @@ def _aligned(X, other, name):
 
 
 def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_rows_per_person=None,
-                 scheduler=None):
+                 scheduler=None, schema=None, partition_reduction=None):
     """Every step's Poisson batch of a Dask collection, drawn where each partition lives.
 
     Parameters
@@ -232,6 +236,17 @@ def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_r
     scheduler : str or distributed.Client, default=None
         Passed to ``dask.compute``; None uses the default ``Client``, if any,
         else Dask's default scheduler.
+    schema : sequence of (str, bool), default=None
+        Each column's name and whether it is categorical
+        (:func:`column_kinds` of the collection's metadata): a partition whose
+        columns or kinds differ fails the pass, naming its position, before any
+        training.
+    partition_reduction : callable, default=None
+        ``partition_reduction(part, y_part)`` runs on each partition in the same
+        task, and its values come back in ``SampledSteps.reduced``: a sum over
+        partitions (a count, histograms) costs no second pass. It travels by
+        value as the pass's own functions do, so it must not need sk_privattn
+        on the workers.
 
     Returns
     -------
@@ -254,15 +269,17 @@ def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_r
     secret = check_secret(secret)
     _check_cap(max_rows_per_person, person_id)
     y, person_id = _aligned(X, y, "y"), _aligned(X, person_id, "person_id")
-    parts = _partitions(X)
-    y_parts = _partitions(y) if y is not None else [None] * len(parts)
-    id_parts = _partitions(person_id) if person_id is not None and not isinstance(person_id, str) else None
+    parts = partitions(X)
+    y_parts = partitions(y) if y is not None else [None] * len(parts)
+    id_parts = partitions(person_id) if person_id is not None and not isinstance(person_id, str) else None
     if len(y_parts) != len(parts) or (id_parts is not None and len(id_parts) != len(parts)):
         raise ValueError(
             f"X has {len(parts)} partitions but y or person_id has another number; partition them as X "
             "(for example, take them from the same Dask DataFrame)."
         )
-    plan = dict(steps=steps, sample_rate=sample_rate, secret=secret, max_rows_per_person=max_rows_per_person)
+    plan = dict(steps=steps, sample_rate=sample_rate, secret=secret, max_rows_per_person=max_rows_per_person,
+                schema=None if schema is None else tuple(schema),
+                reduction=None if partition_reduction is None else _ByValue(partition_reduction))
     person = person_id if isinstance(person_id, str) else None
     sample_partition = _ByValue(_sample_partition)
     tasks = [
@@ -274,6 +291,39 @@ def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_r
     ]
     results = dask.compute(*tasks, scheduler=scheduler)
     return _gather(results, len(parts), steps, max_rows_per_person)
+
+
+def column_kinds(frame):
+    """``((name, is_categorical), ...)`` of a pandas DataFrame's columns: category, text,
+    object and boolean columns are categorical, the others numeric (as :mod:`._frames` reads
+    them); a dask DataFrame's metadata (``X._meta``) gives its schema.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sk_privattn.data._dask_pass import column_kinds
+    >>> column_kinds(pd.DataFrame({"a": [1.0], "b": ["x"], "c": pd.Categorical(["u"])}))
+    (('a', False), ('b', True), ('c', True))
+    """
+    from pandas.api import types
+
+    return tuple((name, not (types.is_numeric_dtype(dtype) and not types.is_bool_dtype(dtype)))
+                 for name, dtype in frame.dtypes.items())
+
+
+def _check_schema(part, schema, partition):
+    """A partition's columns and kinds are the schema's, or a ValueError naming the partition."""
+    if schema is None or not hasattr(part, "dtypes"):
+        return
+    found = column_kinds(part)
+    if found != schema:
+        describe = lambda kinds: ", ".join(f"{name} ({'categorical' if c else 'numeric'})" for name, c in kinds)  # noqa: E731
+        raise ValueError(
+            f"Partition {partition} has the columns {describe(found)}, but the data's schema is "
+            f"{describe(schema)}: every file or partition must have the same columns, in the same order, of "
+            "the same kinds. Rewrite the files that differ, or read them with the schema fixed "
+            "(dask.dataframe.read_parquet(..., columns=[...]) and astype)."
+        )
 
 
 def _check_cap(max_rows_per_person, person_id):
@@ -288,8 +338,9 @@ def _check_cap(max_rows_per_person, person_id):
 
 
 def _sample_partition(part, y_part, id_part, *, partition, person_column, person_level, steps, sample_rate,
-                      secret, max_rows_per_person):
+                      secret, max_rows_per_person, schema=None, reduction=None):
     """On a worker: the rows of one partition sampled at each step (module docstring)."""
+    _check_schema(part, schema, partition)
     n_rows = len(part)
     if y_part is not None and len(y_part) != n_rows:
         raise ValueError(f"y and X differ in length in partition {partition}; partition y as X.")
@@ -306,6 +357,7 @@ def _sample_partition(part, y_part, id_part, *, partition, person_column, person
         "step": step,
         "person": person,
         "priority": priority,
+        "reduced": None if reduction is None else reduction(part, y_part),
     }
 
 
@@ -379,7 +431,9 @@ def _gather(results, n_partitions, steps, max_rows_per_person):
     else:
         order, person = _merge_persons(results, step, max_rows_per_person)
     y = None if y is None else y[order]
-    return SampledSteps(_in_order(X, order), y, step[order], None if person is None else person[order], steps)
+    reduced = tuple(result.get("reduced") for result in sorted(results, key=lambda result: result["partition"]))
+    return SampledSteps(_in_order(X, order), y, step[order], None if person is None else person[order], steps,
+                        reduced if results[0].get("reduced") is not None else ())
 
 
 def _merge_persons(results, step, max_rows_per_person):
@@ -435,18 +489,18 @@ def count_units(X, *, person_id=None, scheduler=None):
     """
     _require_dask()
     if person_id is None:
-        tasks = [dask.delayed(len, pure=False)(part) for part in _partitions(X)]
+        tasks = [dask.delayed(len, pure=False)(part) for part in partitions(X)]
         return ExactCount(int(sum(dask.compute(*tasks, scheduler=scheduler))), "rows")
-    _check_partitioned_by_person(X, person_id)
+    check_partitioned_by_person(X, person_id)
     divisions, count_persons = X.divisions, _ByValue(_count_persons)
     tasks = [
         dask.delayed(count_persons, pure=False)(part, divisions[i], divisions[i + 1], i, i == len(divisions) - 2)
-        for i, part in enumerate(_partitions(X))
+        for i, part in enumerate(partitions(X))
     ]
     return ExactCount(int(sum(dask.compute(*tasks, scheduler=scheduler))), "persons")
 
 
-def _check_partitioned_by_person(X, person_id):
+def check_partitioned_by_person(X, person_id):
     if not (_is_dask_frame(X) and X.index.name == person_id and X.known_divisions):
         raise ValueError(
             f"Counting distinct persons (person_id={person_id!r}) needs the data partitioned by person, so "
