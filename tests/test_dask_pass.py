@@ -109,6 +109,23 @@ def test_the_pass_over_parquet_on_the_cluster_matches_the_local_scheduler(client
     assert all(names == [] for names in imported.values())
 
 
+def test_an_estimator_fits_on_parquet_through_the_cluster(client, parquet_dir, monkeypatch):
+    """The estimator's Dask path on the cluster: a count, then one pass, then training on the
+    gathered rows; an "auto" plan above AUTO_MAX_ROWS (lowered here) takes a share of an epoch."""
+    from sk_privattn import DPAttentionClassifier
+    from sk_privattn.privacy import _plan
+
+    monkeypatch.setattr(_plan, "AUTO_MAX_ROWS", 3000)
+    table = dd.read_parquet(parquet_dir)
+    X, y = table[[f"x{j}" for j in range(COLUMNS)]], (table["row"] % 2).astype("int64")
+    bounds = (0.0, float(FILES * ROWS_PER_FILE * COLUMNS))
+    clf = DPAttentionClassifier(epsilon=1.0, random_state=0, bounds=bounds, classes=[0, 1], d_token=8, n_heads=2)
+    with dask.config.set(scheduler=client):
+        clf.fit(X, y)
+    assert clf.max_epochs_ == 1 and abs(clf.n_steps_ * clf.batch_size_ - 3000) <= clf.batch_size_
+    assert list(clf.feature_names_in_) == list(X.columns) and clf.count_ > 5_000_000
+
+
 def test_person_level_on_the_cluster_matches_the_local_scheduler(client):
     frame = frame_with_persons()
     X = dd.from_pandas(frame, npartitions=5)
@@ -320,6 +337,19 @@ def test_count_units_refuses_persons_outside_their_division():
 # Validation -------------------------------------------------------------------------------------
 
 
+def test_a_target_column_read_alone_follows_the_partitions_of_x(tmp_path):
+    """Dask fuses the partitions of a projection (one Parquet column alone reads fewer, larger
+    partitions); the pass carries y beside X's columns, so that both are partitioned alike."""
+    for f in range(4):
+        columns = {"a": np.arange(75.0) + 75 * f, "b": np.zeros(75), "c": np.ones(75), "y": np.arange(75) % 2}
+        pq.write_table(pa.table(columns), tmp_path / f"{f}.parquet")
+    table = dd.read_parquet(tmp_path)
+    assert table.drop(columns="y").optimize().npartitions != table["y"].optimize().npartitions
+    sampled = sample_steps(table.drop(columns="y"), table["y"], steps=3, sample_rate=0.2, secret=1, scheduler="sync")
+    np.testing.assert_array_equal(sampled.y, sampled.X["a"].to_numpy().astype(int) % 75 % 2)
+    assert list(sampled.X.columns) == ["a", "b", "c"]
+
+
 def test_bad_arguments_name_the_parameter():
     X = dd.from_pandas(frame_with_persons(n_rows=100), npartitions=2)
     with pytest.raises(ValueError, match="max_rows_per_person needs person_id"):
@@ -327,7 +357,7 @@ def test_bad_arguments_name_the_parameter():
     with pytest.raises(ValueError, match=r"person_id='who' is neither a column of X nor the name of its index"):
         sample_steps(X, steps=2, sample_rate=0.1, secret=0, person_id="who", scheduler="sync")
     with pytest.raises(ValueError, match="X has 2 partitions but y or person_id has another number"):
-        sample_steps(X, dd.from_pandas(pd.Series(np.zeros(100)), npartitions=3), steps=2, sample_rate=0.1, secret=0)
+        sample_steps(X, da.from_array(np.zeros(100), chunks=30), steps=2, sample_rate=0.1, secret=0)
     with pytest.raises(ValueError, match="sample_rate must be a probability"):
         sample_steps(X, steps=2, sample_rate=2.0, secret=0)
     with pytest.raises(TypeError, match=r"Expected a Dask DataFrame, Series or array; got DataFrame.*from_pandas"):

@@ -79,6 +79,9 @@ try:
 except ImportError:  # the [dask] extra is not installed
     cloudpickle = dask = None
 
+#: The column that carries ``y`` beside a Dask DataFrame's own columns through the pass.
+_TARGET = "__sk_privattn_target__"
+
 __all__ = ["ExactCount", "SampledSteps", "column_kinds", "count_units", "parquet_row_count", "sample_steps"]
 
 
@@ -268,6 +271,11 @@ def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_r
     steps, sample_rate = check_plan(steps, sample_rate)
     secret = check_secret(secret)
     _check_cap(max_rows_per_person, person_id)
+    target = None
+    if y is not None and _is_dask_frame(X) and _is_dask_frame(y):
+        # One frame, so that one partitioning holds both: Dask may fuse the partitions of a
+        # projection (y = frame["y"] alone reads fewer, larger partitions than the other columns).
+        X, y, target = X.assign(**{_TARGET: y}), None, _TARGET
     y, person_id = _aligned(X, y, "y"), _aligned(X, person_id, "person_id")
     parts = partitions(X)
     y_parts = partitions(y) if y is not None else [None] * len(parts)
@@ -285,7 +293,7 @@ def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_r
     tasks = [
         dask.delayed(sample_partition, pure=False)(
             part, y_part, id_parts[i] if id_parts is not None else None,
-            partition=i, person_column=person, person_level=person_id is not None, **plan,
+            partition=i, person_column=person, person_level=person_id is not None, target_column=target, **plan,
         )
         for i, (part, y_part) in enumerate(zip(parts, y_parts))
     ]
@@ -338,8 +346,10 @@ def _check_cap(max_rows_per_person, person_id):
 
 
 def _sample_partition(part, y_part, id_part, *, partition, person_column, person_level, steps, sample_rate,
-                      secret, max_rows_per_person, schema=None, reduction=None):
+                      secret, max_rows_per_person, schema=None, reduction=None, target_column=None):
     """On a worker: the rows of one partition sampled at each step (module docstring)."""
+    if target_column is not None:
+        part, y_part = part.drop(columns=[target_column]), part[target_column]
     _check_schema(part, schema, partition)
     n_rows = len(part)
     if y_part is not None and len(y_part) != n_rows:
