@@ -181,8 +181,7 @@ class BaseDPAttention(BaseDPEstimator):
 
     def _categorical_of_schema(self, X):
         names = np.asarray(X.columns, dtype=object) if hasattr(X, "columns") else None
-        schema = X._meta if hasattr(X, "divisions") else X
-        return resolve_categorical_features(schema, X.shape[1], self.categorical_features, names,
+        return resolve_categorical_features(X, X.shape[1], self.categorical_features, names,
                                             categories=self.categories)
 
     def _read_table(self, X, y=None):

@@ -304,7 +304,7 @@ def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_r
 def column_kinds(frame):
     """``((name, is_categorical), ...)`` of a pandas DataFrame's columns: category, text,
     object and boolean columns are categorical, the others numeric (as :mod:`._frames` reads
-    them); a dask DataFrame's metadata (``X._meta``) gives its schema.
+    them). A Dask DataFrame's dtypes are its schema, known without computing anything.
 
     Examples
     --------

@@ -48,7 +48,7 @@ def is_partitioned(X):
 
 def _schema(X):
     """The collection's columns and kinds from its metadata (public), or None for an array."""
-    return _dask_pass.column_kinds(X._meta) if hasattr(X, "divisions") and X.ndim == 2 else None
+    return _dask_pass.column_kinds(X) if hasattr(X, "divisions") and X.ndim == 2 else None
 
 
 def check_partitioned_fit(estimator, X, y, person_id, sample_weight):
@@ -79,9 +79,9 @@ def check_partitioned_fit(estimator, X, y, person_id, sample_weight):
 
 
 def _check_no_ledger(estimator):
-    from ..privacy._recording import _ledgers_of
+    from ..privacy._recording import ledgers_of
 
-    if _ledgers_of(estimator):
+    if ledgers_of(estimator):
         raise ValueError(
             "A PrivacyLedger or PrivacyBudget is open, and it fingerprints every training row, which a fit on "
             "a Dask X does not hold: it draws each step's sample where the partitions live. Fit outside the "
