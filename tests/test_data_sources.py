@@ -2,6 +2,8 @@
 the same ε for the same count and plan, the neighbouring contract on every path, nothing of Dask's
 derived values in the fitted state, and clear refusals before any training."""
 
+import contextlib
+import io
 import pickle
 import warnings
 
@@ -123,6 +125,17 @@ def test_neighbouring_fits_differ_only_in_trainable_weights_on_every_path(data, 
         fitted = [_fit(convert(X), y) for X, y in datasets]
     assert differences(fitted[0], fitted[1]) == [] and differences(fitted[0], fitted[2]) == []
     assert walk(fitted[0]) != walk(fitted[1])
+
+
+def test_printed_progress_of_a_dask_fit_is_the_same_for_neighbouring_data(data, forced_count):
+    X, y = data
+    printed = []
+    for X_n, y_n in [(X, y), _replaced(X, y), (X.iloc[:-1], y[:-1])]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            _dask_fits([(X_n, y_n)], verbose=1)
+        printed.append(out.getvalue())
+    assert printed[0] == printed[1] == printed[2] and "epsilon" in printed[0]
 
 
 def test_nothing_that_dask_derives_from_the_data_reaches_the_fitted_state(data):

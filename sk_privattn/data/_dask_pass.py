@@ -3,13 +3,13 @@
 DP-SGD's plan (T steps at rate q) is fixed before any row is read, from a
 public or DP count, and each step needs only its own Poisson sample. So one
 pass over the partitions can draw, for every partition and every step, that
-partition's part of the step's sample (:mod:`._poisson`: a Binomial(n_p, q)
+partition's part of the step's sample (:mod:`sk_privattn.dpsgd._poisson`: a Binomial(n_p, q)
 size, then a uniform subset), and send back only the sampled rows, tagged with
 their step: about T·B rows in all, whatever n. The driver's memory is O(T·B),
 and training then runs where the estimator runs, on those rows in step order.
 
 At person level a person's steps are a keyed function of the secret and their
-canonical id (:func:`~._poisson.person_steps`), so a person whose rows lie in
+canonical id (:func:`~sk_privattn.dpsgd._poisson.person_steps`), so a person whose rows lie in
 several partitions is sampled at the same steps in each, without a shuffle.
 With ``max_rows_per_person`` each partition sends at most k rows per person and
 step (its k smallest bottom-k priorities) and the driver keeps the k smallest of
@@ -47,7 +47,7 @@ Tasks travel to the workers by value
 Importing any module of ``sk_privattn`` runs the package's ``__init__``, which
 imports torch, Opacus and skorch: about 3 s and 300 MB more per worker, often
 more than a worker's memory limit leaves. So the functions that run on the
-workers (this module's and :mod:`._poisson`'s) are sent by value with
+workers (this module's and :mod:`sk_privattn.dpsgd._poisson`'s) are sent by value with
 cloudpickle (:class:`_ByValue`): a worker needs numpy, pandas and Dask, not
 sk_privattn, and runs the driver's version of the code. Dask is an optional
 dependency (the ``[dask]`` extra).
@@ -145,7 +145,7 @@ class _ByValue:
 
     Its ``__reduce__`` turns it into ``cloudpickle.loads(payload)``, where the
     payload holds the function and the functions of this module and of
-    :mod:`._poisson` that it calls, by value. Called in the driver's process
+    :mod:`sk_privattn.dpsgd._poisson` that it calls, by value. Called in the driver's process
     (the local schedulers), it is the function itself.
     """
 
@@ -230,7 +230,7 @@ def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_r
     sample_rate : float
         The plan's q, from a public or DP count.
     secret : int
-        Keys every draw (:func:`~._poisson.new_secret`); must stay secret.
+        Keys every draw (:func:`~sk_privattn.dpsgd._poisson.new_secret`); must stay secret.
     person_id : str or dask Series or dask Array, default=None
         At person level: a column of ``X``, the name of its index, or ids
         partitioned as ``X``.
