@@ -57,7 +57,7 @@ def _timed_pass(seconds):
                 seconds.append(time.perf_counter() - start)
         return run
 
-    _base.count_units, _base.draw_steps = timed(_base.count_units), timed(_base.draw_steps)
+    _base.count_partitioned, _base.draw_steps = timed(_base.count_partitioned), timed(_base.draw_steps)
 
 
 def _worker_peak_mb():

@@ -39,7 +39,13 @@ from ._warm_start import (
     check_same_unit,
     structure,
 )
-from .data._dask_source import check_partitioned_fit, count_units, draw_steps, is_partitioned, predict_by_partition
+from .data._dask_source import (
+    check_partitioned_fit,
+    count_partitioned,
+    draw_steps,
+    is_partitioned,
+    predict_by_partition,
+)
 from .dpsgd import OPTIMIZERS, TensorBatchDataset, person_index, train_with
 from .exceptions import PrivacyLeakWarning
 from .privacy import (
@@ -378,9 +384,9 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
     def _units(self, X, person_id=None):
         """``(persons, n_units)``: the :class:`~sk_privattn.dpsgd.PersonIndex` of ``person_id`` (or
         ``None``) and the exact number of units, rows or persons, that :meth:`_count` releases. A
-        Dask ``X`` is counted where it lives (:func:`~sk_privattn.data._dask_source.count_units`)."""
+        Dask ``X`` is counted where it lives (:func:`~sk_privattn.data._dask_source.count_partitioned`)."""
         if is_partitioned(X):
-            return None, count_units(X, person_id)
+            return None, count_partitioned(X, person_id)
         persons = None if person_id is None else person_index(person_id, _num_samples(X))
         return persons, (_num_samples(X) if persons is None else persons.n_persons)
 

@@ -174,9 +174,9 @@ def test_person_level_needs_the_data_partitioned_by_person(data):
     ({"classes": None, "categories": None}, r"categories, classes are None"),
 ])
 def test_a_dask_fit_refuses_metadata_read_from_the_rows_before_any_count(data, params, match, monkeypatch):
-    from sk_privattn.data import _dask_source
+    from sk_privattn import _base
 
-    monkeypatch.setattr(_dask_source, "count_units", pytest.fail)
+    monkeypatch.setattr(_base, "count_partitioned", pytest.fail)
     with pytest.raises(ValueError, match=match):
         DPAttentionClassifier(**{**TABULAR, **params}).fit(*_dask(*data))
     regressor = DPAttentionRegressor(**{**FAST_PARAMS, **PUBLIC})

@@ -9,7 +9,7 @@ partitions live:
    ``y`` is a Dask collection, no sample weights, no open privacy ledger, and the metadata
    (bounds, categories, classes, target bounds) is public, since on this path nothing may
    be read from the rows but the DP count and each step's sample;
-2. :func:`count_units`: the exact count of rows (``len``; Dask may answer it from the
+2. :func:`count_partitioned`: the exact count of rows (``len``; Dask may answer it from the
    Parquet footers) or, partitioned by person, of persons, which the fit path releases
    with a DP count like any other n before the plan reads it;
 3. :func:`draw_steps`: once the plan is made and the budgets agree, one pass draws every
@@ -34,7 +34,7 @@ import numpy as np
 from ..dpsgd import GatheredBatches
 from . import _dask_pass
 
-__all__ = ["check_partitioned_fit", "count_units", "draw_steps", "is_partitioned", "predict_by_partition"]
+__all__ = ["check_partitioned_fit", "count_partitioned", "draw_steps", "is_partitioned", "predict_by_partition"]
 
 #: The parameters that, left at None, would read metadata from the rows.
 _METADATA = ("bounds", "categories", "classes", "target_bounds")
@@ -103,7 +103,7 @@ def _check_public_metadata(estimator, is_categorical):
         )
 
 
-def count_units(X, person_id=None):
+def count_partitioned(X, person_id=None):
     """The exact number of rows of ``X``, or of its persons (``person_id``, the name of its index).
 
     Private: the fit path releases it with a DP count before a plan reads it.
