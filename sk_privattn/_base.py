@@ -3,7 +3,8 @@
 ``fit`` runs, in this order: validate the parameters (nothing reads data
 yet); count the rows, publicly or with DP (:mod:`sk_privattn.privacy._count`), and plan the
 training from that count (a privacy budget may refuse the fit here, see
-:mod:`sk_privattn.privacy._recording`); validate ``X`` and ``y`` and encode
+:mod:`sk_privattn.privacy._recording`); for a Dask ``X``, draw every step's batch in one
+pass where the partitions live (:mod:`sk_privattn.data._dask_source`); validate ``X`` and ``y`` and encode
 the inputs (public bounds and categories, or warned); build the torch module;
 train it (``_train``: DP-SGD through
 :func:`~sk_privattn.dpsgd.train_module`, or the Flower rounds of the
@@ -88,7 +89,8 @@ class FitCall:
     ----------
     unit : Unit
     persons : PersonIndex or None
-        Person level: which rows belong to whom.
+        Person level in memory: which rows belong to whom (``None`` at row level,
+        and for a Dask ``X``, whose pass groups each step's rows by person).
     previous : dict or None
         The estimator's attributes before a warm start.
     call : int
@@ -466,8 +468,9 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         return self
 
     def _fit(self, X, y, sample_weight=None, person_id=None, **fit_params):
-        """The fit path: plan the call, let the open budgets refuse it before any row is
-        read, prepare it, train, and store what was fitted and spent.
+        """The fit path: check the source (:meth:`_check_source`), plan the call, let the open
+        budgets refuse it before any row is read, draw the steps' rows of a Dask ``X``
+        (:meth:`_draw_steps`), prepare the call, train, and store what was fitted and spent.
 
         With ``person_id`` the unit is the person (:mod:`sk_privattn.dpsgd._sampling`):
         the plan counts persons, the sampler samples them, and each person's rows are
