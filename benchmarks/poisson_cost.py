@@ -30,11 +30,12 @@ from sk_privattn.dpsgd._sampling import PersonBatches, RowBatches, person_index 
 
 
 def per_step_ms(batches, steps):
-    """Mean milliseconds per step over ``steps`` steps, and the mean batch size."""
+    """Mean milliseconds per step over ``steps`` steps, and the mean batch size (a person batch's
+    rows without its padding)."""
     sizes = []
     start = time.perf_counter()
     for rows, _ in zip(batches, range(steps)):
-        sizes.append(len(rows))
+        sizes.append(int((rows.weight > 0).sum()) if hasattr(rows, "weight") else len(rows))
     return 1e3 * (time.perf_counter() - start) / len(sizes), float(np.mean(sizes))
 
 
@@ -56,7 +57,8 @@ def main():
     person_id = np.repeat(np.arange(args.persons), 5)
     p = args.batch / args.persons
     start = time.perf_counter()
-    persons = PersonBatches(person_index(person_id, len(person_id)), steps=2000, sample_rate=p, secret=0, max_rows_per_person=4)
+    persons = PersonBatches(person_index(person_id, len(person_id)), steps=2000, sample_rate=p, secret=0,
+                            max_rows_per_person=4)
     setup = time.perf_counter() - start
     rows.append(["persons (5 rows each, cap 4), PersonBatches", f"{args.persons:,} persons", f"{p:.3g}",
                  *per_step_ms(persons, 200), f"{setup:.2f}"])
