@@ -15,6 +15,10 @@ asserts. Usage::
     python benchmarks/scale.py --quick         # 20k and 100k rows, 1 epoch; does not write docs
     python benchmarks/scale.py --rows 200000 --max-epochs 1 2 5 10 --no-baselines --section scale_epochs
                                                # accuracy against the number of steps
+    python benchmarks/scale.py --paths memory parquet cluster --sizes 1000000 10000000 100000000
+                                               # the synthetic table of _synthetic.py in memory, as Parquet
+                                               # on one machine and on a 2-worker LocalCluster (section
+                                               # "scale_paths"; see _scale_paths.py)
 """
 
 import argparse
@@ -29,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _scale_paths  # noqa: E402
 from _census import CATEGORICAL, NUMERIC, census_metadata, make_census  # noqa: E402
 from _report import command_line, machine_description, markdown_table, write_section  # noqa: E402
 
@@ -197,9 +202,21 @@ def main(argv=None):
     parser.add_argument("--epsilon", type=float, default=1.0)
     parser.add_argument("--section", default="scale", help="the section of docs/benchmarks.md to write")
     parser.add_argument("--no-docs", action="store_true", help="print the table only")
+    paths = parser.add_argument_group("the paths (in memory, Parquet, a Dask cluster) on _synthetic.py's table")
+    paths.add_argument("--paths", nargs="+", choices=_scale_paths.PATHS, default=None)
+    paths.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000, 100_000_000])
+    paths.add_argument("--data-dir", default="/tmp/sk_privattn_scale", help="where the Parquet files are written")
+    paths.add_argument("--memory-max-rows", type=int, default=20_000_000, help="larger sizes skip the memory path")
+    paths.add_argument("--workers", type=int, default=2)
+    paths.add_argument("--worker-memory", type=float, default=4.0, help="GiB per worker")
+    paths.add_argument("--max-rows", type=int, default=None,
+                       help="AUTO_MAX_ROWS for this run (a quick check on a loaded machine)")
+    paths.add_argument("--note", default="", help="a line above the table (the machine's load, for example)")
     args = parser.parse_args(argv)
     arguments = [a for a in (argv if argv is not None else sys.argv[1:])]
     command = command_line("scale.py", *arguments)
+    if args.paths:
+        return _run_paths(args, command)
     if args.quick:
         args.rows, args.max_epochs, args.baseline_rows = [20_000, 100_000], [1], 20_000
     test_rows = 20_000 if args.quick else TEST_ROWS
@@ -215,6 +232,16 @@ def main(argv=None):
     print("\n" + text)
     if not (args.quick or args.no_docs):
         print(f"written to {write_section(args.section, text)}")
+
+
+def _run_paths(args, command):
+    options = dict(epsilon=args.epsilon, workers=args.workers, worker_memory=int(args.worker_memory * 2**30),
+                   max_rows=args.max_rows, memory_max_rows=args.memory_max_rows)
+    results = _scale_paths.run(args.sizes, args.paths, args.data_dir, options)
+    text = _scale_paths.report(results, command, options, args.note)
+    print("\n" + text)
+    if not args.no_docs:
+        print(f"written to {write_section('scale_paths', text)}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 ``fit`` runs, in this order: validate the parameters (nothing reads data
 yet); count the rows, publicly or with DP (:mod:`sk_privattn.privacy._count`), and plan the
 training from that count (a privacy budget may refuse the fit here, see
-:mod:`sk_privattn.privacy._recording`); validate ``X`` and ``y`` and encode
+:mod:`sk_privattn.privacy._recording`); for a Dask ``X``, draw every step's batch in one
+pass where the partitions live (:mod:`sk_privattn.data._dask_source`); validate ``X`` and ``y`` and encode
 the inputs (public bounds and categories, or warned); build the torch module;
 train it (``_train``: DP-SGD through
 :func:`~sk_privattn.dpsgd.train_module`, or the Flower rounds of the
@@ -45,6 +46,13 @@ from ._warm_start import (
     check_same_structure,
     check_same_unit,
     structure,
+)
+from .data._dask_source import (
+    check_partitioned_fit,
+    count_partitioned,
+    draw_steps,
+    is_partitioned,
+    predict_by_partition,
 )
 from .dpsgd import OPTIMIZERS, TensorBatchDataset, person_index, train_with
 from .exceptions import PrivacyLeakWarning
@@ -110,7 +118,8 @@ class FitCall:
     ----------
     unit : Unit
     persons : PersonIndex or None
-        Person level: which rows belong to whom.
+        Person level in memory: which rows belong to whom (``None`` at row level,
+        and for a Dask ``X``, whose pass groups each step's rows by person).
     previous : dict or None
         The estimator's attributes before a warm start.
     call : int
@@ -272,6 +281,8 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
 
     #: Why the estimator releases no DP metadata (a federation), or ``None``: it does.
     _no_dp_metadata = None
+    #: Whether ``fit`` and ``predict`` take a Dask collection (:mod:`sk_privattn.data._dask_source`).
+    _partitioned_input = False
 
     # No defaults here: each public estimator's signature is the one source of them.
     def __init__(
@@ -336,6 +347,11 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _build_module(self, attributes, n_outputs):
         """The torch module for inputs encoded as ``attributes`` describe."""
+
+    def _categorical_of_schema(self, X):
+        """The mask of categorical columns of the Dask collection ``X``, from its schema alone
+        (estimators with ``_partitioned_input``)."""
+        raise NotImplementedError
 
     def _restore_inputs(self):
         """The private attributes of the input encoding, rebuilt from the public fitted
@@ -440,14 +456,13 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         federation's ``groups``) go to ``_plan_fit``.
         """
         self._check_params()
-        persons = None if person_id is None else person_index(person_id, _num_samples(X))
-        unit = Unit.ROW if persons is None else Unit.PERSON
+        persons, n_units = self._units(X, person_id)
+        unit = Unit.ROW if person_id is None else Unit.PERSON
         previous = self._warm_start_state(unit)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         call = 1 if previous is None else previous["history_"][-1]["call"] + 1
         module_seed, train_seed = self._seeds(call)
-        n_units = _num_samples(X) if persons is None else persons.n_persons
         metadata = self._plan_metadata(X, y, train_seed, person_id) if previous is None else None
         plan = self._plan_fit(n_units, previous, seed=train_seed, unit=unit, metadata=metadata, **fit_params)
         if metadata is not None:
@@ -497,6 +512,38 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
     def _target_metadata_needs(self, y):
         """What the target encoding of ``y`` releases with DP (see :meth:`_metadata_needs`); none by default."""
         return (0, 0, 0)
+
+    def _units(self, X, person_id=None):
+        """``(persons, n_units)``: the :class:`~sk_privattn.dpsgd.PersonIndex` of ``person_id`` (or
+        ``None``) and the exact number of units, rows or persons, that :meth:`_count` releases. A
+        Dask ``X`` is counted where it lives (:func:`~sk_privattn.data._dask_source.count_partitioned`)."""
+        if is_partitioned(X):
+            return None, count_partitioned(X, person_id)
+        persons = None if person_id is None else person_index(person_id, _num_samples(X))
+        return persons, (_num_samples(X) if persons is None else persons.n_persons)
+
+    def _read_table(self, X, y=None):
+        """``X`` and ``y`` as the estimator reads them (a table estimator reads polars and Arrow
+        through pandas); as they are by default. The fit path reads them so before it plans,
+        so that the schema it plans the metadata release from is the one it encodes."""
+        return X, y
+
+    def _check_source(self, X, y, person_id=None, sample_weight=None):
+        """Refuse, before any count, a fit on data that the fit path cannot read privately: here a
+        Dask ``X`` that this estimator or its parameters do not allow
+        (:func:`~sk_privattn.data._dask_source.check_partitioned_fit`)."""
+        if is_partitioned(X):
+            check_partitioned_fit(self, X, y, person_id, sample_weight)
+
+    def _draw_steps(self, call, X, y, person_id=None):
+        """``(X, y, batches)``: the rows that training reads and where its batches come from.
+        In memory, the rows as given and ``batches=None`` (the training routine draws them);
+        for a Dask ``X``, one pass draws every step's batch where the partitions live, and
+        training reads only those rows (:func:`~sk_privattn.data._dask_source.draw_steps`)."""
+        if not is_partitioned(X):
+            return X, y, None
+        return draw_steps(call.plan, X, y, secret=call.train_seed, person_id=person_id,
+                          max_rows_per_person=getattr(self, "max_rows_per_person", None))
 
     def _prepare_call(self, call, X, y, sample_weight=None):
         """The :class:`PreparedFit` of ``call``: the inputs encoded, the target, the row
@@ -559,13 +606,17 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         return self
 
     def _fit(self, X, y, sample_weight=None, person_id=None, **fit_params):
-        """The fit path: plan the call, let the open budgets refuse it before any row is
-        read, prepare it, train, and store what was fitted and spent.
+        """The fit path: check the source (:meth:`_check_source`), plan the call, let the open
+        budgets refuse it before any row is read, draw the steps' rows of a Dask ``X``
+        (:meth:`_draw_steps`), prepare the call, train, and store what was fitted and spent.
 
         With ``person_id`` the unit is the person (:mod:`sk_privattn.dpsgd._sampling`):
         the plan counts persons, the sampler samples them, and each person's rows are
         clipped as one.
         """
+        if not is_partitioned(X):
+            X, y = self._read_table(X, y)
+        self._check_source(X, y, person_id, sample_weight)
         call = self._plan_call(X, y, person_id, **fit_params)
         # The plan read a count of the units (rows or persons), public or released with DP,
         # and nothing else of the data; ledgers and budgets (sk_privattn.privacy._recording)
@@ -573,24 +624,26 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         recorder = begin_fit(self, call.plan, call.previous)
         # Seed torch's global generator (weights, dropout) for this fit only.
         with self._seeded_torch(call.module_seed):
+            X, y, batches = self._draw_steps(call, X, y, person_id)
             prepared = self._prepare_call(call, X, y, sample_weight)
             recorder = (recorder.for_rows(prepared.rows, prepared.y) if call.persons is None
                         else recorder.for_persons(call.persons.ids))
             result = self._train(prepared.module, prepared.dataset, call.plan, criterion=prepared.criterion,
-                                 seed=call.train_seed, recorder=recorder, persons=call.persons)
+                                 seed=call.train_seed, recorder=recorder, persons=call.persons, batches=batches)
         return self._store_fit(prepared.attributes, call.plan, result, call.previous, call.call)
 
-    def _train(self, module, dataset, plan, *, criterion, seed, recorder, persons=None):
+    def _train(self, module, dataset, plan, *, criterion, seed, recorder, persons=None, batches=None):
         """Train ``module`` on ``dataset`` by ``plan``; return a
         :class:`~sk_privattn.dpsgd.TrainingResult`.
 
-        DP-SGD on all rows here (of ``persons``, at person level); the
+        DP-SGD on all rows here (of ``persons``, at person level), or on the
+        ``batches`` that a pass over partitioned data drew; the
         federated estimator runs Flower rounds instead. ``recorder`` is the
         fit's record in the open ledgers: call its ``start()`` before the first
         step and its ``spent(...)`` when training stops, completed or not.
         """
         return train_with(self, module, dataset, plan, criterion=criterion, seed=seed, verbose=self.verbose,
-                          recorder=recorder, persons=persons)
+                          recorder=recorder, persons=persons, batches=batches)
 
     def _store_fit(self, attributes, plan, result, previous=None, call=1):
         """Set the fitted attributes: the encoding's, the module, and what ``plan`` spent."""
@@ -771,6 +824,8 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         predicted with, as scikit-learn's invariance checks expect.
         """
         check_is_fitted(self)
+        if is_partitioned(X):
+            return predict_by_partition(self, X, need_weights=need_weights)
         inputs = self._transform_inputs(X)
         n_samples = len(next(iter(inputs.values())))
         device = next(self.module_.parameters()).device

@@ -19,6 +19,7 @@ from sklearn.utils.validation import _get_feature_names, _num_features, validate
 from . import preprocessing
 from ._base import BaseDPEstimator, check_target
 from ._warm_start import check_same_columns
+from .data._frames import as_pandas, is_pandas_like, read_target
 from .nn import FTTransformer, PolynomialAttention
 from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, check_numeric_dtypes, resolve_categorical_features
 from .privacy._metadata import FROM_DATA
@@ -169,7 +170,22 @@ class BaseDPAttention(BaseDPEstimator):
         validate_data(self, X, reset=reset, skip_check_array=True)
         return _RowChunks(X, self), (None if y is None else check_target(y, X))
 
+    _partitioned_input = True
+
+    def _categorical_of_schema(self, X):
+        names = np.asarray(X.columns, dtype=object) if hasattr(X, "columns") else None
+        return resolve_categorical_features(X, X.shape[1], self.categorical_features, names,
+                                            categories=self.categories)
+
+    def _read_table(self, X, y=None):
+        """``X`` and ``y`` as the estimator reads them: a polars DataFrame or a pyarrow Table
+        as a pandas DataFrame of the same column kinds (:func:`~sk_privattn.data._frames.as_pandas`:
+        a polars ``String`` column is categorical whatever its content), a polars Series or
+        an Arrow array ``y`` as a numpy array; pandas and arrays as they are."""
+        return as_pandas(X), (y if y is None or is_pandas_like(y) else read_target(y))
+
     def _fit_inputs(self, X, y, previous, metadata=None):
+        X, y = self._read_table(X, y)
         X_valid, y, is_categorical = self._validate_columns(X, y)
         if previous is None:
             encoder, x_num, x_cat = self._fit_encoder(X_valid, X, is_categorical, metadata)
@@ -245,7 +261,7 @@ class BaseDPAttention(BaseDPEstimator):
         return {"_encoder": encoder}
 
     def _transform_inputs(self, X):
-        X, _ = self._validate_X(X, reset=False)
+        X, _ = self._validate_X(self._read_table(X)[0], reset=False)
         x_num, x_cat = self._encoder.transform(X)
         return {"x_num": torch.from_numpy(x_num), "x_cat": torch.from_numpy(x_cat)}
 

@@ -94,6 +94,8 @@ NOT_RUN_PAGES = {
     "federated.md": "Ray simulations on the whole of Adult and the files of a Flower deployment; "
                     "tests/test_federated.py runs the same API on small data",
     "reporting.md": "run by test_reporting_examples_run_as_written below, with checks of its own",
+    "scale.md": "files and a Dask cluster of the reader's; tests/test_data_sources.py and "
+                "tests/test_dask_pass.py run the same API on polars, Arrow, Parquet and a LocalCluster",
 }
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sk_privattn import DPAttentionClassifier, DPAttentionRegressor, PrivacyLedger
 from sk_privattn.privacy import plan_training
-from sk_privattn.dpsgd import TensorBatchDataset, poisson_loader
+from sk_privattn.dpsgd import TensorBatchDataset, batch_source, poisson_loader
 
 from _settings import FAST_PARAMS
 from conftest import KINDS, make_case
@@ -132,7 +132,6 @@ def test_plan_spends_at_most_epsilon_for_any_n_and_batch_size(n_samples, batch_s
 def test_sampler_runs_exactly_the_planned_steps_for_every_k():
     """For every k up to 3,000 steps an epoch, the loader has k batches, and Opacus,
     which accounts the sample rate 1 / len(loader), accounts the plan's."""
-    generator = torch.Generator().manual_seed(0)
     for k in range(1, 3001):
         batch_size = 1 + k % 17
         n_samples = k * batch_size - (k > 1) * (k % batch_size)  # a partly filled last batch too
@@ -140,25 +139,27 @@ def test_sampler_runs_exactly_the_planned_steps_for_every_k():
             n_samples, epsilon=1.0, delta=None, batch_size=batch_size, epochs=1, accountant="prv",
             noise_multiplier=1.0,
         )
-        loader = poisson_loader(range(n_samples), plan, generator)
+        loader = poisson_loader(range(n_samples), batch_source(plan, secret=0, n_rows=n_samples))
         assert plan.steps_per_epoch == k and len(loader) == k and 1 / len(loader) == plan.sample_rate, k
     # And the batches really are that many.
     dataset = TensorBatchDataset({"x": torch.zeros(930, 1)}, torch.zeros(930))
     plan = plan_training(930, epsilon=1.0, delta=None, batch_size=10, epochs=1, accountant="prv")
-    assert sum(1 for _ in poisson_loader(dataset, plan, generator)) == 93
+    assert sum(1 for _ in poisson_loader(dataset, batch_source(plan, secret=0, n_rows=930))) == 93
 
 
 def test_a_run_that_differs_from_the_plan_is_refused(monkeypatch):
-    """The accountant's record is checked against the plan: a loader that runs one step
-    less (Opacus' own sampler at k = 93) raises instead of reporting a wrong ε."""
-    from opacus.utils import uniform_sampler
+    """The accountant's record is checked against the plan: a batch source that runs one step
+    less an epoch (as Opacus' own sampler did at k = 93) raises instead of reporting a wrong ε."""
+    import sk_privattn.dpsgd._train
 
-    original = uniform_sampler.UniformWithReplacementSampler.__init__
+    original = sk_privattn.dpsgd._train.batch_source
 
-    def one_step_less(self, *, num_samples, sample_rate, generator=None, steps=None):
-        original(self, num_samples=num_samples, sample_rate=sample_rate, generator=generator, steps=steps - 1)
+    def one_step_less(plan, **kwargs):
+        source = original(plan, **kwargs)
+        source.steps_per_epoch -= 1
+        return source
 
-    monkeypatch.setattr(uniform_sampler.UniformWithReplacementSampler, "__init__", one_step_less)
+    monkeypatch.setattr(sk_privattn.dpsgd._train, "batch_source", one_step_less)
     estimator, X, y = make_case("tabular")
     with warnings.catch_warnings(), pytest.raises(RuntimeError, match="the training plan is"):
         warnings.simplefilter("ignore")

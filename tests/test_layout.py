@@ -97,7 +97,8 @@ ESTIMATOR_CODE = {"sk_privattn._base", "sk_privattn._tabular", "sk_privattn._cla
 
 @pytest.mark.parametrize("layer, forbidden", [
     ("sk_privattn.privacy", {"sk_privattn.dpsgd"} | ESTIMATOR_CODE),
-    ("sk_privattn.dpsgd", ESTIMATOR_CODE),
+    ("sk_privattn.dpsgd", ESTIMATOR_CODE | {"sk_privattn.data"}),
+    ("sk_privattn.data", ESTIMATOR_CODE),
 ])
 def test_imports_flow_one_way_privacy_then_dpsgd_then_the_estimators(layer, forbidden):
     modules = [name for name in MODULES if name == layer or name.startswith(layer + ".")]

@@ -23,7 +23,8 @@ from sk_privattn import (
 )
 from sk_privattn.dpsgd._clipping import BookKeepingClipper
 from sk_privattn.dpsgd import RowWeightedDPOptimizer
-from sk_privattn.dpsgd import PersonSampler, person_index
+from sk_privattn.dpsgd import PersonBatches, person_index
+from sk_privattn.dpsgd._poisson import canonical_id, person_steps
 from sk_privattn.nn import FTTransformer
 from sk_privattn.nn.sequence import LSTMAttention
 
@@ -117,8 +118,7 @@ def test_each_person_is_clipped_as_a_whole_as_a_row_by_row_reference_does(path, 
 def test_the_sampler_draws_persons_and_at_most_the_bound_of_their_rows():
     ids = np.repeat(np.arange(50), np.arange(50) % 7 + 1)  # persons of 1 to 7 rows
     persons = person_index(ids, len(ids))
-    sampler = PersonSampler(persons, sample_rate=0.3, steps=200, max_rows_per_person=4,
-                            generator=torch.Generator().manual_seed(0))
+    sampler = PersonBatches(persons, sample_rate=0.3, steps=200, max_rows_per_person=4, secret=0)
     sampled = []
     for batch in sampler:
         blocks = batch.rows.reshape(-1, batch.rows_per_person)
@@ -181,9 +181,18 @@ def test_fits_without_all_rows_of_one_person_differ_only_in_trainable_weights(ca
             warnings.simplefilter("ignore")
             fitted.append(PERSON_CASES[case]().fit(data, y[rows], person_id=ids[rows]))
     assert differences(*fitted) == []
-    assert walk(fitted[0]) != walk(fitted[1])
+    # Each person's steps are keyed by the secret and their id alone: removing one changes the
+    # weights exactly when that person was sampled at some step.
+    assert (walk(fitted[0]) != walk(fitted[1])) == _sampled_at_some_step(fitted[0], ids[0])
     for model in fitted:
         assert model.privacy_unit_ == "person" and model.count_ == 140
+
+
+def _sampled_at_some_step(model, person):
+    secret = model._seeds(1)[1]  # the training seed keys the sampler
+    sampled, _ = person_steps([canonical_id(person)], steps=model.n_steps_, sample_rate=model.sample_rate_,
+                              secret=secret)
+    return len(sampled) > 0
 
 
 def test_the_plan_counts_persons_and_spends_at_most_epsilon():

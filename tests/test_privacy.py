@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from sk_privattn import DPAttentionClassifier, PrivacyLeakWarning
 from sk_privattn.privacy import plan_training, resolve_batch_size, resolve_epochs
+from sk_privattn.privacy._plan import AUTO_MAX_ROWS
 from sk_privattn.dpsgd import TensorBatchDataset, train_module
 from sk_privattn.nn import FTTransformer
 from sk_privattn.privacy import (
@@ -334,13 +335,23 @@ def test_auto_batch_size_and_epochs_give_small_data_enough_steps(n_samples, expe
     assert clf.n_steps_ == math.ceil(n_samples / expected_batch) * expected_epochs
 
 
-def test_auto_plan_caps_the_batch_and_takes_at_least_one_epoch_of_large_data():
+def test_auto_plan_caps_the_batch_and_the_rows_processed():
     assert resolve_batch_size("auto", 32561) == 1018 and resolve_batch_size("auto", 10**7) == 1024
     assert resolve_batch_size(64, 10**6) == 64
-    # Large data: few passes, at least one.
+    # Large data: few passes, at least one up to AUTO_MAX_ROWS rows; above it, a share of one pass.
     assert resolve_epochs("auto", 32, 32561) == 25 and resolve_epochs("auto", 196, 200_000) == 4
-    assert resolve_epochs("auto", 977, 10**6) == 1 and resolve_epochs("auto", 9766, 10**7) == 1
-    assert resolve_epochs(7, 32, 32561) == 7
+    assert resolve_epochs("auto", 977, 10**6) == 1 and resolve_epochs("auto", 1954, 2 * 10**6) == 1
+    assert resolve_epochs("auto", 9766, 10**7) == pytest.approx(0.2)
+    assert resolve_epochs(7, 32, 32561) == 7 and resolve_epochs(1, 9766, 10**7) == 1
+
+
+@pytest.mark.parametrize("n_samples", [2_000_001, 5 * 10**6, 10**8])
+def test_above_the_cap_an_auto_plan_processes_the_same_rows_whatever_n(n_samples):
+    plan = plan_training(n_samples, epsilon=1.0, delta=None, batch_size="auto", epochs="auto", accountant="pld",
+                         noise_multiplier=1.0)
+    assert plan.epochs == 1 and plan.sample_rate == 1 / math.ceil(n_samples / 1024)
+    assert plan.n_steps == round(math.ceil(n_samples / 1024) * AUTO_MAX_ROWS / n_samples)
+    assert abs(plan.n_steps * plan.expected_batch_size - AUTO_MAX_ROWS) < 1024
 
 
 def test_warnings_of_fit_point_at_the_callers_line(numeric_data):

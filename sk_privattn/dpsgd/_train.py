@@ -20,7 +20,7 @@ from skorch.callbacks import LRScheduler, PrintLog
 
 from ._net import OPTIMIZERS, _FitProgress, _PrivateNet, _RecordEpsilon
 from ._optimizer import make_private, strip_opacus_state
-from ._sampling import poisson_loader
+from ._sampling import batch_source, poisson_loader
 
 __all__ = ["TrainingResult", "train_module", "train_with"]
 
@@ -87,6 +87,7 @@ def train_module(
     clipping="auto",
     persons=None,
     max_rows_per_person=None,
+    batches=None,
 ):
     """Train ``module`` on ``dataset`` by ``plan``: DP-SGD, or without clipping
     or noise when the plan is not private.
@@ -100,7 +101,8 @@ def train_module(
         Its ``forward`` takes the keys of ``dataset.inputs`` as keywords. It
         may be already trained: training continues from its weights.
     dataset : TensorBatchDataset
-        The training rows: the Poisson sampler draws from all of them.
+        The training rows: the Poisson sampler draws from all of them (or,
+        with ``batches``, they are the rows it drew).
         ``plan.n_samples`` is their count as the plan reads it (public, or a
         DP count), which sets the batch size and the divisor of the noisy
         sum, not necessarily ``len(dataset)``.
@@ -117,7 +119,8 @@ def train_module(
         A key of ``OPTIMIZERS`` or a ``torch.optim.Optimizer`` class.
     device : str
     seed : int
-        Seeds the batch sampler and the DP noise.
+        The secret that keys the Poisson batches (:mod:`._sampling`), and the
+        seed of the DP noise.
     verbose : int
         0 silent; 1 a progress bar over all steps, with its ETA, and a log
         line per epoch with the ε spent so far.
@@ -142,6 +145,10 @@ def train_module(
         is clipped as a whole (:mod:`~sk_privattn.dpsgd._sampling`). ``None``: rows.
     max_rows_per_person : int, default=None
         With ``persons``.
+    batches : BatchSource, default=None
+        Where the batches come from; ``None`` draws them from ``dataset``'s
+        rows (or ``persons``), keyed by ``seed``. A pass over partitioned data
+        gives :class:`~._sampling.GatheredBatches` of the rows it drew.
 
     Returns
     -------
@@ -150,7 +157,6 @@ def train_module(
     if recorder is not None:
         recorder.start()
     optimizer_class = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
-    sampler_generator = torch.Generator().manual_seed(int(seed))
     # The noise is drawn on the CPU whatever the device: a fit on a GPU adds the same noise.
     noise_generator = torch.Generator().manual_seed(int(seed) + 1)
 
@@ -180,7 +186,10 @@ def train_module(
     net.initialize()
     net.steps_taken_ = 0
     net.module_.train()  # Opacus refuses a module in eval mode, as a fitted one is
-    loader = poisson_loader(dataset, plan, sampler_generator, persons, max_rows_per_person)
+    if batches is None:
+        batches = batch_source(plan, secret=seed, n_rows=len(dataset), persons=persons,
+                               max_rows_per_person=max_rows_per_person)
+    loader = poisson_loader(dataset, batches)
     dpsgd = None
     if plan.private:
         dpsgd = make_private(
@@ -232,7 +241,7 @@ def train_module(
 
 
 def train_with(estimator, module, dataset, plan, *, criterion, seed, verbose=0, recorder=None, account=True,
-               persons=None):
+               persons=None, batches=None):
     """:func:`train_module` with the training parameters of ``estimator`` (``max_grad_norm``,
     ``lr``, ``optimizer``, ``weight_decay``, ``device``, ``lr_schedule``, and with
     ``persons`` its ``max_rows_per_person``)."""
@@ -253,4 +262,5 @@ def train_with(estimator, module, dataset, plan, *, criterion, seed, verbose=0, 
         account=account,
         persons=persons,
         max_rows_per_person=getattr(estimator, "max_rows_per_person", None),
+        batches=batches,
     )

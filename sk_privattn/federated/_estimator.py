@@ -234,6 +234,8 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
 
     #: Where the bounds, categories and classes come from when they are not given.
     _training_rows = "the pooled rows of all sites (which a real federation cannot do)"
+    #: Each site holds its rows in memory.
+    _partitioned_input = False
 
     #: A federation weighs every class 1: it has no class_weight parameter.
     class_weight = None
@@ -411,8 +413,9 @@ class FederatedDPAttentionClassifier(DPClassifierMixin, BaseDPAttention):
         (:func:`._plan.site_plan`); at client level a batch above a site's rows takes the whole
         site at each step of its local, non-private training."""
 
-    def _train(self, module, dataset, plan, *, criterion, seed, recorder, persons=None):
-        """Flower rounds instead of one DP-SGD run: a simulation, one client per site."""
+    def _train(self, module, dataset, plan, *, criterion, seed, recorder, persons=None, batches=None):
+        """Flower rounds instead of one DP-SGD run: a simulation, one client per site (each draws
+        its own batches, so ``batches`` is always None here)."""
         site_seed, noise_seed = federation_seeds(seed)
         sites = [SiteData(name, dataset.subset(plan.site_of_row == k)) for k, name in enumerate(plan.site_names)]
         strategy = make_strategy(self, plan.n_sites, get_arrays(module), plan.server, noise_seed)

@@ -33,6 +33,9 @@ AUTO_STEPS_PER_EPOCH = 32
 #: Steps that ``max_epochs="auto"`` aims at, and the most epochs it takes.
 AUTO_STEPS = 800
 MAX_AUTO_EPOCHS = 50
+#: The most rows (or persons) that an "auto" plan processes, epochs times the count: above it,
+#: ``max_epochs="auto"`` takes less than one epoch, so that a fit's cost stops growing with n.
+AUTO_MAX_ROWS = 2_000_000
 
 
 def resolve_batch_size(batch_size, n_samples):
@@ -50,18 +53,28 @@ def resolve_batch_size(batch_size, n_samples):
 
 
 def resolve_epochs(max_epochs, steps_per_epoch, n_samples):
-    """``max_epochs``, or for "auto" about ``AUTO_STEPS`` steps, within limits.
+    """``max_epochs``, or for "auto" about ``AUTO_STEPS`` steps, within limits; a fraction of
+    an epoch above ``AUTO_MAX_ROWS``.
 
-    At least 1 epoch and at most ``MAX_AUTO_EPOCHS``. Small data get many
-    epochs, so that DP-SGD takes enough steps to learn rather than to stay at
-    the prior (a constant predictor): 25 on 1,000 rows, and on the 32,561
-    rows of Adult. Above about 33,000 rows the batch is 1,024 rows, so the
-    fit processes about 800,000 rows whatever n: 4 epochs on 200,000 rows,
-    1 from about 550,000. Only the plan's count enters it.
+    At least 1 epoch and at most ``MAX_AUTO_EPOCHS`` up to ``AUTO_MAX_ROWS``
+    (2,000,000) rows. Small data get many epochs, so that DP-SGD takes enough
+    steps to learn rather than to stay at the prior (a constant predictor): 25
+    on 1,000 rows, and on the 32,561 rows of Adult. Above about 33,000 rows the
+    batch is 1,024 rows, so the fit processes about 800,000 rows: 4 epochs on
+    200,000 rows, 1 from about 550,000 up to 2,000,000. Above that the fit
+    processes ``AUTO_MAX_ROWS`` rows whatever n, ``AUTO_MAX_ROWS / n`` of an
+    epoch (0.2 on 10,000,000 rows), so that its cost stops growing with n.
+    Only the plan's count enters it.
+
+    Returns
+    -------
+    int, or a float below 1 (the share of an epoch that "auto" takes above ``AUTO_MAX_ROWS``)
     """
-    if max_epochs == "auto":
-        return int(min(MAX_AUTO_EPOCHS, max(1, round(AUTO_STEPS / steps_per_epoch))))
-    return int(max_epochs)
+    if max_epochs != "auto":
+        return int(max_epochs)
+    if n_samples > AUTO_MAX_ROWS:
+        return AUTO_MAX_ROWS / n_samples
+    return int(min(MAX_AUTO_EPOCHS, max(1, round(AUTO_STEPS / steps_per_epoch))))
 
 
 class Plan(ABC):
@@ -140,9 +153,12 @@ class TrainingPlan(Plan):
     At each step every row joins the batch independently with probability
     ``sample_rate`` (Poisson sampling), the clipped gradients are summed and
     Gaussian noise of standard deviation ``noise_multiplier * max_grad_norm``
-    is added. The sample rate is exactly ``1 / steps_per_epoch``, so that an
-    epoch sees each row once in expectation, and the sampler runs exactly
-    ``steps_per_epoch`` steps: what the accountant composes is what runs.
+    is added. The sample rate is exactly ``1 / ceil(n_samples / batch_size)``,
+    so that an epoch of that many steps sees each row once in expectation, and
+    the sampler runs exactly ``steps_per_epoch`` steps an epoch: what the
+    accountant composes is what runs. An "auto" plan above ``AUTO_MAX_ROWS``
+    rows takes less than one pass over the data: one epoch of fewer steps
+    (:func:`resolve_epochs`).
 
     Attributes
     ----------
@@ -153,9 +169,10 @@ class TrainingPlan(Plan):
         Expected batch size asked for; the expected size of a Poisson batch
         is ``n_samples * sample_rate``.
     steps_per_epoch : int
-        ``ceil(n_samples / batch_size)``.
+        ``ceil(n_samples / batch_size)``, a pass over the rows; fewer in the one
+        epoch of a plan that takes less than a pass.
     sample_rate : float
-        ``1 / steps_per_epoch``.
+        ``1 / ceil(n_samples / batch_size)``.
     epochs : int
     noise_multiplier : float
         0.0 for a plan without privacy (ε = inf).
@@ -340,6 +357,8 @@ def plan_training(
     steps_per_epoch = math.ceil(n_samples / batch_size)
     epochs = resolve_epochs(epochs, steps_per_epoch, n_samples)
     sample_rate = 1.0 / steps_per_epoch
+    if epochs < 1:  # less than one pass over the units: one "epoch" of that share of a pass's steps
+        steps_per_epoch, epochs = max(1, round(steps_per_epoch * epochs)), 1
     delta = float(delta) if delta is not None else default_delta(count)
     prior_history = tuple(tuple(entry) for entry in prior_history)
     release_history = tuple(tuple(entry) for entry in release_history)

@@ -37,7 +37,7 @@ from ._calibration import compute_epsilon
 from .accountants import get_accountant
 from .ledger import attach, is_open, open_ledgers
 
-__all__ = ["RecordsFits", "begin_fit", "record_accountant_delta", "record_id", "row_fingerprints"]
+__all__ = ["RecordsFits", "begin_fit", "ledgers_of", "record_accountant_delta", "record_id", "row_fingerprints"]
 
 
 def row_fingerprints(X, y, key):
@@ -67,7 +67,7 @@ def record_id(estimator):
     return getattr(estimator, "_privacy_record_id", None)
 
 
-def _ledgers_of(estimator):
+def ledgers_of(estimator):
     """The open ledgers a fit of ``estimator`` records to: this process's, and those it was pickled with."""
     ledgers = open_ledgers()
     known = {ledger.path for ledger in ledgers}
@@ -239,7 +239,7 @@ def begin_fit(estimator, plan, previous=None):
     calls, before the first step and when it stops, whether it completed or
     failed.
     """
-    ledgers = _ledgers_of(estimator)
+    ledgers = ledgers_of(estimator)
     if not ledgers:
         return _NoRecorder()
     return _FitRecorder(estimator, ledgers, plan, previous)

@@ -121,19 +121,26 @@ max_epochs : int or "auto", default={default}
     Passes over the data. Each epoch is ``ceil(n / batch_size)`` steps.
     "auto" takes as many epochs as give about 800 steps, at least 1 and
     at most 50 (25 epochs on 1,000 rows and on 32,561, 4 on 200,000, 1
-    from about 550,000; stored in ``max_epochs_``): small data get enough
-    steps to learn, large data few passes (see docs/privacy.md, "Choosing
-    max_grad_norm, batch_size and max_epochs"). Only the count of rows that
-    the plan reads (public or DP, ``count_``) enters it.""",
+    from about 550,000 to 2,000,000; stored in ``max_epochs_``): small data
+    get enough steps to learn, large data few passes. Above 2,000,000 rows
+    (``AUTO_MAX_ROWS``) "auto" processes 2,000,000 rows whatever n: one
+    epoch of ``2,000,000 / batch_size`` steps (1,953 at batches of 1,024),
+    which sees a share ``2,000,000 / n`` of the rows in expectation, so
+    that the fit's cost stops growing with n (see docs/privacy.md,
+    "Choosing max_grad_norm, batch_size and max_epochs"). Only the count of
+    rows that the plan reads (public or DP, ``count_``) enters it.""",
     "batch_size": """\
 batch_size : int or "auto", default={default}
     Expected batch size under Poisson sampling: each row joins each
     step's batch with probability ``1 / ceil(n / batch_size)``
     (``sample_rate_``). "auto" uses ``n / 32`` (32 steps an epoch), at
     least ``sqrt(n)`` and at most 1024 (32 on 1,000 rows, 1,018 on
-    32,561), stored in ``batch_size_``. Only the count of rows that the
-    plan reads (public or DP, ``count_``) enters it, and the divisor of the
-    noisy gradient sum is the expected batch size of that count.""",
+    32,561), stored in ``batch_size_``; it does not grow further with n,
+    since above a million rows the noise per row is already small and a
+    fixed budget of rows goes further in more steps. Only the count of rows
+    that the plan reads (public or DP, ``count_``) enters it, and the
+    divisor of the noisy gradient sum is the expected batch size of that
+    count.""",
     "lr": """\
 lr : float, default={default}
     Learning rate (peak learning rate under the cosine schedule).""",
