@@ -47,6 +47,7 @@ from ._warm_start import (
     check_same_unit,
     structure,
 )
+from .data._dask_metadata import PartitionedSource
 from .data._dask_source import (
     check_partitioned_fit,
     count_partitioned,
@@ -478,15 +479,19 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         n_numeric, n_categorical, n_labels = self._metadata_needs(X, y)
         if n_numeric + n_categorical + n_labels == 0:
             return None
-        return plan_metadata(
+        partitioned = is_partitioned(X)
+        release = plan_metadata(
             self.metadata_noise_multiplier,
             n_numeric=n_numeric,
             n_categorical=n_categorical,
             n_labels=n_labels,
             relation=self.neighbouring,
             entropy=np.random.SeedSequence([int(seed), _METADATA_SEED]).generate_state(1)[0],
-            groups=None if person_id is None else np.asarray(person_id),
+            groups=None if person_id is None or partitioned else np.asarray(person_id),
         )
+        if partitioned:  # the histograms are summed where the partitions live
+            release = dataclasses.replace(release, source=PartitionedSource(X, y, person_id))
+        return release
 
     def _metadata_needs(self, X, y):
         """``(n_numeric, n_categorical, n_labels)``: the ranges, category lists and label domains

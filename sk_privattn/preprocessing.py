@@ -383,7 +383,7 @@ class TabularEncoder:
         if not self.numeric_.size:
             return np.zeros((0, 2))
         if self.bounds is None and unpublished.private:
-            ranges = unpublished.require_release("bounds").numeric_ranges(self._numeric(X))
+            ranges = unpublished.require_release("bounds").numeric_ranges(self._numeric(X), columns=self.numeric_)
             # A feature without a released range has NaN bounds: it is encoded by signed_log.
             return np.column_stack([ranges.lower, ranges.upper])
         if self.bounds is None or reads_data(self.bounds):
@@ -483,7 +483,7 @@ class TabularEncoder:
                 categories.append(np.asarray(sorted(set(present.tolist()), key=_sort_key), dtype=object))
                 from_data.append(j)
         if released:
-            release = unpublished.require_release("categories").categories(X[:, released])
+            release = unpublished.require_release("categories").categories(X[:, released], columns=released)
             lists = iter(release.categories)
             categories = [next(lists) if values is None else values for values in categories]
             categories = [np.asarray(values, dtype=object) for values in categories]

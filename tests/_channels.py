@@ -92,6 +92,23 @@ def _pinned_partitions(keys):
     return release
 
 
+def _pinned_ranges_of(columns, *, noise, seed, public_bounds=None, **kwargs):
+    """The DP ranges of partitioned columns (a Dask X): (0, 100) each, whatever their values."""
+    return _pinned_ranges(np.zeros((0, columns.n_features)), noise=noise, seed=seed)
+
+
+def _pinned_partitions_of(categories, classes):
+    def release(columns, *, noise, seed, delta, relation, max_categories=None, purpose=None):
+        """The DP categories (or classes) of partitioned columns: fixed keys, whatever the values."""
+        from sk_privattn.privacy._metadata._noise import _CLASSES
+
+        keys = classes if purpose == _CLASSES else categories
+        return _pinned_partitions(keys)(np.zeros((0, columns.n_features)), noise=noise, seed=seed, delta=delta,
+                                        relation=relation)
+
+    return release
+
+
 #: Every DP release other than the trained weights, by name: ``(module, attribute, stand-in)``,
 #: the stand-in releasing one fixed value whatever the data. A new release joins here.
 DP_RELEASES = {
@@ -101,6 +118,12 @@ DP_RELEASES = {
     "categories (metadata)": ("sk_privattn.privacy._metadata._release", "release_categories",
                               _pinned_partitions(("blue", "green", "red", "L", "M", "S"))),
     "classes (metadata)": ("sk_privattn.privacy._metadata._release", "release_classes", _pinned_partitions((0, 1))),
+    "numeric ranges of partitions (metadata, Dask)": ("sk_privattn.privacy._metadata._release", "release_ranges_of",
+                                                      _pinned_ranges_of),
+    "categories and classes of partitions (metadata, Dask)": (
+        "sk_privattn.privacy._metadata._release", "release_categories_of",
+        _pinned_partitions_of(("blue", "green", "red", "L", "M", "S"), (0, 1)),
+    ),
 }
 
 

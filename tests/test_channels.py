@@ -85,6 +85,20 @@ REGRESSOR = {**{key: value for key, value in TABULAR.items() if key != "classes"
 NO_METADATA = {key: value for key, value in TABULAR.items() if key not in ("bounds", "categories", "classes")}
 
 
+def _on_dask(fit):
+    """``fit`` on ``X, y`` as Dask collections of two partitions, on the synchronous scheduler."""
+
+    def fit_on_dask(X, y):
+        dd = pytest.importorskip("dask.dataframe")
+        import dask
+        import pandas as pd
+
+        with dask.config.set(scheduler="sync"):
+            return fit(dd.from_pandas(X, npartitions=2), dd.from_pandas(pd.Series(y, name="y"), npartitions=2))
+
+    return fit_on_dask
+
+
 #: name -> (fit(X, y, *rest), the two neighbouring inputs)
 ESTIMATOR_CASES = {
     "classifier, one row removed": (
@@ -140,6 +154,33 @@ def test_an_estimator_emits_the_same_on_neighbouring_data(case, pinned, tmp_path
     first, second = observe_neighbours(_in_a_ledger(fit), *neighbours(*_table()), tmp_path / "run")
     _assert_same(first, second)
     assert "epsilon" in first.stdout and first.files  # the progress and the ledger were seen
+
+
+#: Fits on Dask collections (issue 35), outside a ledger, which a fit on Dask refuses.
+DASK_CASES = {
+    "classifier on Dask, no metadata, an adversarial row": (
+        _on_dask(lambda X, y: DPAttentionClassifier(**NO_METADATA).fit(X, y)),
+        lambda X, y: [(X, y), with_row_replaced(X, y, 0, {"color": "purple", "age": 1e9}, 7)],
+    ),
+    "regressor on Dask, no metadata, a row removed": (
+        _on_dask(lambda X, y: DPAttentionRegressor(**NO_METADATA).fit(X, y)),
+        lambda X, y: [_regression(X, y), without_row(*_regression(X, y))],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DASK_CASES))
+def test_a_fit_on_dask_emits_the_same_on_neighbouring_data(case, pinned, tmp_path):
+    fit, neighbours = DASK_CASES[case]
+
+    def entry(folder, X, y):
+        fitted = fit(X, y)
+        print(privacy_report(fitted))
+        return fitted
+
+    first, second = observe_neighbours(entry, *neighbours(*_table()), tmp_path / "run")
+    _assert_same(first, second)
+    assert "epsilon" in first.stdout
 
 
 def test_a_person_level_fit_emits_the_same_without_one_person(pinned, tmp_path):

@@ -118,12 +118,17 @@ def test_an_estimator_fits_on_parquet_through_the_cluster(client, parquet_dir, m
     monkeypatch.setattr(_plan, "AUTO_MAX_ROWS", 3000)
     table = dd.read_parquet(parquet_dir)
     X, y = table[[f"x{j}" for j in range(COLUMNS)]], (table["row"] % 2).astype("int64")
-    bounds = (0.0, float(FILES * ROWS_PER_FILE * COLUMNS))
-    clf = DPAttentionClassifier(epsilon=1.0, random_state=0, bounds=bounds, classes=[0, 1], d_token=8, n_heads=2)
+    # No bounds: each column's range is released with DP from histograms summed on the workers.
+    clf = DPAttentionClassifier(epsilon=1.0, random_state=0, classes=[0, 1], d_token=8, n_heads=2)
     with dask.config.set(scheduler=client):
         clf.fit(X, y)
     assert clf.max_epochs_ == 1 and abs(clf.n_steps_ * clf.batch_size_ - 3000) <= clf.batch_size_
     assert list(clf.feature_names_in_) == list(X.columns) and clf.count_ > 5_000_000
+    top = FILES * ROWS_PER_FILE * (np.arange(COLUMNS) + 1.0)  # x_j = row * (j + 1)
+    # near the 1 % and 99 % quantiles, within the width of a refined bin
+    assert np.all(clf.bounds_[:, 0] < 0.02 * top) and np.all(np.abs(clf.bounds_[:, 1] / (0.99 * top) - 1) < 0.06)
+    imported = client.run(lambda: [name for name in ("torch", "sk_privattn") if name in __import__("sys").modules])
+    assert all(names == [] for names in imported.values())
 
 
 def test_person_level_on_the_cluster_matches_the_local_scheduler(client):

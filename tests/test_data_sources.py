@@ -170,8 +170,8 @@ def test_person_level_needs_the_data_partitioned_by_person(data):
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"bounds": None}, r"needs public metadata, but bounds is None.*Pass bounds=\.\.\."),
-    ({"classes": None, "categories": None}, r"categories, classes are None"),
+    ({"bounds": "data"}, r"reads no metadata from the rows, but bounds='data' asks for it.*Leave bounds at None"),
+    ({"classes": "data", "categories": "data"}, r"categories='data', classes='data'"),
 ])
 def test_a_dask_fit_refuses_metadata_read_from_the_rows_before_any_count(data, params, match, monkeypatch):
     from sk_privattn import _base
@@ -179,9 +179,61 @@ def test_a_dask_fit_refuses_metadata_read_from_the_rows_before_any_count(data, p
     monkeypatch.setattr(_base, "count_partitioned", pytest.fail)
     with pytest.raises(ValueError, match=match):
         DPAttentionClassifier(**{**TABULAR, **params}).fit(*_dask(*data))
-    regressor = DPAttentionRegressor(**{**FAST_PARAMS, **PUBLIC})
-    with pytest.raises(ValueError, match="target_bounds is None"):
+    regressor = DPAttentionRegressor(**{**FAST_PARAMS, **PUBLIC, "target_bounds": "data"})
+    with pytest.raises(ValueError, match="target_bounds='data'"):
         regressor.fit(*_dask(data[0], data[1].astype(float)))
+
+
+@pytest.fixture(scope="module")
+def larger():
+    """Rows enough that every range, category and class is released at the default noise."""
+    X, y = make_mixed_frame(n_samples=3000, seed=2)
+    X.loc[X.index[::50], "income"] = np.nan
+    return X, y
+
+
+def test_a_dask_fit_releases_the_metadata_that_a_fit_in_memory_of_the_same_rows_releases(larger):
+    """No metadata given: the histograms summed over the partitions are those of the rows in memory,
+    and the noise is the same for the same seed, so the releases are equal."""
+    X, y = larger
+    params = dict(FAST_PARAMS, epsilon=2.0, public_count=3000, random_state=3)
+    in_memory = _fit(X, y, **params, bounds=None, categories=None, classes=None)
+    with dask.config.set(scheduler="sync"):
+        on_dask = _fit(*_dask(X, y, npartitions=4), **params, bounds=None, categories=None, classes=None)
+    assert np.isfinite(in_memory.bounds_).all()
+    np.testing.assert_array_equal(on_dask.bounds_, in_memory.bounds_)
+    assert [list(c) for c in on_dask.categories_] == [list(c) for c in in_memory.categories_] != []
+    assert on_dask.classes_.tolist() == in_memory.classes_.tolist() == [0, 1]
+    assert on_dask.epsilon_ == in_memory.epsilon_ <= 2.0
+
+    target = X["age"].to_numpy() + np.where(y == 1, 20.0, 0.0)
+    regressors = []
+    for inputs in [(X, target), _dask(X, target, npartitions=3)]:
+        with dask.config.set(scheduler="sync"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            regressors.append(DPAttentionRegressor(**params, **PUBLIC).fit(*inputs))
+    assert np.isfinite(regressors[0].target_bounds_).all()
+    np.testing.assert_array_equal(regressors[1].target_bounds_, regressors[0].target_bounds_)
+
+
+def test_a_dask_fit_at_person_level_releases_the_metadata_of_persons_as_in_memory(larger):
+    """Partitioned by person, each partition weighs a person's rows 1/k and counts their most
+    frequent category once, as the release in memory does."""
+    X, y = larger
+    person = np.arange(len(X)) // 3
+    params = dict(FAST_PARAMS, epsilon=2.0, public_count=1000, random_state=1, bounds=None, categories=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        in_memory = DPAttentionClassifier(**{**TABULAR, **params}).fit(X, y, person_id=person)
+        frame = dd.from_pandas(X.assign(person=person, y=y).set_index("person"), npartitions=4)
+        with dask.config.set(scheduler="sync"):
+            on_dask = DPAttentionClassifier(**{**TABULAR, **params}).fit(frame.drop(columns="y"), frame["y"],
+                                                                        person_id="person")
+    assert on_dask.privacy_unit_ == in_memory.privacy_unit_ == "person"
+    assert np.isfinite(in_memory.bounds_).all()
+    # Weights of 1/3 summed in another order: equal to the last bits of a float.
+    np.testing.assert_allclose(on_dask.bounds_, in_memory.bounds_, rtol=1e-12)
+    assert [list(c) for c in on_dask.categories_] == [list(c) for c in in_memory.categories_]
 
 
 def test_a_dask_fit_refuses_what_it_cannot_run_privately(data, tmp_path):

@@ -53,6 +53,7 @@ sk_privattn, and runs the driver's version of the code. Dask is an optional
 dependency (the ``[dask]`` extra).
 """
 
+import functools
 import numbers
 import sys
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dpsgd import _poisson
+from ..privacy._metadata import _counts
 from ..dpsgd._poisson import (
     ROWS,
     bottom_k,
@@ -82,7 +84,15 @@ except ImportError:  # the [dask] extra is not installed
 #: The column that carries ``y`` beside a Dask DataFrame's own columns through the pass.
 _TARGET = "__sk_privattn_target__"
 
-__all__ = ["ExactCount", "SampledSteps", "column_kinds", "count_units", "parquet_row_count", "sample_steps"]
+__all__ = [
+    "ExactCount",
+    "SampledSteps",
+    "column_kinds",
+    "count_units",
+    "parquet_row_count",
+    "reduce_partitions",
+    "sample_steps",
+]
 
 
 @dataclass(frozen=True, repr=False)
@@ -151,7 +161,7 @@ class _ByValue:
 
     def __init__(self, function):
         self.function = function
-        self.__name__ = function.__name__
+        self.__name__ = getattr(function, "__name__", getattr(getattr(function, "func", None), "__name__", "task"))
         self._payload = None
 
     def __call__(self, *args, **kwargs):
@@ -164,7 +174,7 @@ class _ByValue:
 
 
 def _dumps_by_value(function):
-    modules = [sys.modules[__name__], _poisson]
+    modules = [sys.modules[__name__], _poisson, _counts]
     registered = set(cloudpickle.list_registry_pickle_by_value())
     added = [module for module in modules if module.__name__ not in registered]
     for module in added:
@@ -286,10 +296,11 @@ def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_r
             "(for example, take them from the same Dask DataFrame)."
         )
     plan = dict(steps=steps, sample_rate=sample_rate, secret=secret, max_rows_per_person=max_rows_per_person,
-                schema=None if schema is None else tuple(schema),
-                reduction=None if partition_reduction is None else _ByValue(partition_reduction))
+                schema=None if schema is None else tuple(schema))
     person = person_id if isinstance(person_id, str) else None
-    sample_partition = _ByValue(_sample_partition)
+    # The reduction bound inside the one callable by value (see reduce_partitions).
+    sample_partition = _ByValue(_sample_partition if partition_reduction is None
+                                else functools.partial(_sample_partition, reduction=partition_reduction))
     tasks = [
         dask.delayed(sample_partition, pure=False)(
             part, y_part, id_parts[i] if id_parts is not None else None,
@@ -299,6 +310,52 @@ def sample_steps(X, y=None, *, steps, sample_rate, secret, person_id=None, max_r
     ]
     results = dask.compute(*tasks, scheduler=scheduler)
     return _gather(results, len(parts), steps, max_rows_per_person)
+
+
+def reduce_partitions(X, y, function, *, person_id=None, scheduler=None, **arguments):
+    """``function(part, y_part, person, **arguments)`` on each partition of ``X``, where it lives: its
+    values in partition order, each partition answered once (a lost one is an error).
+
+    ``y`` is partitioned as ``X`` (or None); ``person`` holds the partition's person codes
+    (:func:`~sk_privattn.dpsgd._poisson.person_codes` of the index named ``person_id``, which
+    :func:`check_partitioned_by_person` has checked), or None at row level. ``function``
+    travels by value (it may call this module's functions and those of
+    :mod:`sk_privattn.privacy._metadata._counts`, never sk_privattn's others), and what it
+    returns reaches the driver: a sum over rows (histograms) that a DP release noises.
+    """
+    _require_dask()
+    target = None
+    if y is not None and _is_dask_frame(X) and _is_dask_frame(y):
+        X, y, target = X.assign(**{_TARGET: y}), None, _TARGET  # one partitioning for both (sample_steps)
+    y = _aligned(X, y, "y")
+    parts = partitions(X)
+    y_parts = partitions(y) if y is not None else [None] * len(parts)
+    if len(y_parts) != len(parts):
+        raise ValueError(f"X has {len(parts)} partitions but y has {len(y_parts)}; partition y as X.")
+    # One callable by value, ``function`` bound inside: a callable among a task's arguments would
+    # reach the workers by reference (the scheduler unpickles and pickles the arguments again).
+    reduce_partition = _ByValue(functools.partial(_reduce_partition, function=function))
+    tasks = [
+        dask.delayed(reduce_partition, pure=False)(part, y_part, partition=i, person_column=person_id,
+                                                   target_column=target, arguments=arguments)
+        for i, (part, y_part) in enumerate(zip(parts, y_parts))
+    ]
+    results = dask.compute(*tasks, scheduler=scheduler)
+    if sorted(partition for partition, _ in results) != list(range(len(parts))):
+        raise RuntimeError(f"Not every one of the {len(parts)} partitions answered; rerun once the workers are back.")
+    return [value for _, value in sorted(results, key=lambda result: result[0])]
+
+
+def _reduce_partition(part, y_part, *, function, partition, person_column, target_column, arguments):
+    """On a worker: ``function`` on one partition (see :func:`reduce_partitions`)."""
+    if target_column is not None:
+        part, y_part = part.drop(columns=[target_column]), part[target_column]
+    if y_part is not None and len(y_part) != len(part):
+        raise ValueError(f"y and X differ in length in partition {partition}; partition y as X.")
+    person = None
+    if person_column is not None:
+        person = person_codes(_partition_ids(part, None, person_column, len(part), partition))[1]
+    return partition, function(part, y_part, person, **arguments)
 
 
 def column_kinds(frame):

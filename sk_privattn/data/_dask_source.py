@@ -6,9 +6,10 @@ steps as a fit in memory (:mod:`sk_privattn._base`), with three of them done whe
 partitions live:
 
 1. :func:`check_partitioned_fit`, before anything is computed: the estimator reads tables,
-   ``y`` is a Dask collection, no sample weights, no open privacy ledger, and the metadata
-   (bounds, categories, classes, target bounds) is public, since on this path nothing may
-   be read from the rows but the DP count and each step's sample;
+   ``y`` is a Dask collection, no sample weights, no open privacy ledger, and no metadata
+   (bounds, categories, classes, target bounds) is to be read from the rows (``"data"``),
+   since on this path nothing may be read from the rows but DP releases (the count, the
+   metadata left at None: :mod:`._dask_metadata`) and each step's sample;
 2. :func:`count_partitioned`: the exact count of rows (``len``; Dask may answer it from the
    Parquet footers) or, partitioned by person, of persons, which the fit path releases
    with a DP count like any other n before the plan reads it;
@@ -32,11 +33,12 @@ import sys
 import numpy as np
 
 from ..dpsgd import GatheredBatches
+from ..privacy._metadata import FROM_DATA, reads_data
 from . import _dask_pass
 
 __all__ = ["check_partitioned_fit", "count_partitioned", "draw_steps", "is_partitioned", "predict_by_partition"]
 
-#: The parameters that, left at None, would read metadata from the rows.
+#: The parameters of the metadata: at None, released with DP; at "data", refused on this path.
 _METADATA = ("bounds", "categories", "classes", "target_bounds")
 
 
@@ -90,16 +92,17 @@ def _check_no_ledger(estimator):
 
 
 def _check_public_metadata(estimator, is_categorical):
+    """Refuse metadata to be read from the rows (``"data"``): on this path the fit reads nothing of
+    the rows but DP releases (the count, the metadata left at None) and each step's sample."""
     has = {"bounds": bool((~is_categorical).any()), "categories": bool(is_categorical.any())}
     params = estimator.get_params(deep=False)
-    missing = [name for name in _METADATA if name in params and params[name] is None and has.get(name, True)]
-    if missing:
-        given = ", ".join(f"{name}=..." for name in missing)
+    read = [name for name in _METADATA if name in params and reads_data(params[name]) and has.get(name, True)]
+    if read:
         raise ValueError(
-            f"{type(estimator).__name__} on a Dask X needs public metadata, but {', '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} None, which would read them from the rows. On this path "
-            "the fit reads nothing of the rows but a DP count and each step's sample; DP releases of metadata "
-            f"summed over the partitions are not wired to it yet. Pass {given} from the data's documentation."
+            f"{type(estimator).__name__} on a Dask X reads no metadata from the rows, but "
+            f"{', '.join(f'{name}={FROM_DATA!r}' for name in read)} asks for it. Leave "
+            f"{' and '.join(read)} at None for a DP release summed over the partitions, or pass "
+            "the public values from the data's documentation."
         )
 
 

@@ -10,6 +10,8 @@ from dp_accounting import ComposedDpEvent, GaussianDpEvent, NeighboringRelation
 from scipy.optimize import brentq
 from scipy.stats import norm
 
+from ._counts import unit_weights as _unit_weights
+
 __all__ = ["DEFAULT_NOISE_MULTIPLIER", "MetadataNoise", "histogram_dp_event", "partition_delta", "partition_threshold"]
 
 #: The metadata noise multiplier ``m`` when the caller gives none (docs/_drafts/dp_metadata.md).
@@ -228,16 +230,3 @@ def _check_noise(noise, needed, kind, what):
             f"{what} needs {needed} {kind.removeprefix('n_')} histograms, but noise={noise!r} declares "
             f"{kind}={declared}; count every feature of the release in the MetadataNoise."
         )
-
-
-def _unit_weights(n_rows, groups):
-    """Each row's weight: 1, or ``1 / k`` for a person with ``k`` rows; and each row's person."""
-    if groups is None:
-        return np.ones(n_rows), np.arange(n_rows)
-    groups = np.asarray(groups)
-    if groups.ndim != 1 or len(groups) != n_rows:
-        raise ValueError(f"groups has shape {groups.shape}; pass one person id per row, shape ({n_rows},).")
-    _, person, counts = np.unique(groups, return_inverse=True, return_counts=True)
-    return 1.0 / counts[person], person
-
-

@@ -3,11 +3,11 @@
 import hashlib
 import math
 import numbers
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._counts import ArrayCounts
 from ._noise import (
     _CATEGORIES,
     _CLASSES,
@@ -19,47 +19,12 @@ from ._noise import (
     partition_threshold,
 )
 
-__all__ = ["ReleasedCategories", "release_categories", "release_classes"]
-
-
-def _category_key(value):
-    """An orderable, hashable key for a category, or None for a missing value.
-
-    Numpy scalars become Python ones; equal numbers share a key (``1``,
-    ``1.0`` and ``np.int64(1)``); other objects than booleans, numbers,
-    strings and bytes are compared by their ``repr``.
-    """
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool):
-        return (0, value)
-    if isinstance(value, numbers.Real):
-        value = float(value) if not isinstance(value, numbers.Integral) else int(value)
-        return (1, int(value) if isinstance(value, float) and value.is_integer() else value)
-    if isinstance(value, str):
-        return (2, value)
-    if isinstance(value, bytes):
-        return (3, value)
-    return (4, f"{type(value).__qualname__}: {value!r}")
+__all__ = ["ReleasedCategories", "release_categories", "release_categories_of", "release_classes"]
 
 
 def _key_hash(key):
     """128 bits of BLAKE2b of the key: the same in every process, unlike ``hash``."""
     return int.from_bytes(hashlib.blake2b(repr(key).encode(), digest_size=16).digest(), "little")
-
-
-def _category_counts(column, person):
-    """The count of each category; with ``person``, a person counts once, for their most frequent category."""
-    keys = [_category_key(value) for value in column]
-    if person is None:
-        return Counter(key for key in keys if key is not None)
-    held_by = defaultdict(Counter)
-    for key, who in zip(keys, person):
-        if key is not None:
-            held_by[who][key] += 1
-    return Counter(min(held, key=lambda key: (-held[key], key)) for held in held_by.values())
 
 
 @dataclass(frozen=True)
@@ -88,8 +53,7 @@ class ReleasedCategories:
     delta: float
 
 
-def _release_keys(column, person, noise_std, threshold, seed, purpose, feature, max_categories):
-    counts = _category_counts(column, person)
+def _release_keys(counts, noise_std, threshold, seed, purpose, feature, max_categories):
     released = []
     for key in sorted(counts):
         noisy = counts[key] + noise_std * _generator(seed, purpose, feature, _key_hash(key)).standard_normal()
@@ -100,20 +64,20 @@ def _release_keys(column, person, noise_std, threshold, seed, purpose, feature, 
     return tuple(key[1] for key, _ in released), np.array([noisy for _, noisy in released])
 
 
-def _partition_release(columns, *, noise, seed, delta, relation, groups, max_categories, purpose, what):
-    _check_noise(noise, len(columns), "n_categorical", what)
+def _partition_release(columns, *, noise, seed, delta, relation, max_categories, purpose, what):
+    """Partition selection of the keys of ``columns`` (a :class:`~._counts.ColumnCounts`)."""
+    _check_noise(noise, columns.n_features, "n_categorical", what)
     _check_seed(seed)
     if max_categories is not None and not (isinstance(max_categories, numbers.Integral) and max_categories >= 1):
         raise ValueError(f"max_categories={max_categories!r}; use an int >= 1, or None for no limit.")
-    if not columns:
+    if not columns.n_features:
         return ReleasedCategories((), (), math.nan, noise.noise_std, 0.0)
-    threshold = partition_threshold(noise.noise_std, delta / len(columns), relation)
-    person = None if groups is None else _unit_weights(len(columns[0]), groups)[1]
+    threshold = partition_threshold(noise.noise_std, delta / columns.n_features, relation)
     released = [
-        _release_keys(column, person, noise.noise_std, threshold, seed, purpose, feature, max_categories)
-        for feature, column in enumerate(columns)
+        _release_keys(counts, noise.noise_std, threshold, seed, purpose, feature, max_categories)
+        for feature, counts in enumerate(columns.keys())
     ]
-    spent = len(columns) * partition_delta(noise.noise_std, threshold, relation)
+    spent = columns.n_features * partition_delta(noise.noise_std, threshold, relation)
     return ReleasedCategories(tuple(keys for keys, _ in released), tuple(counts for _, counts in released),
                               threshold, noise.noise_std, spent)
 
@@ -169,8 +133,22 @@ def release_categories(X, *, noise, seed, delta, relation, groups=None, max_cate
     X = np.asarray(X, dtype=object)
     if X.ndim != 2:
         raise ValueError(f"X has shape {X.shape}; pass a 2-D array, one column per categorical feature.")
-    return _partition_release(list(X.T), noise=noise, seed=seed, delta=delta, relation=relation, groups=groups,
-                              max_categories=max_categories, purpose=_CATEGORIES, what="release_categories")
+    return release_categories_of(_key_columns(list(X.T), groups), noise=noise, seed=seed, delta=delta,
+                                 relation=relation, max_categories=max_categories)
+
+
+def _key_columns(columns, groups):
+    person = None if groups is None or not columns else _unit_weights(len(columns[0]), groups)[1]
+    return ArrayCounts(columns, [None] * len(columns), person)
+
+
+def release_categories_of(columns, *, noise, seed, delta, relation, max_categories=None, purpose=_CATEGORIES):
+    """:func:`release_categories` of the columns whose counts per key ``columns`` (a
+    :class:`~._counts.ColumnCounts`) gives: in memory or summed over partitions; with
+    ``purpose=_CLASSES``, :func:`release_classes`."""
+    return _partition_release(columns, noise=noise, seed=seed, delta=delta, relation=relation,
+                              max_categories=max_categories, purpose=purpose,
+                              what="release_classes" if purpose == _CLASSES else "release_categories")
 
 
 def release_classes(y, *, noise, seed, delta, relation, groups=None):
@@ -217,7 +195,7 @@ def release_classes(y, *, noise, seed, delta, relation, groups=None):
     y = np.asarray(y, dtype=object)
     if y.ndim != 1:
         raise ValueError(f"y has shape {y.shape}; pass one label per row, shape (n_samples,).")
-    return _partition_release([y], noise=noise, seed=seed, delta=delta, relation=relation, groups=groups,
-                              max_categories=None, purpose=_CLASSES, what="release_classes")
+    return release_categories_of(_key_columns([y], groups), noise=noise, seed=seed, delta=delta,
+                                 relation=relation, purpose=_CLASSES)
 
 

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from ._counts import EDGES as _EDGES
+from ._counts import MAX_EXPONENT, MIN_EXPONENT, ArrayCounts
+from ._counts import N_BUCKETS as _N_BUCKETS
+from ._counts import ZERO_BUCKET as _ZERO_BUCKET
+from ._counts import live_buckets as _live_buckets
 from ._noise import _STAGE_ONE, _STAGE_TWO, _check_noise, _check_seed, _generator, _unit_weights
 
 __all__ = [
@@ -24,10 +29,6 @@ __all__ = [
     "release_numeric_ranges",
     "signed_log",
 ]
-
-#: The power-of-two grid: magnitudes from ``2^MIN_EXPONENT`` to ``2^MAX_EXPONENT``.
-MIN_EXPONENT = -32
-MAX_EXPONENT = 64
 
 #: Runs of these many adjacent buckets extend the first stage's range, so that mass spread over a few buckets counts.
 COARSE_RUNS = (2, 4)
@@ -51,31 +52,6 @@ ROBUST_QUANTILE = 0.01
 
 #: The data-free encoding divides ``sign(x) * log1p(|x|)`` by this: 1 at ``|x| = e^10``, about 22,000.
 SIGNED_LOG_SCALE = 10.0
-
-_MAGNITUDES = 2.0 ** np.arange(MIN_EXPONENT, MAX_EXPONENT + 1)
-#: Bucket ``i`` of the grid spans ``_EDGES[i]`` to ``_EDGES[i + 1]`` (a negative bucket holds its upper edge,
-#: a positive one its lower edge); the outermost ones also hold what lies beyond.
-_EDGES = np.concatenate([-_MAGNITUDES[::-1], _MAGNITUDES])
-_N_BUCKETS = _EDGES.size - 1
-_ZERO_BUCKET = _N_BUCKETS // 2
-
-def _grid_index(values):
-    """The grid bucket of each (non-missing) value."""
-    magnitude = np.abs(values)
-    with np.errstate(invalid="ignore"):
-        _, exponent = np.frexp(magnitude)
-    exponent = np.where(np.isinf(magnitude), MAX_EXPONENT, exponent) - 1
-    offset = np.clip(exponent, MIN_EXPONENT, MAX_EXPONENT - 1) - MIN_EXPONENT
-    index = np.where(values > 0, _ZERO_BUCKET + 1 + offset, _ZERO_BUCKET - 1 - offset)
-    return np.where(magnitude < 2.0**MIN_EXPONENT, _ZERO_BUCKET, index)
-
-
-def _live_buckets(low, high):
-    """The grid buckets that meet ``[low, high]`` in more than a point (the outermost ones extend to infinity)."""
-    bucket_low = np.concatenate([[-np.inf], _EDGES[1:-1]])
-    bucket_high = np.concatenate([_EDGES[1:-1], [np.inf]])
-    return (bucket_low < high) & (bucket_high > low)
-
 
 def _check_bounds(public_bounds, n_features):
     if public_bounds is None:
@@ -141,18 +117,10 @@ class NumericRanges:
         return _EDGES.copy()
 
 
-def _coarse_histogram(values, weights, live, noise_std, generator):
-    """Noisy counts of the grid (NaN off ``live``) and of the missing values.
-
-    A value clipped to a public bound that is a bucket's edge counts in the
-    live bucket next to it.
-    """
-    missing = np.isnan(values)
-    live_range = np.flatnonzero(live)
-    index = np.clip(_grid_index(values[~missing]), live_range[0], live_range[-1])
-    counts = np.bincount(index, weights=weights[~missing], minlength=_N_BUCKETS)
+def _noisy_grid(counts, missing, live, noise_std, generator):
+    """The grid's exact ``counts`` and ``missing`` weight of one feature plus noise (NaN off ``live``)."""
     noise = noise_std * generator.standard_normal(_N_BUCKETS + 1)
-    return np.where(live, counts + noise[:-1], np.nan), float(weights[missing].sum() + noise[-1])
+    return np.where(live, counts + noise[:-1], np.nan), float(missing + noise[-1])
 
 
 def _window_sums(noisy, width):
@@ -208,14 +176,6 @@ def _refined_edges(noisy, units, low, high, noise_std):
         edges += list(np.linspace(max(_EDGES[bucket], low), min(_EDGES[bucket + 1], high), bins + 1)[:-1])
         unit_of_bin += [unit] * bins
     return np.array(edges + [min(_EDGES[units[-1][1] + 1], high)]), np.array(unit_of_bin)
-
-
-def _refined_histogram(values, weights, edges, noise_std, generator):
-    observed = ~np.isnan(values)
-    inside = np.clip(values[observed], edges[0], edges[-1])
-    bins = np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, edges.size - 2)
-    counts = np.bincount(bins, weights=weights[observed], minlength=edges.size - 1)
-    return counts + noise_std * generator.standard_normal(edges.size - 1)
 
 
 def _confirmed_units(refined, unit_of_bin, threshold):
@@ -280,33 +240,41 @@ def _robust_range(edges, refined, unit_of_bin, quantile, threshold, extension_th
     return lower, upper
 
 
-def _release_ranges(values, weights, bounds, quantiles, noise_std, seed, purposes, empty_bucket_probability):
-    """Both stages for features given as lists of values and weights; see :func:`release_numeric_ranges`."""
-    n_features = len(values)
+def _release_ranges(columns, bounds, quantiles, noise_std, seed, purposes, empty_bucket_probability):
+    """Both stages for the features of ``columns`` (:class:`~._counts.ColumnCounts`); see
+    :func:`release_numeric_ranges`. Each stage reads all features' histograms at once (one pass
+    over partitioned data per stage), and each feature's noise comes from its own generator."""
+    n_features = columns.n_features
     live = np.array([_live_buckets(low, high) for low, high in bounds]).reshape(n_features, _N_BUCKETS)
     coarse_threshold = noise_std * norm.isf(empty_bucket_probability / max((1 + len(COARSE_RUNS)) * live.sum(), 1))
     result = {name: np.full(n_features, np.nan) for name in
               ("lower", "upper", "coarse_lower", "coarse_upper", "missing_counts", "refined_thresholds")}
     result["coarse_counts"] = np.full((n_features, _N_BUCKETS), np.nan)
     refined_edges, refined_counts = [np.zeros(0)] * n_features, [np.zeros(0)] * n_features
+    units_of, unit_of_bins = [[] for _ in range(n_features)], [None] * n_features
+    grid, missing = columns.grid(bounds)
     for feature in range(n_features):
         low, high = bounds[feature]
-        column = np.clip(values[feature], low, high)
-        noisy, missing = _coarse_histogram(column, weights[feature], live[feature], noise_std,
-                                           _generator(seed, purposes[0], feature))
-        result["coarse_counts"][feature], result["missing_counts"][feature] = noisy, missing
-        units = _coarse_units(noisy, coarse_threshold)
-        if not units:
+        noisy, result["missing_counts"][feature] = _noisy_grid(grid[feature], missing[feature], live[feature],
+                                                               noise_std, _generator(seed, purposes[0], feature))
+        result["coarse_counts"][feature] = noisy
+        units_of[feature] = _coarse_units(noisy, coarse_threshold)
+        if units_of[feature]:
+            result["coarse_lower"][feature] = max(_EDGES[units_of[feature][0][0]], low)
+            result["coarse_upper"][feature] = min(_EDGES[units_of[feature][-1][1] + 1], high)
+            refined_edges[feature], unit_of_bins[feature] = _refined_edges(noisy, units_of[feature], low, high,
+                                                                           noise_std)
+    exact = columns.bins(refined_edges, bounds) if any(units_of) else [np.zeros(0)] * n_features
+    for feature in range(n_features):
+        if not units_of[feature]:
             continue
-        result["coarse_lower"][feature] = max(_EDGES[units[0][0]], low)
-        result["coarse_upper"][feature] = min(_EDGES[units[-1][1] + 1], high)
-        edges, unit_of_bin = _refined_edges(noisy, units, low, high, noise_std)
-        refined = _refined_histogram(column, weights[feature], edges, noise_std, _generator(seed, purposes[1], feature))
+        edges = refined_edges[feature]
+        refined = exact[feature] + noise_std * _generator(seed, purposes[1], feature).standard_normal(edges.size - 1)
         threshold = noise_std * norm.isf(empty_bucket_probability / (refined.size * n_features))
-        refined_edges[feature], refined_counts[feature] = edges, refined
+        refined_counts[feature] = refined
         result["refined_thresholds"][feature] = threshold
         result["lower"][feature], result["upper"][feature] = _robust_range(
-            edges, refined, unit_of_bin, quantiles[feature], threshold, EXTENSION_STDS * noise_std
+            edges, refined, unit_of_bins[feature], quantiles[feature], threshold, EXTENSION_STDS * noise_std
         )
     return NumericRanges(noise_std=noise_std, coarse_threshold=float(coarse_threshold),
                          refined_edges=tuple(refined_edges), refined_counts=tuple(refined_counts), **result)
@@ -380,9 +348,20 @@ def release_numeric_ranges(X, *, noise, seed, public_bounds=None, groups=None,
         raise ValueError(f"empty_bucket_probability={empty_bucket_probability!r}; use a value in (0, 1), "
                          "for example 1e-4.")
     weights, _ = _unit_weights(n_samples, groups)
-    bounds = _check_bounds(public_bounds, n_features)
-    return _release_ranges(list(X.T), [weights] * n_features, bounds, [quantile] * n_features,
-                           noise.noise_std, seed, (_STAGE_ONE, _STAGE_TWO), empty_bucket_probability)
+    return release_ranges_of(ArrayCounts(list(X.T), [weights] * n_features), noise=noise, seed=seed,
+                             public_bounds=public_bounds, quantile=quantile,
+                             empty_bucket_probability=empty_bucket_probability)
+
+
+def release_ranges_of(columns, *, noise, seed, public_bounds=None, quantile=ROBUST_QUANTILE,
+                      empty_bucket_probability=EMPTY_BUCKET_PROBABILITY):
+    """:func:`release_numeric_ranges` of the columns whose exact histograms ``columns`` (a
+    :class:`~._counts.ColumnCounts`) gives: in memory or summed over partitions."""
+    _check_noise(noise, columns.n_features, "n_numeric", "release_numeric_ranges")
+    _check_seed(seed)
+    bounds = _check_bounds(public_bounds, columns.n_features)
+    return _release_ranges(columns, bounds, [quantile] * columns.n_features, noise.noise_std, seed,
+                           (_STAGE_ONE, _STAGE_TWO), empty_bucket_probability)
 
 
 def signed_log(X, scale=SIGNED_LOG_SCALE):

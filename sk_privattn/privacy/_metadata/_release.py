@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._terms import Relation
-from ._noise import MetadataNoise, histogram_dp_event
-from ._partitions import release_categories, release_classes
-from ._ranges import release_numeric_ranges
+from ._noise import _CLASSES, MetadataNoise, histogram_dp_event
+from ._partitions import release_categories, release_categories_of, release_classes
+from ._ranges import release_numeric_ranges, release_ranges_of
 from ._series import release_series_metadata
 
 __all__ = [
@@ -53,6 +53,11 @@ class MetadataRelease:
     partition_delta : float
         The δ that partition selection may add, all its features together
         (the plan's ``partition_delta``, set once the plan is made).
+    source : object or None
+        Where the histograms come from when the rows are not in memory (a Dask
+        ``X``: :class:`~sk_privattn.data._dask_metadata.PartitionedSource`, whose
+        ``counts(columns)`` and ``target_counts()`` are summed over the partitions);
+        ``None``: from the arrays that the methods are given.
     """
 
     noise: MetadataNoise
@@ -61,6 +66,7 @@ class MetadataRelease:
     entropy: int
     groups: object = None
     partition_delta: float = 0.0
+    source: object = None
 
     def history(self):
         """The release as an accountant history: one Gaussian mechanism, ``[(z, 1.0, 1)]``."""
@@ -76,23 +82,32 @@ class MetadataRelease:
         """The δ that ``n_features`` of the partitions may add, of the fit's partition δ."""
         return self.partition_delta * n_features / self.n_partitions
 
-    def numeric_ranges(self, X, public_bounds=None, *, purpose="numeric"):
-        """DP robust ranges of the columns of ``X`` (:func:`~._ranges.release_numeric_ranges`)."""
+    def numeric_ranges(self, X, public_bounds=None, *, purpose="numeric", columns=None):
+        """DP robust ranges of the columns of ``X`` (:func:`~._ranges.release_numeric_ranges`): the
+        input's columns at the positions ``columns``, or with ``purpose="target"`` the target."""
+        if self.source is not None:
+            counts = self.source.target_counts() if purpose == "target" else self.source.counts(columns)
+            return release_ranges_of(counts, noise=self.noise, seed=self._seed(purpose), public_bounds=public_bounds)
         return release_numeric_ranges(X, noise=self.noise, seed=self._seed(purpose), public_bounds=public_bounds,
                                       groups=self.groups)
 
-    def categories(self, X):
-        """DP categories of the columns of ``X`` (:func:`~._partitions.release_categories`)."""
+    def categories(self, X, columns=None):
+        """DP categories of the columns of ``X``, the input's columns at the positions ``columns``
+        (:func:`~._partitions.release_categories`)."""
         X = np.asarray(X, dtype=object)
-        return release_categories(X, noise=self.noise, seed=self._seed("categories"),
-                                  delta=self._partition_delta(X.shape[1]),
-                                  relation=self.relation.dp_accounting, groups=self.groups)
+        settings = dict(noise=self.noise, seed=self._seed("categories"), delta=self._partition_delta(X.shape[1]),
+                        relation=self.relation.dp_accounting)
+        if self.source is not None:
+            return release_categories_of(self.source.counts(columns), **settings)
+        return release_categories(X, groups=self.groups, **settings)
 
     def classes(self, y):
         """DP classes of ``y`` (:func:`~._partitions.release_classes`)."""
-        return release_classes(y, noise=self.noise, seed=self._seed("classes"),
-                               delta=self._partition_delta(1), relation=self.relation.dp_accounting,
-                               groups=self.groups)
+        settings = dict(noise=self.noise, seed=self._seed("classes"), delta=self._partition_delta(1),
+                        relation=self.relation.dp_accounting)
+        if self.source is not None:
+            return release_categories_of(self.source.target_counts(), purpose=_CLASSES, **settings)
+        return release_classes(y, groups=self.groups, **settings)
 
     def series(self, series, n_channels, public_bounds=None):
         """DP value ranges of each channel and upper length of ``series``."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._noise import _SERIES_ONE, _SERIES_TWO, _check_noise, _check_seed, _unit_weights
+from ._counts import ArrayCounts
 from ._ranges import EMPTY_BUCKET_PROBABILITY, ROBUST_QUANTILE, NumericRanges, _as_numeric, _check_bounds, _release_ranges
 
 __all__ = ["SeriesMetadata", "release_series_metadata"]
@@ -107,6 +108,6 @@ def release_series_metadata(series, *, n_channels, noise, seed, public_bounds=No
     weights, _ = _unit_weights(len(series), groups)
     values, value_weights = _series_columns(series, n_channels, weights)
     bounds = np.vstack([_check_bounds(public_bounds, n_channels), [[1.0, np.inf]]])
-    ranges = _release_ranges(values, value_weights, bounds, [quantile] * n_channels + [0.0], noise.noise_std,
+    ranges = _release_ranges(ArrayCounts(values, value_weights), bounds, [quantile] * n_channels + [0.0], noise.noise_std,
                              seed, (_SERIES_ONE, _SERIES_TWO), empty_bucket_probability)
     return SeriesMetadata(ranges)
