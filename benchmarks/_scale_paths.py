@@ -44,20 +44,25 @@ def _reset_peak_memory():
         return False
 
 
-def _timed_pass(seconds):
-    """Time the Dask count and pass of the fit path (``_base``'s names), adding to ``seconds``."""
+def _timed_pass(seconds, metadata_seconds):
+    """Time the Dask count and pass of the fit path (``_base``'s names), adding to ``seconds``,
+    and the passes of the DP metadata, adding to ``metadata_seconds``."""
     from sk_privattn import _base
+    from sk_privattn.data import _dask_metadata
 
-    def timed(function):
+    def timed(function, into=seconds):
         def run(*args, **kwargs):
             start = time.perf_counter()
             try:
                 return function(*args, **kwargs)
             finally:
-                seconds.append(time.perf_counter() - start)
+                into.append(time.perf_counter() - start)
         return run
 
     _base.count_partitioned, _base.draw_steps = timed(_base.count_partitioned), timed(_base.draw_steps)
+    counts = _dask_metadata._PartitionedCounts
+    counts.grid, counts.bins, counts.keys = (timed(counts.grid, metadata_seconds), timed(counts.bins, metadata_seconds),
+                                             timed(counts.keys, metadata_seconds))
 
 
 def _worker_peak_mb():
@@ -82,8 +87,8 @@ def measure(path, n_rows, folder, options):
 
     if options["max_rows"]:
         _plan.AUTO_MAX_ROWS = options["max_rows"]
-    pass_seconds = []
-    _timed_pass(pass_seconds)
+    pass_seconds, metadata_seconds = [], []
+    _timed_pass(pass_seconds, metadata_seconds)
     X_test, y_test = make_table(TEST_ROWS, seed=1)
     X, y = _inputs(path, n_rows, folder)
     cluster = client = None
@@ -93,7 +98,10 @@ def measure(path, n_rows, folder, options):
         cluster = distributed.LocalCluster(n_workers=options["workers"], threads_per_worker=1, processes=True,
                                            memory_limit=options["worker_memory"], dashboard_address=None)
         client = distributed.Client(cluster)
-    clf = DPAttentionClassifier(epsilon=options["epsilon"], random_state=0, **metadata())
+    given = metadata()
+    if options.get("metadata", "dp") == "dp":  # the estimators' default: released with DP; the labels public
+        given = {key: given[key] for key in ("categorical_features", "classes")}
+    clf = DPAttentionClassifier(epsilon=options["epsilon"], random_state=0, **given)
     _reset_peak_memory()
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -108,7 +116,7 @@ def measure(path, n_rows, folder, options):
     scores = clf.predict_proba(X_test)[:, 1]
     return {
         "path": path, "rows": n_rows, "plan": f"{clf.n_steps_:,} × {clf.batch_size_:,}", "seconds": seconds,
-        "pass": sum(pass_seconds), "driver_mb": driver_mb, "workers_mb": workers_mb, "epsilon": clf.epsilon_,
+        "pass": sum(pass_seconds), "metadata": sum(metadata_seconds), "driver_mb": driver_mb, "workers_mb": workers_mb, "epsilon": clf.epsilon_,
         "accuracy": float(np.mean((scores > 0.5) == y_test)), "auc": roc_auc_score(y_test, scores),
     }
 
@@ -138,12 +146,18 @@ def report(results, command, options, note):
         return "-" if math.isnan(value) else f"{value:,.0f}"
 
     rows = [[r["path"], f"{r['rows']:,}", r["plan"], f"{r['seconds']:.0f}",
-             f"{r['pass']:.0f}" if r["path"] != "memory" else "-", f"{r['seconds'] - r['pass']:.0f}",
+             f"{r['pass']:.0f}" if r["path"] != "memory" else "-",
+             f"{r['metadata']:.0f}" if r["path"] != "memory" else "-",
+             f"{r['seconds'] - r['pass'] - r['metadata']:.0f}",
              mb(r["driver_mb"]), mb(r["workers_mb"]), f"{r['accuracy']:.4f}", f"{r['auc']:.4f}",
              f"{r['epsilon']:.3f}"] for r in results]
-    table = markdown_table(["path", "rows", "steps × batch", "fit seconds", "count and pass", "encode and train",
+    table = markdown_table(["path", "rows", "steps × batch", "fit seconds", "count and pass", "metadata passes",
+                            "encode and train",
                             "driver peak MiB", "worker peak MiB", "test accuracy", "test ROC AUC", "ε spent"], rows)
     cap = f"`AUTO_MAX_ROWS` set to {options['max_rows']:,} for this run; " if options["max_rows"] else ""
+    metadata_text = ("the schema's public bounds, categories and classes" if options.get("metadata") == "public" else
+                     "the bounds and categories released with DP from all the rows (no metadata given; "
+                     "the classes public)")
     return f"""## Scale: in memory, Parquet on one machine, and a Dask cluster
 
 Command: `{command}`
@@ -154,11 +168,12 @@ Machine: {machine_description()}
 
 Data: `benchmarks/_synthetic.py`, 20 numeric and 2 categorical columns with interactions, written as
 uncompressed Parquet files of 1,000,000 rows. `DPAttentionClassifier` with its defaults ({cap}an "auto"
-plan processes at most `AUTO_MAX_ROWS` rows), the schema's public bounds, categories and classes,
+plan processes at most `AUTO_MAX_ROWS` rows), {metadata_text},
 ε = {options['epsilon']:g}; scored on {TEST_ROWS:,} other rows. "memory": a pandas DataFrame;
 "parquet": `dask.dataframe.read_parquet` on Dask's local scheduler; "cluster": the same through a
 `distributed.LocalCluster` of {options['workers']} worker processes of one thread and
-{options['worker_memory'] / 2**30:g} GiB each. "Count and pass" is the count of the rows and the one
+{options['worker_memory'] / 2**30:g} GiB each. "Metadata passes": the histograms of the DP metadata, summed over the
+partitions (in memory they are part of "encode and train"). "Count and pass" is the count of the rows and the one
 pass that draws every step's batch; "encode and train" the rest of the fit. Driver peak: the fitting
 process's largest resident memory during the fit; worker peak: the largest of the workers'.
 

@@ -211,6 +211,9 @@ def main(argv=None):
     paths.add_argument("--worker-memory", type=float, default=4.0, help="GiB per worker")
     paths.add_argument("--max-rows", type=int, default=None,
                        help="AUTO_MAX_ROWS for this run (a quick check on a loaded machine)")
+    paths.add_argument("--metadata", choices=["dp", "public"], default="dp",
+                       help="dp: bounds and categories released with DP (the default of the estimators); "
+                            "public: the schema's public bounds and categories")
     paths.add_argument("--note", default="", help="a line above the table (the machine's load, for example)")
     args = parser.parse_args(argv)
     arguments = [a for a in (argv if argv is not None else sys.argv[1:])]
@@ -236,7 +239,7 @@ def main(argv=None):
 
 def _run_paths(args, command):
     options = dict(epsilon=args.epsilon, workers=args.workers, worker_memory=int(args.worker_memory * 2**30),
-                   max_rows=args.max_rows, memory_max_rows=args.memory_max_rows)
+                   max_rows=args.max_rows, memory_max_rows=args.memory_max_rows, metadata=args.metadata)
     results = _scale_paths.run(args.sizes, args.paths, args.data_dir, options)
     text = _scale_paths.report(results, command, options, args.note)
     print("\n" + text)
