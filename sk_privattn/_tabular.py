@@ -19,6 +19,7 @@ from sklearn.utils.validation import _get_feature_names, _num_features, validate
 from . import preprocessing
 from ._base import BaseDPEstimator, check_target
 from ._warm_start import check_same_columns
+from .data._dask_source import is_partitioned
 from .data._frames import as_pandas, is_pandas_like, read_target
 from .nn import FTTransformer, PolynomialAttention
 from .preprocessing import NUMERIC_ENCODINGS, TabularEncoder, check_numeric_dtypes, resolve_categorical_features
@@ -216,9 +217,12 @@ class BaseDPAttention(BaseDPEstimator):
         ndim = len(X.shape) if hasattr(X, "shape") else np.ndim(X)  # the schema, not the values
         if not preprocessing._is_dataframe(X) and ndim != 2:
             return 0, 0, 0  # not a table: validation refuses it, with its own message
-        n_features = _num_features(X)
-        is_categorical = resolve_categorical_features(X, n_features, self.categorical_features,
-                                                      _get_feature_names(X), categories=self.categories)
+        if is_partitioned(X):  # a Dask DataFrame: its schema, as the Dask path reads it
+            is_categorical, n_features = self._categorical_of_schema(X), X.shape[1]
+        else:
+            n_features = _num_features(X)
+            is_categorical = resolve_categorical_features(X, n_features, self.categorical_features,
+                                                          _get_feature_names(X), categories=self.categories)
         dtypes = X.dtypes.tolist() if preprocessing._is_dataframe(X) else [None] * n_features
         boolean = np.array([preprocessing._dtype_kind(dtype) in preprocessing._BOOLEAN_DTYPES for dtype in dtypes],
                            dtype=bool)

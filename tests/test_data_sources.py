@@ -196,7 +196,8 @@ def test_a_dask_fit_releases_the_metadata_that_a_fit_in_memory_of_the_same_rows_
     """No metadata given: the histograms summed over the partitions are those of the rows in memory,
     and the noise is the same for the same seed, so the releases are equal."""
     X, y = larger
-    params = dict(FAST_PARAMS, epsilon=2.0, public_count=3000, random_state=3)
+    # The categorical columns named, as a schema would name them.
+    params = dict(FAST_PARAMS, epsilon=2.0, public_count=3000, random_state=3, categorical_features=["color", "size"])
     in_memory = _fit(X, y, **params, bounds=None, categories=None, classes=None)
     with dask.config.set(scheduler="sync"):
         on_dask = _fit(*_dask(X, y, npartitions=4), **params, bounds=None, categories=None, classes=None)
