@@ -50,14 +50,14 @@ TARGET = "__sk_privattn_target__"
 
 
 def grid_index(values):
-    """The grid bucket of each (non-missing) value."""
-    magnitude = np.abs(values)
-    with np.errstate(invalid="ignore"):
-        _, exponent = np.frexp(magnitude)
-    exponent = np.where(np.isinf(magnitude), MAX_EXPONENT, exponent) - 1
+    """The grid bucket of each (non-missing) value: read from the float's sign and exponent bits
+    (``|x|`` in ``[2^k, 2^(k+1))`` has exponent ``k``; zero and subnormals fall in the zero bucket,
+    infinities in the outermost buckets)."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
+    exponent = ((bits >> 52) & 0x7FF) - 1023
     offset = np.clip(exponent, MIN_EXPONENT, MAX_EXPONENT - 1) - MIN_EXPONENT
-    index = np.where(values > 0, ZERO_BUCKET + 1 + offset, ZERO_BUCKET - 1 - offset)
-    return np.where(magnitude < 2.0**MIN_EXPONENT, ZERO_BUCKET, index)
+    index = np.where(bits < 0, ZERO_BUCKET - 1 - offset, ZERO_BUCKET + 1 + offset)
+    return np.where(exponent < MIN_EXPONENT, ZERO_BUCKET, index)
 
 
 def live_buckets(low, high):
@@ -73,21 +73,31 @@ def grid_counts(values, weights, low, high):
     Values are clipped to ``[low, high]``; a value clipped to a public bound
     that is a bucket's edge counts in the live bucket next to it.
     """
-    values = np.clip(np.asarray(values, dtype=float), low, high)
+    values = np.asarray(values, dtype=float)
+    if low > -np.inf or high < np.inf:
+        values = np.clip(values, low, high)
     missing = np.isnan(values)
     live_range = np.flatnonzero(live_buckets(low, high))
-    index = np.clip(grid_index(values[~missing]), live_range[0], live_range[-1])
-    counts = np.bincount(index, weights=weights[~missing], minlength=N_BUCKETS)
+    if missing.any():
+        values, observed_weights = values[~missing], weights[~missing]
+    else:
+        observed_weights = weights
+    index = grid_index(values)
+    if live_range[0] > 0 or live_range[-1] < N_BUCKETS - 1:
+        index = np.clip(index, live_range[0], live_range[-1])
+    counts = np.bincount(index, weights=observed_weights, minlength=N_BUCKETS)
     return counts, float(weights[missing].sum())
 
 
 def bin_counts(values, weights, edges, low, high):
     """The weight of the values of one column (clipped to ``[low, high]``) in each bin of ``edges``."""
-    values = np.clip(np.asarray(values, dtype=float), low, high)
-    observed = ~np.isnan(values)
-    inside = np.clip(values[observed], edges[0], edges[-1])
-    bins = np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, edges.size - 2)
-    return np.bincount(bins, weights=weights[observed], minlength=edges.size - 1)
+    values = np.asarray(values, dtype=float)
+    missing = np.isnan(values)
+    if missing.any():
+        values, weights = values[~missing], weights[~missing]
+    # Clipped to [low, high], then to the edges (inside them): the edges alone, since they lie within the bounds.
+    bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
+    return np.bincount(bins, weights=weights, minlength=edges.size - 1)
 
 
 def category_key(value):
