@@ -674,6 +674,9 @@ class BaseDPEstimator(RecordsFits, BaseEstimator, metaclass=ABCMeta):
         for name, value in spent.items():
             setattr(self, name, value)
         self.accountant_history_ = [*plan.prior_history, *plan.release_history, *result.history]
+        # The entries of accountant_history_ that the fits released before they trained (their DP metadata).
+        self.metadata_history_ = [*(previous.get("metadata_history_", []) if previous is not None else []),
+                                  *plan.release_history]
         earlier = previous["history_"] if previous is not None else []
         self.history_ = earlier + [{"call": call, **row} for row in result.log]
         return self

@@ -48,8 +48,10 @@ class PrivacyReport:
         parameter), ``n_samples`` (the count of rows its plan read: public,
         or a DP count, never the exact count), ``count_epsilon`` (the pure ε
         of its DP count, 0.0 for a public count), ``noise_multiplier``,
-        ``sample_rate``, ``steps``, ``fit_epsilon`` and ``fit_delta`` (what
-        the fit spent on its own), ``status``.
+        ``sample_rate``, ``steps`` (of its training), ``fit_epsilon`` and
+        ``fit_delta`` (what the fit spent on its own),
+        ``metadata_noise_multiplier`` (of its DP metadata release, None
+        without one), ``status``.
     total_epsilon : float
         ε paid by the row that paid most, composing (by ``accountant``) the
         mechanisms of every fit that trained on it, plus the pure ε of their
@@ -78,6 +80,13 @@ class PrivacyReport:
     unit : {"row", "person"}
         What one neighbour adds, removes or replaces; at person level,
         ``rows_per_fit_count`` counts persons.
+    parts : dict of str to float
+        For a report on one fitted model: the ε of each part of its release on
+        its own, at the δ of its accountant: ``"metadata"`` (the DP release of
+        the bounds, categories and classes it was not given; absent when all
+        were public), ``"count"`` (the pure ε of its DP count) and
+        ``"training"`` (DP-SGD). Under the PLD they compose to less than their
+        sum. Empty for other reports.
     """
 
     def __init__(self, fits, total_epsilon, total_delta, selected_epsilon, covers_selection, rows_per_fit_count,
@@ -93,6 +102,7 @@ class PrivacyReport:
         self.accountant = accountant
         self.neighbouring = neighbouring
         self.unit = unit
+        self.parts = {}
 
     def to_frame(self):
         """One row per fit, as a pandas DataFrame (requires pandas)."""
@@ -111,6 +121,12 @@ class PrivacyReport:
             lines.append(f"  {role}: {len(fits)} fit(s) at epsilon in {{{', '.join(eps)}}}, each spent ε ≤ {_fmt(spent)}")
         if self.selected_epsilon is not None:
             lines.append(f"  selected model on its own: ε = {_fmt(self.selected_epsilon)}")
+        if self.parts:
+            names = {"metadata": "metadata released with DP", "count": "DP count of the rows",
+                     "training": "DP-SGD training"}
+            split = ", ".join(f"{names[part]} ε = {_fmt(value)}" for part, value in self.parts.items()
+                              if part != "count" or value > 0)
+            lines.append(f"  each part on its own (they compose, they do not add): {split}")
         lines.append(
             f"  total per training {self.unit} (worst {self.unit}, {self.accountant.upper()} composition, "
             f"{Neighbouring(self.neighbouring, self.unit).describe()}): "
@@ -147,7 +163,8 @@ def _dp_estimators(obj):
 
 def _fit_row(role, estimator=None, record=None):
     if record is not None:
-        history = record["history"]
+        released = record.get("released", [])
+        history = record["history"][len(released):]  # the training's entries, the metadata release apart
         noise = max((entry[0] for entry in history), default=0.0)
         return {
             "role": role,
@@ -160,6 +177,7 @@ def _fit_row(role, estimator=None, record=None):
             "steps": sum(entry[2] for entry in history),
             "fit_epsilon": float(record["epsilon"]),
             "fit_delta": record["delta"],
+            "metadata_noise_multiplier": released[0][0] if released else None,
             "status": record["status"],
         }
     return {
@@ -173,6 +191,8 @@ def _fit_row(role, estimator=None, record=None):
         "steps": estimator.n_steps_,
         "fit_epsilon": estimator.epsilon_,
         "fit_delta": estimator.delta_,
+        "metadata_noise_multiplier": (estimator.metadata_history_[0][0]
+                                      if getattr(estimator, "metadata_history_", None) else None),
         "status": "complete",
     }
 
@@ -405,5 +425,22 @@ def privacy_report(obj=None, *, ledger=None, delta=None, accountant="auto"):
             if len(estimators) > 1
             else "the model's own accountant history"
         )
-    return PrivacyReport(fits, total, delta, selected, False, per_fit_count, method, caveats, accountant, relation,
-                         neighbouring.unit)
+    report = PrivacyReport(fits, total, delta, selected, False, per_fit_count, method, caveats, accountant, relation,
+                           neighbouring.unit)
+    if len(estimators) == 1 and ledger is None:
+        report.parts = _parts(estimators[0], accountant, relation)
+    return report
+
+
+def _parts(estimator, accountant, relation):
+    """The ε of each part of one model's release on its own, at the accountant's δ: the DP
+    metadata, the DP count, the training. They do not add: the accountant composes them."""
+    history = [tuple(entry) for entry in estimator.accountant_history_]
+    released = [tuple(entry) for entry in getattr(estimator, "metadata_history_", [])]
+    training = history[len(released):] if history[:len(released)] == released else history
+    delta = estimator.delta_ - getattr(estimator, "partition_delta_", 0.0)
+    parts = {"count": float(getattr(estimator, "count_epsilon_", 0.0))}
+    if released:
+        parts["metadata"] = compute_epsilon(released, delta, accountant, relation)
+    parts["training"] = compute_epsilon(training, delta, accountant, relation) if training else 0.0
+    return parts

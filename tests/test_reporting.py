@@ -248,3 +248,38 @@ def test_selection_rdp_is_above_one_run_and_grows_with_it_and_with_the_candidate
     assert np.all(selection_rdp(rdp + extra, mean, orders) >= bound - 1e-12)
     assert np.all(selection_rdp(rdp, mean * 2, orders) >= bound)
     assert np.all(np.isfinite(bound)) and not math.isnan(bound.sum())
+
+
+def test_the_report_splits_one_model_into_its_metadata_count_and_training(tmp_path):
+    """No bounds given and a DP count: the report shows each part's ε on its own, recomputed here
+    with dp_accounting, and the fit's columns (noise, rate, steps) are its training's, in the
+    ledger too."""
+    from dp_accounting import GaussianDpEvent, NeighboringRelation, pld
+
+    rng = np.random.RandomState(1)
+    X = rng.uniform(-1, 1, size=(3000, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    settings_ = dict(FAST_PARAMS, epsilon=2.0, delta=1e-5, classes=[0, 1], accountant="pld", random_state=0)
+    with PrivacyLedger(path=tmp_path / "ledger") as ledger:
+        clf = DPAttentionClassifier(**settings_).fit(X, y)
+    (release,) = clf.metadata_history_
+    assert release == clf.accountant_history_[0] and release[1:] == (1.0, 1)
+
+    report = privacy_report(clf)
+    accountant = pld.PLDAccountant(NeighboringRelation.ADD_OR_REMOVE_ONE, value_discretization_interval=1e-4)
+    metadata_alone = accountant.compose(GaussianDpEvent(release[0])).get_epsilon(1e-5)
+    assert report.parts["metadata"] == pytest.approx(metadata_alone, rel=1e-3)
+    assert report.parts["count"] == clf.count_epsilon_ > 0
+    training = compute_epsilon(clf.accountant_history_[1:], clf.delta_, "pld", "add_or_remove")
+    assert report.parts["training"] == pytest.approx(training)
+    assert max(report.parts.values()) < clf.epsilon_ < sum(report.parts.values())
+    assert "metadata released with DP ε = " in repr(report) and "DP-SGD training ε = " in repr(report)
+    (fit,) = report.fits
+    assert (fit["noise_multiplier"], fit["sample_rate"], fit["steps"]) == (
+        clf.noise_multiplier_, clf.sample_rate_, clf.n_steps_)
+    assert fit["metadata_noise_multiplier"] == release[0]
+    (recorded,) = privacy_report(ledger=ledger).fits
+    assert (recorded["noise_multiplier"], recorded["sample_rate"], recorded["steps"]) == (
+        clf.noise_multiplier_, clf.sample_rate_, clf.n_steps_)
+    assert recorded["metadata_noise_multiplier"] == release[0]
+    assert privacy_report(clf.set_params(bounds=(-1, 1)).fit(X, y)).parts.keys() == {"count", "training"}

@@ -149,6 +149,8 @@ class _FitRecorder:
             "warm_start_call": previous is not None,
             "status": "running",
             "history": [],
+            # The entries of ``history`` that the fit released before it trained (its DP metadata).
+            "released": _as_lists(self.released),
             "groups": [],
             "epsilon": math.nan,
             "pid": os.getpid(),

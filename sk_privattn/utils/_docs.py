@@ -363,7 +363,12 @@ epsilon_ : float
     counts (``count_epsilon_``) plus what the accountant composes from
     ``accountant_history_``; always ≤ ``epsilon``.
 delta_ : float
-    δ used.
+    δ of ``epsilon_``: what partition selection adds (``partition_delta_``)
+    and the δ at which the accountant composes the rest.
+partition_delta_ : float
+    The part of ``delta_`` that the DP release of categories and classes
+    (partition selection) takes, outside the accountant; 0.0 when none was
+    released.
 neighbouring_ : str
     The relation ``epsilon_`` is for.
 privacy_unit_ : {"row", "person"}
@@ -389,10 +394,16 @@ sample_rate_ : float
 n_steps_ : int
     Optimizer steps taken by the last call.
 accountant_history_ : list of (noise_multiplier, sample_rate, steps)
-    One entry per call to ``fit`` since the model was built (noise
-    multiplier 0.0 for a call with ε = inf). ``epsilon_`` is
-    ``count_epsilon_ + compute_epsilon(accountant_history_, delta_,
-    accountant_, neighbouring_)``."""
+    What the accountant composes: the DP metadata release of the first call
+    (one Gaussian, ``(m, 1.0, 1)``, when metadata was released) and one entry
+    per call to ``fit`` since the model was built (noise multiplier 0.0 for a
+    call with ε = inf). ``epsilon_`` is ``count_epsilon_ +
+    compute_epsilon(accountant_history_, delta_ - partition_delta_,
+    accountant_, neighbouring_)``.
+metadata_history_ : list of (noise_multiplier, sample_rate, steps)
+    The entries of ``accountant_history_`` that released metadata (bounds,
+    categories, classes not given) before training; empty when all of it
+    was public. ``privacy_report`` shows each part's ε on its own."""
 
 TABULAR_ATTRIBUTES = """\
 is_categorical_ : ndarray of bool, shape (`n_features_in_`,)
