@@ -138,12 +138,13 @@ def test_printed_progress_of_a_dask_fit_is_the_same_for_neighbouring_data(data, 
     assert printed[0] == printed[1] == printed[2] and "epsilon" in printed[0]
 
 
-def test_nothing_that_dask_derives_from_the_data_reaches_the_fitted_state(data):
+@pytest.mark.parametrize("metadata", [{}, {"bounds": None, "categories": None}], ids=["public", "DP metadata"])
+def test_nothing_that_dask_derives_from_the_data_reaches_the_fitted_state(data, metadata):
     X, y = data
     X = X.set_axis(np.arange(len(X)) * 7919 + 12345)  # an index whose divisions are easy to find
     X_dask, y_dask = dd.from_pandas(X, npartitions=3), dd.from_pandas(pd.Series(y, index=X.index), npartitions=3)
     with dask.config.set(scheduler="sync"):
-        fitted = _fit(X_dask, y_dask)
+        fitted = _fit(X_dask, y_dask, **metadata)
     stored = pickle.dumps(fitted)
     for key in {X_dask._name, y_dask._name, dask.base.tokenize(X_dask), dask.base.tokenize(X)}:
         assert key.encode() not in stored
