@@ -29,6 +29,7 @@ is one split-free fit of every model). Prints the tables and writes them to docs
 
 import argparse
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -74,8 +75,8 @@ class _SignedLogOnly:
     def __enter__(self):
         self.original = MetadataRelease.numeric_ranges
 
-        def no_range(release, X, public_bounds=None, *, purpose="numeric"):
-            ranges = self.original(release, X, public_bounds, purpose=purpose)
+        def no_range(release, X, public_bounds=None, **kwargs):
+            ranges = self.original(release, X, public_bounds, **kwargs)
             nan = np.full(len(ranges.lower), np.nan)
             return type(ranges)(**{**ranges.__dict__, "lower": nan, "upper": nan})
 
@@ -117,12 +118,29 @@ def _run(name, X, y, X_test, y_test, classes, bounds, categories, epsilons, seed
             if model_name in dict(extra) and epsilon != 1.0:
                 continue
             for seed in seeds:
-                model = fit(X, y, epsilon, seed)
-                auc, accuracy = _scores(model, X_test, y_test, classes)
+                done = _RESUMED.get((name, model_name, f"{epsilon:g}", seed))
+                if done is None:
+                    model = fit(X, y, epsilon, seed)
+                    auc, accuracy = _scores(model, X_test, y_test, classes)
+                else:  # the same fit, its figures printed by an earlier run (--resume)
+                    auc, accuracy = done
                 results.setdefault((model_name, epsilon), []).append((auc, accuracy))
                 print(f"{name} {model_name} ε={epsilon:g} seed={seed}: ROC AUC {auc:.4f}, accuracy {accuracy:.4f}",
                       flush=True)
     return results
+
+
+#: (dataset, model, ε, seed) -> (ROC AUC, accuracy), read from the output of an earlier run (--resume).
+_RESUMED = {}
+
+
+def _resume(path):
+    """Read the figures that an earlier run printed: every fit is seeded, so a rerun gives the same."""
+    pattern = re.compile(r"(.+?) (ours, .+|DP-EBM, .+) ε=(\S+) seed=(\d+): ROC AUC (\S+), accuracy (\S+)$")
+    for line in Path(path).read_text().splitlines():
+        match = pattern.match(line.strip())
+        if match:
+            _RESUMED[(match[1], match[2], match[3], int(match[4]))] = (float(match[5]), float(match[6]))
 
 
 def adult(epsilons, seeds, n_rows=None):
@@ -187,11 +205,15 @@ def _cell(values):
     return f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
 
 
-def section(datasets, epsilons, command, seeds):
+def section(datasets, epsilons, command, seeds, suite_seeds=None):
+    suite_seeds = seeds if suite_seeds is None else suite_seeds
+    seed_text = f"Seeds: {', '.join(map(str, seeds))}"
+    if suite_seeds != seeds:
+        seed_text += f" on Adult, {', '.join(map(str, suite_seeds))} on the suite's tables"
     lines = [
         "## Private by default: no metadata, public metadata, DP-EBM (issue 34)",
         "",
-        f"Machine: {machine_description()}. Command: `{command}`. Seeds: {', '.join(map(str, seeds))} "
+        f"Machine: {machine_description()}. Command: `{command}`. {seed_text} "
         "(every model fitted with the same seeds).",
         "",
         "ROC AUC and accuracy, mean ± standard deviation over seeds. \"No metadata\" is the default: bounds, "
@@ -224,9 +246,15 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--tables", nargs="*", default=None, help="tables of the suite (default: all, when installed)")
     parser.add_argument("--no-adult", action="store_true")
+    parser.add_argument("--suite-seeds", type=int, default=None, help="seeds of the suite's tables (default: --seeds)")
+    parser.add_argument("--resume", default=None,
+                        help="the printed output of an earlier run: its fits are not run again")
     args = parser.parse_args(argv)
+    if args.resume:
+        _resume(args.resume)
     epsilons = [1.0] if args.quick else [1.0, 8.0]
     seeds = list(range(1 if args.quick else args.seeds))
+    suite_seeds = seeds if args.suite_seeds is None else list(range(args.suite_seeds))
     datasets = []
     if not args.no_adult:
         datasets.append(("Adult", adult(epsilons, seeds, 6000 if args.quick else None)))
@@ -238,12 +266,12 @@ def main(argv=None):
         for table in TABLES:
             if args.tables is None or table.name in args.tables:
                 try:
-                    n, results = suite_table(table, epsilons, seeds)
+                    n, results = suite_table(table, epsilons, suite_seeds)
                 except ImportError as error:
                     print(f"suite tables skipped: {error}")
                     break
                 datasets.append((f"{table.name} ({n:,} rows)", results))
-    text = section(datasets, epsilons, command_line("metadata.py", *(argv or sys.argv[1:])), seeds)
+    text = section(datasets, epsilons, command_line("metadata.py", *(argv or sys.argv[1:])), seeds, suite_seeds)
     print(text)
     if not args.quick:
         write_section("metadata", text)
