@@ -6,7 +6,8 @@ releases read them through :class:`ColumnCounts`, whose in-memory version is
 :class:`ArrayCounts` and whose partitioned version sums, on the driver, what
 each partition counted where it lives (:mod:`sk_privattn.data._dask_metadata`).
 
-This module imports numpy alone: its functions run on Dask workers, sent by value.
+This module imports numpy alone (and pandas, where it is installed, to count distinct values):
+its functions run on Dask workers, sent by value.
 """
 
 import math
