@@ -1,4 +1,5 @@
-"""Shared by the benchmarks: the machine they ran on, and their section of docs/benchmarks.md."""
+"""Shared by the benchmarks: the machine they ran on, their section of docs/benchmarks.md, and the
+scores of a classifier (ROC AUC and accuracy)."""
 
 import os
 import platform
@@ -65,3 +66,17 @@ def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def classification_scores(model, X, y, classes):
+    """``(ROC AUC, accuracy)`` of a fitted classifier on ``X, y``: the AUC of the positive class for
+    two classes, the macro one-vs-rest AUC for more."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    proba = model.predict_proba(X)
+    if len(classes) == 2:
+        auc = roc_auc_score(y, proba[:, 1])
+    else:
+        auc = roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)
+    return auc, accuracy_score(np.asarray(y), np.asarray(classes)[proba.argmax(axis=1)])

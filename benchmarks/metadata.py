@@ -28,21 +28,19 @@ is one split-free fit of every model). Prints the tables and writes them to docs
 """
 
 import argparse
-import math
 import re
 import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _baselines import fit_dp_ebm  # noqa: E402
 from _data import adult_split  # noqa: E402
-from _report import command_line, machine_description, markdown_table, write_section  # noqa: E402
+from _report import classification_scores, command_line, machine_description, markdown_table, write_section  # noqa: E402
 
 from sk_privattn import DPAttentionClassifier  # noqa: E402
 from sk_privattn.privacy import default_delta, plan_training  # noqa: E402
@@ -55,17 +53,6 @@ READ = "ours, min–max read ('data', warned)"
 EBM_DEFAULT = "DP-EBM, default (min/max read, warned)"
 EBM_PUBLIC = "DP-EBM, public bounds"
 SIGNED_LOG = "ours, data-free encoding (signed log), public categories"
-
-
-def _auc(y, proba, classes):
-    if len(classes) == 2:
-        return roc_auc_score(y, proba[:, 1])
-    return roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)
-
-
-def _scores(model, X, y, classes):
-    proba = model.predict_proba(X)
-    return _auc(y, proba, classes), accuracy_score(np.asarray(y), np.asarray(classes)[proba.argmax(axis=1)])
 
 
 class _SignedLogOnly:
@@ -124,7 +111,7 @@ def _run(name, X, y, X_test, y_test, classes, bounds, categories, epsilons, seed
                 done = _RESUMED.get((name, model_name, f"{epsilon:g}", seed))
                 if done is None:
                     model = fit(X, y, epsilon, seed)
-                    auc, accuracy = _scores(model, X_test, y_test, classes)
+                    auc, accuracy = classification_scores(model, X_test, y_test, classes)
                 else:  # the same fit, its figures printed by an earlier run (--resume)
                     auc, accuracy = done
                 results.setdefault((model_name, epsilon), []).append((auc, accuracy))

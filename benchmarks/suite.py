@@ -42,7 +42,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -50,24 +50,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _baselines import fit_dp_ebm, fit_dp_logistic, table_baselines  # noqa: E402
 from _private_rocket import PrivateRocketClassifier  # noqa: E402
-from _report import command_line, machine_description, markdown_table, write_section  # noqa: E402
+from _report import classification_scores, command_line, machine_description, markdown_table, write_section  # noqa: E402
 from _suite_data import SERIES, TABLES, load_series, load_table, public_metadata  # noqa: E402
 
 from sk_privattn import DPAttentionClassifier, DPSequenceClassifier  # noqa: E402
 
 OURS, EBM, DPLR = "ours (defaults)", "DP-EBM", "DP logistic regression"
-
-
-def _auc(y, proba, classes):
-    if len(classes) == 2:
-        return roc_auc_score(y, proba[:, 1])
-    return roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)
-
-
-def _scores(model, X, y, classes):
-    proba = model.predict_proba(X)
-    predicted = np.asarray(classes)[proba.argmax(axis=1)]
-    return _auc(y, proba, classes), accuracy_score(np.asarray(y), predicted)
 
 
 def _recorder(data_name, results, seeds, score):
@@ -102,7 +90,7 @@ def run_table(table, epsilons, seeds, ours_params=None):
     results = {}  # (model, ε) -> list of (auc, accuracy, seconds)
 
     def score(model):
-        auc, accuracy = _scores(model, X_test, y_test, classes)
+        auc, accuracy = classification_scores(model, X_test, y_test, classes)
         return {"ROC AUC": auc, "accuracy": accuracy}
 
     record = _recorder(table.name, results, seeds, score)
